@@ -1,0 +1,1 @@
+//! Helpers for the tests that need kernel SCTP (work in progress).

@@ -1,0 +1,1 @@
+//! The SFS protocol core: sans-IO (work in progress).

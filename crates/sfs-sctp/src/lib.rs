@@ -1,0 +1,1 @@
+//! The SFS kernel-SCTP transport (work in progress).
