@@ -1,0 +1,787 @@
+//! Accounts: the users file, usernames, passwords and bcrypt.
+//!
+//! The users file (`users.json`) looks like this:
+//!
+//! ```json
+//! { "version": 1,
+//!   "users": [ { "name": "alice", "hash": "$2b$12$...", "role": "admin",
+//!                "created": 1763700000, "disabled": false } ] }
+//! ```
+//!
+//! Three layers, from the bottom:
+//!
+//! - [`UserDb`] is the file's content in memory, with the edits the admin tool needs.
+//! - [`UsersFile`] loads it with clear errors and applies edits with
+//!   [`UsersFile::update`]: one writer at a time (a `flock` shared with the admin tool),
+//!   re-reading the file under the lock so that no concurrent change is lost, then an
+//!   atomic, durable replacement (mode 0600).
+//! - [`Accounts`] is what a server session uses: [`Accounts::authenticate`] and
+//!   [`Accounts::register`], with bcrypt on tokio's blocking pool under a semaphore.
+//!
+//! Inputs are parsed into types that cannot hold bad values: a [`Username`] always
+//! matches `[a-z][a-z0-9_-]{2,31}` (so it is safe as a folder name), and a [`Password`]
+//! is at most 72 bytes (bcrypt ignores anything beyond) and can be neither printed nor
+//! serialized.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::durable::{self, StateLock};
+
+/// The only users-file format version this code reads and writes.
+pub const USERS_FILE_VERSION: u32 = 1;
+
+/// bcrypt uses at most this many bytes of a password; longer ones are refused rather
+/// than silently truncated.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+
+/// The bcrypt cost used when the configuration names none.
+pub const DEFAULT_BCRYPT_COST: u32 = 12;
+
+/// The lowest cost bcrypt accepts (for tests; far too cheap for real accounts).
+pub const MIN_BCRYPT_COST: u32 = 4;
+
+/// The highest cost bcrypt accepts.
+pub const MAX_BCRYPT_COST: u32 = 31;
+
+/// The shortest and longest usernames allowed.
+pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
+
+/// A username that matches `[a-z][a-z0-9_-]{2,31}`.
+///
+/// Holding one proves the name is safe to use as a folder name and in a log line.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+/// Why a string is not a [`Username`]. The offending text is deliberately not kept,
+/// since it may be anything a client sent (even a password typed in the wrong field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UsernameError {
+    /// Shorter than 3 or longer than 32 bytes.
+    #[error("a username has 3 to 32 characters")]
+    BadLength,
+    /// Does not start with a lowercase ASCII letter.
+    #[error("a username starts with a lowercase letter (a-z)")]
+    BadFirstCharacter,
+    /// Contains something other than `a-z`, `0-9`, `_` and `-`.
+    #[error("a username has only lowercase letters, digits, '_' and '-'")]
+    BadCharacter,
+}
+
+impl Username {
+    /// Parses a username, refusing anything outside the allow-list.
+    pub fn parse(text: &str) -> Result<Self, UsernameError> {
+        if !USERNAME_LEN.contains(&text.len()) {
+            return Err(UsernameError::BadLength);
+        }
+        let mut bytes = text.bytes();
+        match bytes.next() {
+            Some(b'a'..=b'z') => {}
+            _ => return Err(UsernameError::BadFirstCharacter),
+        }
+        if !bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-')) {
+            return Err(UsernameError::BadCharacter);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Username {
+    type Err = UsernameError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = UsernameError;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<Username> for String {
+    fn from(name: Username) -> Self {
+        name.0
+    }
+}
+
+impl AsRef<str> for Username {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May act in every home, including deleting there.
+    Admin,
+    /// May act in their own home and in what others share with them.
+    User,
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "admin" => Ok(Self::Admin),
+            "user" => Ok(Self::User),
+            _ => Err(format!("unknown role '{text}' (expected admin or user)")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+        })
+    }
+}
+
+/// A password of 1 to 72 bytes.
+///
+/// It implements neither `Display` nor `Serialize`, and its `Debug` prints
+/// `Password(<redacted>)`, so it cannot end up in a log line or a file by accident.
+/// Its bytes are overwritten when it is dropped (best effort: copies made by the
+/// caller before parsing are out of reach).
+pub struct Password(Vec<u8>);
+
+/// Why some bytes are not a [`Password`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Zero bytes.
+    #[error("the password is empty")]
+    Empty,
+    /// More than [`MAX_PASSWORD_BYTES`]; bcrypt would silently ignore the rest.
+    #[error("the password is longer than 72 bytes")]
+    TooLong,
+}
+
+impl Password {
+    /// Takes ownership of a candidate password. Length is checked before anything
+    /// else touches it, so an enormous input costs nothing but this comparison.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, PasswordError> {
+        let mut candidate = Self(bytes);
+        if candidate.0.is_empty() {
+            return Err(PasswordError::Empty);
+        }
+        if candidate.0.len() > MAX_PASSWORD_BYTES {
+            candidate.wipe();
+            return Err(PasswordError::TooLong);
+        }
+        Ok(candidate)
+    }
+
+    /// The secret bytes, for hashing and verification only.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn wipe(&mut self) {
+        for byte in self.0.iter_mut() {
+            *byte = 0;
+        }
+        // Keeps the compiler from proving the zeroes are never read.
+        std::hint::black_box(&self.0);
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A bcrypt hash as stored in the users file (`$2b$<cost>$<salt+hash>`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// The hash in modular crypt format.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The bcrypt cost recorded in the hash, if it parses.
+    pub fn cost(&self) -> Option<u32> {
+        self.0.split('$').nth(2).and_then(|cost| cost.parse().ok())
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hashes are not secrets in the way passwords are, but there is no reason to
+        // spread them through debug output either.
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// Hashes a password with bcrypt at `cost`, on the calling thread (slow on purpose).
+pub fn hash_password(password: &Password, cost: u32) -> Result<PasswordHash, AccountsError> {
+    bcrypt::non_truncating_hash(password.expose_secret(), cost)
+        .map(PasswordHash)
+        .map_err(|e| AccountsError::Hash(e.to_string()))
+}
+
+/// Checks a password against a hash, on the calling thread. A malformed hash counts
+/// as a mismatch.
+pub fn verify_password(password: &Password, hash: &PasswordHash) -> bool {
+    bcrypt::non_truncating_verify(password.expose_secret(), hash.as_str()).unwrap_or(false)
+}
+
+/// One account in the users file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecord {
+    /// The login name, also the name of the home folder.
+    pub name: Username,
+    /// The bcrypt hash of the password.
+    pub hash: PasswordHash,
+    /// What the account may do.
+    pub role: Role,
+    /// Creation time, in seconds since the Unix epoch (0 if unknown).
+    #[serde(default)]
+    pub created: u64,
+    /// A disabled account cannot log in.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// The on-disk shape of the users file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFileRepr {
+    version: u32,
+    users: Vec<UserRecord>,
+}
+
+/// The content of the users file: every account, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserDb {
+    users: BTreeMap<Username, UserRecord>,
+}
+
+impl UserDb {
+    /// Parses the JSON of a users file.
+    pub fn from_json(text: &[u8]) -> Result<Self, String> {
+        let repr: UsersFileRepr = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        if repr.version != USERS_FILE_VERSION {
+            return Err(format!(
+                "unsupported version {} (this build reads version {USERS_FILE_VERSION})",
+                repr.version
+            ));
+        }
+        let mut users = BTreeMap::new();
+        for record in repr.users {
+            if users.contains_key(&record.name) {
+                return Err(format!("user '{}' appears twice", record.name));
+            }
+            users.insert(record.name.clone(), record);
+        }
+        Ok(Self { users })
+    }
+
+    /// The JSON text of the users file, pretty-printed and ending in a newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let repr = UsersFileRepr {
+            version: USERS_FILE_VERSION,
+            users: self.users.values().cloned().collect(),
+        };
+        // Serializing plain strings, numbers and booleans into memory cannot fail.
+        let mut text = serde_json::to_vec_pretty(&repr).expect("users file serializes");
+        text.push(b'\n');
+        text
+    }
+
+    /// The account called `name`, if any.
+    pub fn user(&self, name: &Username) -> Option<&UserRecord> {
+        self.users.get(name)
+    }
+
+    /// Every account, sorted by name.
+    pub fn users(&self) -> impl Iterator<Item = &UserRecord> {
+        self.users.values()
+    }
+
+    /// The number of accounts.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// True when there is no account.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Adds a new account; refuses to replace an existing one.
+    pub fn add(
+        &mut self,
+        name: Username,
+        hash: PasswordHash,
+        role: Role,
+    ) -> Result<(), AccountsError> {
+        if self.users.contains_key(&name) {
+            return Err(AccountsError::UserExists(name));
+        }
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0);
+        let record = UserRecord {
+            name: name.clone(),
+            hash,
+            role,
+            created,
+            disabled: false,
+        };
+        self.users.insert(name, record);
+        Ok(())
+    }
+
+    /// Removes an account and returns it.
+    pub fn remove(&mut self, name: &Username) -> Result<UserRecord, AccountsError> {
+        self.users
+            .remove(name)
+            .ok_or_else(|| AccountsError::NoSuchUser(name.clone()))
+    }
+
+    /// Replaces an account's password hash.
+    pub fn set_hash(&mut self, name: &Username, hash: PasswordHash) -> Result<(), AccountsError> {
+        self.user_mut(name)?.hash = hash;
+        Ok(())
+    }
+
+    /// Changes an account's role.
+    pub fn set_role(&mut self, name: &Username, role: Role) -> Result<(), AccountsError> {
+        self.user_mut(name)?.role = role;
+        Ok(())
+    }
+
+    /// Enables or disables an account.
+    pub fn set_disabled(&mut self, name: &Username, disabled: bool) -> Result<(), AccountsError> {
+        self.user_mut(name)?.disabled = disabled;
+        Ok(())
+    }
+
+    fn user_mut(&mut self, name: &Username) -> Result<&mut UserRecord, AccountsError> {
+        self.users
+            .get_mut(name)
+            .ok_or_else(|| AccountsError::NoSuchUser(name.clone()))
+    }
+}
+
+/// Errors of the accounts layer.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// The users file could not be read or written.
+    #[error("users file {}: {source}", path.display())]
+    Io {
+        /// The users file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The users file exists but is not a valid users file.
+    #[error("users file {} is corrupt: {detail}", path.display())]
+    Corrupt {
+        /// The users file.
+        path: PathBuf,
+        /// What is wrong, with a line and column where JSON parsing failed.
+        detail: String,
+    },
+    /// `add` of a name that is taken.
+    #[error("user '{0}' already exists")]
+    UserExists(Username),
+    /// An edit of a name that does not exist.
+    #[error("no user '{0}'")]
+    NoSuchUser(Username),
+    /// bcrypt failed (a bad cost, or no system randomness).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// The blocking task running bcrypt or file IO was lost (runtime shutting down).
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// The users file on disk.
+#[derive(Debug, Clone)]
+pub struct UsersFile {
+    path: PathBuf,
+}
+
+impl UsersFile {
+    /// Names the users file; nothing is read yet.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The path of the users file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file. A missing file is an empty database (a fresh installation);
+    /// anything unreadable or malformed is an error that names the file.
+    pub fn load(&self) -> Result<UserDb, AccountsError> {
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(UserDb::default()),
+            Err(source) => {
+                return Err(AccountsError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        UserDb::from_json(&text).map_err(|detail| AccountsError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        })
+    }
+
+    /// Applies `edit` to the current content and saves the result, as one step that
+    /// no other writer (thread or process) can interleave with.
+    ///
+    /// The file is re-read under the lock, so an edit made elsewhere since the caller
+    /// last looked is kept. If `edit` fails, nothing is written.
+    pub fn update<T>(
+        &self,
+        edit: impl FnOnce(&mut UserDb) -> Result<T, AccountsError>,
+    ) -> Result<T, AccountsError> {
+        let _lock = StateLock::acquire(&self.path).map_err(|source| self.io_error(source))?;
+        let mut db = self.load()?;
+        let outcome = edit(&mut db)?;
+        durable::write_atomic(&self.path, &db.to_json(), 0o600)
+            .map_err(|source| self.io_error(source))?;
+        Ok(outcome)
+    }
+
+    fn io_error(&self, source: io::Error) -> AccountsError {
+        AccountsError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Runs bcrypt on tokio's blocking pool, at most `max_concurrent` at a time.
+///
+/// bcrypt at cost 12 takes a quarter of a second of CPU. Unbounded, a burst of logins
+/// would fill the blocking pool and starve file IO; the semaphore makes the burst wait
+/// its turn instead.
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+}
+
+impl Hasher {
+    /// A hasher at `cost` (clamped to bcrypt's 4..=31) running at most
+    /// `max_concurrent` (at least 1) hashes at once.
+    pub fn new(cost: u32, max_concurrent: usize) -> Self {
+        Self {
+            cost: cost.clamp(MIN_BCRYPT_COST, MAX_BCRYPT_COST),
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// The bcrypt cost for new hashes.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    /// Hashes a password for storage.
+    pub async fn hash(&self, password: Password) -> Result<PasswordHash, AccountsError> {
+        let cost = self.cost;
+        self.run(move || hash_password(&password, cost)).await?
+    }
+
+    /// Checks a password against a hash.
+    pub async fn verify(
+        &self,
+        password: Password,
+        hash: PasswordHash,
+    ) -> Result<bool, AccountsError> {
+        self.run(move || verify_password(&password, &hash)).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountsError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| AccountsError::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| AccountsError::Task(e.to_string()))
+    }
+}
+
+/// A logged-in (or freshly registered) account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The login name.
+    pub name: Username,
+    /// What the account may do.
+    pub role: Role,
+}
+
+impl Account {
+    /// True for administrators.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong name or password, or a disabled account. One variant for all of them, so
+    /// the reply cannot tell a client which names exist.
+    #[error("login incorrect")]
+    Rejected,
+    /// The server could not check (for example the users file became unreadable).
+    #[error(transparent)]
+    Unavailable(#[from] AccountsError),
+}
+
+/// Why a self-registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Someone already has that name (perhaps a registration a moment earlier).
+    #[error("that username is taken")]
+    Taken,
+    /// The server could not complete the registration.
+    #[error(transparent)]
+    Unavailable(AccountsError),
+}
+
+/// The account service used by server sessions.
+#[derive(Debug)]
+pub struct Accounts {
+    file: UsersFile,
+    hasher: Hasher,
+    /// Verified against when the name is unknown, so that case costs one bcrypt too.
+    dummy_hash: PasswordHash,
+}
+
+impl Accounts {
+    /// Opens the users file (checking now that it loads) and prepares the dummy hash.
+    ///
+    /// This runs one bcrypt at the hasher's cost on the calling thread: call it at
+    /// startup, not inside a request.
+    pub fn open(file: UsersFile, hasher: Hasher) -> Result<Self, AccountsError> {
+        file.load()?;
+        let dummy = Password::new(b"sfs-dummy-password-for-unknown-users".to_vec())
+            .map_err(|e| AccountsError::Hash(e.to_string()))?;
+        let dummy_hash = hash_password(&dummy, hasher.cost())?;
+        Ok(Self {
+            file,
+            hasher,
+            dummy_hash,
+        })
+    }
+
+    /// The users file behind this service.
+    pub fn file(&self) -> &UsersFile {
+        &self.file
+    }
+
+    /// Checks a login. Every failure, whether the name is malformed, unknown or
+    /// disabled, or the password is wrong, runs one bcrypt verification and returns
+    /// [`LoginError::Rejected`], so neither the reply nor its timing tells them apart.
+    pub async fn authenticate(
+        &self,
+        name: &str,
+        password: Password,
+    ) -> Result<Account, LoginError> {
+        let file = self.file.clone();
+        let db = tokio::task::spawn_blocking(move || file.load())
+            .await
+            .map_err(|e| AccountsError::Task(e.to_string()))??;
+        let record = Username::parse(name)
+            .ok()
+            .and_then(|name| db.user(&name).cloned());
+        let hash = match &record {
+            Some(record) => record.hash.clone(),
+            None => self.dummy_hash.clone(),
+        };
+        let matches = self.hasher.verify(password, hash).await?;
+        match record {
+            Some(record) if matches && !record.disabled => Ok(Account {
+                name: record.name,
+                role: record.role,
+            }),
+            _ => Err(LoginError::Rejected),
+        }
+    }
+
+    /// Creates a new ordinary account. It never grants admin: there is no parameter
+    /// for the role. Of several concurrent registrations of one name exactly one wins;
+    /// registrations of different names are all kept.
+    pub async fn register(
+        &self,
+        name: Username,
+        password: Password,
+    ) -> Result<Account, RegisterError> {
+        let hash = self
+            .hasher
+            .hash(password)
+            .await
+            .map_err(RegisterError::Unavailable)?;
+        let file = self.file.clone();
+        let new_name = name.clone();
+        let added = tokio::task::spawn_blocking(move || {
+            file.update(move |db| db.add(new_name, hash, Role::User))
+        })
+        .await
+        .map_err(|e| RegisterError::Unavailable(AccountsError::Task(e.to_string())))?;
+        match added {
+            Ok(()) => Ok(Account {
+                name,
+                role: Role::User,
+            }),
+            Err(AccountsError::UserExists(_)) => Err(RegisterError::Taken),
+            Err(e) => Err(RegisterError::Unavailable(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_allow_list() {
+        for good in [
+            "abc",
+            "alice",
+            "a-b_c9",
+            "z23456789012345678901234567890123"[..32].as_ref(),
+        ] {
+            assert!(Username::parse(good).is_ok(), "{good}");
+        }
+        let cases = [
+            ("ab", UsernameError::BadLength),
+            ("", UsernameError::BadLength),
+            (
+                "a234567890123456789012345678901234",
+                UsernameError::BadLength,
+            ),
+            ("Alice", UsernameError::BadFirstCharacter),
+            ("1abc", UsernameError::BadFirstCharacter),
+            ("_abc", UsernameError::BadFirstCharacter),
+            ("al ice", UsernameError::BadCharacter),
+            ("al/ce", UsernameError::BadCharacter),
+            ("al..", UsernameError::BadCharacter),
+            ("ali\nce", UsernameError::BadCharacter),
+            ("alïce", UsernameError::BadCharacter),
+            ("alic\0", UsernameError::BadCharacter),
+        ];
+        for (bad, why) in cases {
+            assert_eq!(Username::parse(bad), Err(why), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn username_deserialization_is_checked() {
+        assert!(serde_json::from_str::<Username>("\"../etc\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Username>("\"bob\"")
+                .unwrap()
+                .as_str(),
+            "bob"
+        );
+    }
+
+    #[test]
+    fn passwords_are_bounded_and_never_printed() {
+        assert_eq!(Password::new(vec![]).unwrap_err(), PasswordError::Empty);
+        assert_eq!(
+            Password::new(vec![b'x'; 73]).unwrap_err(),
+            PasswordError::TooLong
+        );
+        assert_eq!(
+            Password::new(vec![b'x'; 10 << 20]).unwrap_err(),
+            PasswordError::TooLong
+        );
+        let password = Password::new(vec![b's'; 72]).unwrap();
+        assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+    }
+
+    #[test]
+    fn hash_and_verify() {
+        let password = Password::new(b"correct horse".to_vec()).unwrap();
+        let hash = hash_password(&password, MIN_BCRYPT_COST).unwrap();
+        assert_eq!(hash.cost(), Some(MIN_BCRYPT_COST));
+        assert!(verify_password(&password, &hash));
+        let wrong = Password::new(b"correct horsf".to_vec()).unwrap();
+        assert!(!verify_password(&wrong, &hash));
+        let garbage = PasswordHash("not a hash".into());
+        assert!(!verify_password(&password, &garbage));
+    }
+
+    #[test]
+    fn db_round_trips_and_rejects_duplicates_and_versions() {
+        let mut db = UserDb::default();
+        let password = Password::new(b"pw".to_vec()).unwrap();
+        let hash = hash_password(&password, MIN_BCRYPT_COST).unwrap();
+        db.add(Username::parse("alice").unwrap(), hash.clone(), Role::Admin)
+            .unwrap();
+        db.add(Username::parse("bob").unwrap(), hash, Role::User)
+            .unwrap();
+        let text = db.to_json();
+        assert_eq!(UserDb::from_json(&text).unwrap(), db);
+
+        let mut value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        value["version"] = 2.into();
+        let err = UserDb::from_json(value.to_string().as_bytes()).unwrap_err();
+        assert!(err.contains("unsupported version 2"), "{err}");
+
+        let mut value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let first = value["users"][0].clone();
+        value["users"].as_array_mut().unwrap().push(first);
+        let err = UserDb::from_json(value.to_string().as_bytes()).unwrap_err();
+        assert!(err.contains("appears twice"), "{err}");
+    }
+}

@@ -1,0 +1,35 @@
+//! The SFS server library: everything the server does that needs no network.
+//!
+//! The network session (SCTP, TLS, the protocol state machine) lives elsewhere and
+//! calls into these modules:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
+//! | `throttle` | the failed-login policy: growing delays, caps and per-source penalties |
+//! | `store` | per-user homes and every file operation, confined with `cap-std` |
+//! | `shares` | sharing rights and the virtual `/shared/<owner>/...` tree |
+//! | `audit` | `server.log`, one escaped event per line |
+//! | `config` | the configuration file and command-line flags |
+//! | [`durable`] | atomic, durable replacement of small state files |
+//!
+//! # A tour
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use sfs_server::accounts::{Accounts, Hasher, Password, Username, UsersFile};
+//!
+//! let state = tempfile::tempdir()?;
+//! // bcrypt cost 4 keeps the example fast; the default is 12.
+//! let accounts = Accounts::open(UsersFile::new(state.path().join("users.json")), Hasher::new(4, 2))?;
+//! let alice = Username::parse("alice")?;
+//! accounts.register(alice.clone(), Password::new(b"s3cret".to_vec())?).await?;
+//! let account = accounts.authenticate("alice", Password::new(b"s3cret".to_vec())?).await?;
+//!
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod accounts;
+pub mod durable;
