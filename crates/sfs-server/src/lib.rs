@@ -6,7 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
-//! | `throttle` | the failed-login policy: growing delays, caps and per-source penalties |
+//! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | `store` | per-user homes and every file operation, confined with `cap-std` |
 //! | `shares` | sharing rights and the virtual `/shared/<owner>/...` tree |
 //! | `audit` | `server.log`, one escaped event per line |
@@ -33,3 +33,4 @@
 
 pub mod accounts;
 pub mod durable;
+pub mod throttle;
