@@ -1,0 +1,3 @@
+//! Record layer benchmark (written later).
+
+fn main() {}
