@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
-//! | `store` | per-user homes and every file operation, confined with `cap-std` |
+//! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
 //! | `shares` | sharing rights and the virtual `/shared/<owner>/...` tree |
 //! | `audit` | `server.log`, one escaped event per line |
 //! | `config` | the configuration file and command-line flags |
@@ -19,6 +19,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use sfs_server::accounts::{Accounts, Hasher, Password, Username, UsersFile};
+//! use sfs_server::store::{FileStore, VirtualPath};
 //!
 //! let state = tempfile::tempdir()?;
 //! // bcrypt cost 4 keeps the example fast; the default is 12.
@@ -27,10 +28,24 @@
 //! accounts.register(alice.clone(), Password::new(b"s3cret".to_vec())?).await?;
 //! let account = accounts.authenticate("alice", Password::new(b"s3cret".to_vec())?).await?;
 //!
+//! let store = FileStore::open(&state.path().join("server_files"))?;
+//! let home = store.home(&account.name)?;
+//! let cwd = VirtualPath::root();
+//! home.mkdir(&cwd.join("docs")?)?;
+//! let target = cwd.join("docs/hello.txt")?;
+//! let mut upload = home.begin_upload(&target)?;
+//! upload.write(b"hello")?;
+//! let digest = upload.digest(); // the client sends its own digest; compare that
+//! upload.commit(&digest)?; // renamed into place only now, after an fsync
+//! assert_eq!(home.stat(&target)?.size, 5);
+//!
+//! // Paths cannot leave the home, whatever the client sends.
+//! assert!(cwd.join("../../etc/passwd").is_err());
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod accounts;
 pub mod durable;
+pub mod store;
 pub mod throttle;

@@ -1,0 +1,775 @@
+//! The file store: per-user homes and every file operation, confined to the home.
+//!
+//! Each user's home is `<root>/<username>/` (the root defaults to `server_files/`),
+//! shown to that user as `/`. A client's path goes through two gates:
+//!
+//! 1. **Parsing** ([`VirtualPath::join`]): the text is checked *before any file system
+//!    call*. It may be at most [`MAX_PATH_BYTES`] long, each name at most
+//!    [`MAX_NAME_BYTES`], with no NUL, no control character and no bidirectional
+//!    override (which can make a name display as another). `.` and `..` are resolved
+//!    on the virtual path, and a `..` above `/` is refused rather than clamped, so
+//!    `../../etc/passwd` gets a clear error. Nothing is decoded: `%2e%2e` is a
+//!    plain (odd) file name.
+//! 2. **Descriptor-relative resolution**: every operation runs through a `cap-std`
+//!    [`Dir`] opened on the home, which resolves paths beneath that descriptor
+//!    (with `openat2(RESOLVE_BENEATH)` where the kernel has it) and refuses a
+//!    symlink, planted or swapped in mid-operation, that leads out. Gate 1 is for
+//!    clear errors; gate 2 is the security boundary and does not rely on gate 1.
+//!
+//! Errors ([`StoreError`]) never contain a real path, and their text is fit to send
+//! to a client.
+//!
+//! Uploads ([`Home::begin_upload`]) write `.sfs-upload-<random>` beside the target
+//! (mode 0600) and rename it over the target only in [`Upload::commit`], after the
+//! digest matches and the data is fsynced; the folder is fsynced after the rename.
+//! An upload that is dropped, aborted, fails or is killed leaves the old file as it
+//! was. Names starting with `.sfs-upload-` are refused in client paths and hidden
+//! from listings, so a client cannot touch another upload's temporary file.
+//!
+//! Everything here is blocking file IO: call it from `tokio::task::spawn_blocking`.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
+use ring::rand::{SecureRandom, SystemRandom};
+use sha2::{Digest as _, Sha256};
+
+use crate::accounts::Username;
+
+/// Longest accepted path text, in bytes, as the client sent it.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// Longest accepted single name, in bytes (the usual Linux `NAME_MAX`).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Deepest accepted path, in names.
+pub const MAX_DEPTH: usize = 128;
+
+/// Prefix of upload temporary files; refused in client paths.
+pub const UPLOAD_TEMP_PREFIX: &str = ".sfs-upload-";
+
+/// Names that cannot be created at the top of a home, because the virtual tree uses
+/// them (`/shared` shows what others share, see the `shares` module).
+pub const RESERVED_TOP_NAMES: &[&str] = &["shared"];
+
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// Why a client's path text was refused before touching the file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Longer than [`MAX_PATH_BYTES`].
+    #[error("path is too long")]
+    TooLong,
+    /// More than [`MAX_DEPTH`] names.
+    #[error("path is too deep")]
+    TooDeep,
+    /// A name longer than [`MAX_NAME_BYTES`].
+    #[error("a name in the path is too long")]
+    NameTooLong,
+    /// A NUL byte.
+    #[error("path contains a NUL character")]
+    Nul,
+    /// A control character (newline, tab, escape, DEL, C1 controls, ...).
+    #[error("path contains a control character")]
+    ControlCharacter,
+    /// A bidirectional-override character, which could make a name look like another.
+    #[error("path contains a bidirectional control character")]
+    BidiControl,
+    /// `..` above the home.
+    #[error("path leads outside your home")]
+    EscapesHome,
+    /// A name the server keeps for itself.
+    #[error("that name is reserved")]
+    Reserved,
+}
+
+/// A normalized path inside a home: `/` followed by checked names, never `.` or `..`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct VirtualPath {
+    names: Vec<String>,
+}
+
+impl VirtualPath {
+    /// The home itself, `/`.
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// Parses an absolute virtual path (a relative one is taken from `/`).
+    pub fn parse(text: &str) -> Result<Self, PathError> {
+        Self::root().join(text)
+    }
+
+    /// Resolves `input` against this path, as `cd` would: an input starting with `/`
+    /// starts from the home, anything else from `self`. Empty names (`a//b`) and `.`
+    /// are skipped, `..` goes up and is refused above `/`.
+    pub fn join(&self, input: &str) -> Result<Self, PathError> {
+        check_text(input)?;
+        let mut names = if input.starts_with('/') {
+            Vec::new()
+        } else {
+            self.names.clone()
+        };
+        for name in input.split('/') {
+            match name {
+                "" | "." => {}
+                ".." => {
+                    names.pop().ok_or(PathError::EscapesHome)?;
+                }
+                name => {
+                    check_name(name)?;
+                    names.push(name.to_owned());
+                }
+            }
+            if names.len() > MAX_DEPTH {
+                return Err(PathError::TooDeep);
+            }
+        }
+        Ok(Self { names })
+    }
+
+    /// Builds a path from names that are each checked like a client's.
+    pub fn from_names<I, S>(names: I) -> Result<Self, PathError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut path = Self::root();
+        for name in names {
+            let name = name.as_ref();
+            check_text(name)?;
+            if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+                return Err(PathError::EscapesHome);
+            }
+            check_name(name)?;
+            path.names.push(name.to_owned());
+            if path.names.len() > MAX_DEPTH {
+                return Err(PathError::TooDeep);
+            }
+        }
+        Ok(path)
+    }
+
+    /// True for `/`.
+    pub fn is_root(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The names from the top down.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The last name, or `None` for `/`.
+    pub fn file_name(&self) -> Option<&str> {
+        self.names.last().map(String::as_str)
+    }
+
+    /// The enclosing folder, or `None` for `/`.
+    pub fn parent(&self) -> Option<Self> {
+        let (_, rest) = self.names.split_last()?;
+        Some(Self {
+            names: rest.to_vec(),
+        })
+    }
+
+    /// True if `self` is `prefix` or lies beneath it.
+    pub fn starts_with(&self, prefix: &VirtualPath) -> bool {
+        self.names.starts_with(&prefix.names)
+    }
+
+    /// The part of `self` below `prefix`, if `self` starts with it.
+    pub fn strip_prefix(&self, prefix: &VirtualPath) -> Option<Self> {
+        self.names
+            .strip_prefix(prefix.names.as_slice())
+            .map(|rest| Self {
+                names: rest.to_vec(),
+            })
+    }
+
+    /// `self` with `other`'s names appended.
+    pub fn concat(&self, other: &VirtualPath) -> Result<Self, PathError> {
+        let mut names = self.names.clone();
+        names.extend(other.names.iter().cloned());
+        if names.len() > MAX_DEPTH {
+            return Err(PathError::TooDeep);
+        }
+        Ok(Self { names })
+    }
+
+    /// The path relative to the home folder, for cap-std (`.` for the home).
+    fn relative(&self) -> PathBuf {
+        if self.names.is_empty() {
+            PathBuf::from(".")
+        } else {
+            self.names.iter().collect()
+        }
+    }
+
+    fn is_reserved_top_name(&self) -> bool {
+        matches!(self.names.as_slice(), [only] if RESERVED_TOP_NAMES.contains(&only.as_str()))
+    }
+}
+
+impl fmt::Display for VirtualPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.names.is_empty() {
+            return f.write_str("/");
+        }
+        for name in &self.names {
+            write!(f, "/{name}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for VirtualPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VirtualPath({:?})", self.to_string())
+    }
+}
+
+fn check_text(text: &str) -> Result<(), PathError> {
+    if text.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong);
+    }
+    for c in text.chars() {
+        if c == '\0' {
+            return Err(PathError::Nul);
+        }
+        if c.is_control() {
+            return Err(PathError::ControlCharacter);
+        }
+        if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+            return Err(PathError::BidiControl);
+        }
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), PathError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(PathError::NameTooLong);
+    }
+    if name.starts_with(UPLOAD_TEMP_PREFIX) {
+        return Err(PathError::Reserved);
+    }
+    Ok(())
+}
+
+/// What a store operation failed on. The text is fit to send to a client: no real
+/// path, no OS detail beyond the kind of failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The path text was refused before any file system call.
+    #[error(transparent)]
+    InvalidPath(#[from] PathError),
+    /// Nothing by that name.
+    #[error("no such file or folder")]
+    NotFound,
+    /// The name is taken.
+    #[error("a file or folder with that name already exists")]
+    AlreadyExists,
+    /// A file was found where a folder was needed.
+    #[error("not a folder")]
+    NotADirectory,
+    /// A folder was found where a file was needed.
+    #[error("is a folder")]
+    IsADirectory,
+    /// Neither a file nor a folder (a symlink, device, socket or FIFO).
+    #[error("not a regular file or folder")]
+    NotRegular,
+    /// `rmdir` of a folder that still has entries.
+    #[error("folder is not empty")]
+    NotEmpty,
+    /// The operation would leave the home (for example through a symlink), or the OS
+    /// refused it.
+    #[error("permission denied")]
+    Denied,
+    /// The home folder itself cannot be removed, renamed or overwritten.
+    #[error("cannot change your home folder itself")]
+    RootOperation,
+    /// An upload's content did not match the digest the client sent.
+    #[error("digest mismatch: upload discarded")]
+    DigestMismatch,
+    /// The disk (or quota) is full.
+    #[error("no space left on the server")]
+    NoSpace,
+    /// Any other file system failure.
+    #[error("file system error ({})", .0.kind())]
+    Io(io::Error),
+}
+
+impl From<io::Error> for StoreError {
+    fn from(error: io::Error) -> Self {
+        use nix::libc;
+        match error.raw_os_error() {
+            Some(libc::ENOENT) => return Self::NotFound,
+            Some(libc::EEXIST) => return Self::AlreadyExists,
+            Some(libc::ENOTDIR) => return Self::NotADirectory,
+            Some(libc::EISDIR) => return Self::IsADirectory,
+            Some(libc::ENOTEMPTY) => return Self::NotEmpty,
+            Some(libc::ENOSPC | libc::EDQUOT) => return Self::NoSpace,
+            Some(libc::EACCES | libc::EPERM | libc::ELOOP | libc::EXDEV) => return Self::Denied,
+            Some(libc::ENAMETOOLONG) => return Self::InvalidPath(PathError::NameTooLong),
+            _ => {}
+        }
+        match error.kind() {
+            io::ErrorKind::NotFound => Self::NotFound,
+            io::ErrorKind::AlreadyExists => Self::AlreadyExists,
+            // cap-std reports an escape attempt as PermissionDenied.
+            io::ErrorKind::PermissionDenied => Self::Denied,
+            _ => Self::Io(error),
+        }
+    }
+}
+
+/// The kind of a listed entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Directory,
+    /// Anything else (symlinks are shown, never followed, in listings).
+    Other,
+}
+
+/// One file or folder, as LIST and stat report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name (for stat, the last name of the path; `/` for the home).
+    pub name: String,
+    /// File, folder or other.
+    pub kind: EntryKind,
+    /// Size in bytes (0 for folders and others).
+    pub size: u64,
+    /// Last modification time, when the file system has one.
+    pub modified: Option<SystemTime>,
+}
+
+impl Entry {
+    fn from_metadata(name: String, metadata: &cap_std::fs::Metadata) -> Self {
+        let file_type = metadata.file_type();
+        let kind = if file_type.is_file() {
+            EntryKind::File
+        } else if file_type.is_dir() {
+            EntryKind::Directory
+        } else {
+            EntryKind::Other
+        };
+        Self {
+            name,
+            kind,
+            size: if kind == EntryKind::File {
+                metadata.len()
+            } else {
+                0
+            },
+            modified: metadata.modified().ok().map(|t| t.into_std()),
+        }
+    }
+}
+
+/// The folder holding every home.
+#[derive(Debug)]
+pub struct FileStore {
+    root: Dir,
+}
+
+impl FileStore {
+    /// Opens (creating with mode 0700 if missing) the folder holding every home.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let mut builder = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(builder.recursive(true), 0o700);
+        builder.create(root)?;
+        let root = Dir::open_ambient_dir(root, ambient_authority())?;
+        Ok(Self { root })
+    }
+
+    /// The home of `user`, created (mode 0700) on first use. A [`Username`] is
+    /// always a plain safe name, so it cannot point anywhere but one folder down.
+    pub fn home(&self, user: &Username) -> Result<Home, StoreError> {
+        match self
+            .root
+            .create_dir_with(user.as_str(), DirBuilder::new().mode(0o700))
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Home {
+            dir: self.root.open_dir(user.as_str())?,
+        })
+    }
+
+    /// Deletes leftover upload temporary files (from a crash or kill) in every home.
+    /// Returns how many were removed. Run it at startup, before serving.
+    pub fn remove_stale_uploads(&self) -> io::Result<usize> {
+        remove_stale_uploads_in(&self.root, 0)
+    }
+}
+
+fn remove_stale_uploads_in(dir: &Dir, depth: usize) -> io::Result<usize> {
+    if depth > MAX_DEPTH + 1 {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let file_type = entry.file_type()?;
+        let name = entry.file_name();
+        if file_type.is_dir() {
+            // open_dir refuses symlinks that lead out; file_type did not follow.
+            removed += remove_stale_uploads_in(&entry.open_dir()?, depth + 1)?;
+        } else if file_type.is_file()
+            && name
+                .to_str()
+                .is_some_and(|n| n.starts_with(UPLOAD_TEMP_PREFIX))
+        {
+            entry.remove_file()?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// One user's home. All paths are virtual, `/` being the home itself.
+#[derive(Debug)]
+pub struct Home {
+    dir: Dir,
+}
+
+impl Home {
+    /// Describes a file or folder (following symlinks that stay inside the home).
+    pub fn stat(&self, path: &VirtualPath) -> Result<Entry, StoreError> {
+        let metadata = if path.is_root() {
+            self.dir.dir_metadata()?
+        } else {
+            self.dir.metadata(path.relative())?
+        };
+        let name = path.file_name().unwrap_or("/").to_owned();
+        Ok(Entry::from_metadata(name, &metadata))
+    }
+
+    /// The size of a regular file.
+    pub fn size(&self, path: &VirtualPath) -> Result<u64, StoreError> {
+        let entry = self.stat(path)?;
+        match entry.kind {
+            EntryKind::File => Ok(entry.size),
+            EntryKind::Directory => Err(StoreError::IsADirectory),
+            EntryKind::Other => Err(StoreError::NotRegular),
+        }
+    }
+
+    /// The entries of a folder, sorted by name. Upload temporary files and names a
+    /// client could not have sent (control characters, invalid UTF-8) are left out.
+    pub fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, StoreError> {
+        let dir = self.open_dir(path)?;
+        let mut entries = Vec::new();
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if check_text(&name).is_err() || check_name(&name).is_err() {
+                continue;
+            }
+            // Not following symlinks: a listing never reveals what lies outside.
+            let metadata = entry.metadata()?;
+            entries.push(Entry::from_metadata(name, &metadata));
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// Creates a folder, mode 0700.
+    pub fn mkdir(&self, path: &VirtualPath) -> Result<(), StoreError> {
+        self.check_changeable(path)?;
+        self.dir
+            .create_dir_with(path.relative(), DirBuilder::new().mode(0o700))?;
+        Ok(())
+    }
+
+    /// Removes an empty folder.
+    pub fn rmdir(&self, path: &VirtualPath) -> Result<(), StoreError> {
+        self.check_changeable(path)?;
+        self.dir.remove_dir(path.relative())?;
+        Ok(())
+    }
+
+    /// Removes a file (a symlink itself, never its target).
+    pub fn delete(&self, path: &VirtualPath) -> Result<(), StoreError> {
+        self.check_changeable(path)?;
+        if self.dir.symlink_metadata(path.relative())?.is_dir() {
+            return Err(StoreError::IsADirectory);
+        }
+        self.dir.remove_file(path.relative())?;
+        Ok(())
+    }
+
+    /// Renames a file or folder. An existing target is refused, not replaced.
+    pub fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StoreError> {
+        self.check_changeable(from)?;
+        self.check_changeable(to)?;
+        if to.starts_with(from) {
+            // Moving a folder into itself; the kernel says EINVAL, which reads badly.
+            return Err(StoreError::Denied);
+        }
+        self.dir.symlink_metadata(from.relative())?;
+        match self.dir.symlink_metadata(to.relative()) {
+            Ok(_) => return Err(StoreError::AlreadyExists),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.dir.rename(from.relative(), &self.dir, to.relative())?;
+        Ok(())
+    }
+
+    /// Opens a regular file for reading.
+    pub fn open_read(&self, path: &VirtualPath) -> Result<std::fs::File, StoreError> {
+        if path.is_root() {
+            return Err(StoreError::IsADirectory);
+        }
+        let mut options = OpenOptions::new();
+        // O_NONBLOCK: opening a planted FIFO must not hang the server.
+        options
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY);
+        let file = self.dir.open_with(path.relative(), &options)?;
+        let metadata = file.metadata()?;
+        if metadata.is_dir() {
+            return Err(StoreError::IsADirectory);
+        }
+        if !metadata.is_file() {
+            return Err(StoreError::NotRegular);
+        }
+        Ok(file.into_std())
+    }
+
+    /// The SHA-256 of a regular file.
+    pub fn digest(&self, path: &VirtualPath) -> Result<Digest, StoreError> {
+        let mut file = self.open_read(path)?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(buffer.get(..read).unwrap_or_default());
+        }
+        Ok(hasher.finalize().into())
+    }
+
+    /// Starts an upload to `path`. The folder must exist; the target, if any, is
+    /// replaced only by [`Upload::commit`].
+    pub fn begin_upload(&self, path: &VirtualPath) -> Result<Upload, StoreError> {
+        self.check_changeable(path)?;
+        let (parent, target_name) = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => (parent, name.to_owned()),
+            _ => return Err(StoreError::RootOperation),
+        };
+        let parent = self.open_dir(&parent)?;
+        match parent.symlink_metadata(&target_name) {
+            Ok(metadata) if metadata.is_dir() => return Err(StoreError::IsADirectory),
+            Ok(metadata) if !metadata.is_file() => return Err(StoreError::NotRegular),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let temp_name = temp_upload_name()?;
+        let mut options = OpenOptions::new();
+        options
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW);
+        let file = parent.open_with(&temp_name, &options)?;
+        Ok(Upload {
+            parent,
+            temp_name,
+            target_name,
+            file: Some(file),
+            hasher: Sha256::new(),
+            written: 0,
+        })
+    }
+
+    fn open_dir(&self, path: &VirtualPath) -> Result<Dir, StoreError> {
+        if path.is_root() {
+            Ok(self.dir.try_clone()?)
+        } else {
+            Ok(self.dir.open_dir(path.relative())?)
+        }
+    }
+
+    fn check_changeable(&self, path: &VirtualPath) -> Result<(), StoreError> {
+        if path.is_root() {
+            return Err(StoreError::RootOperation);
+        }
+        if path.is_reserved_top_name() {
+            return Err(PathError::Reserved.into());
+        }
+        Ok(())
+    }
+}
+
+fn temp_upload_name() -> Result<String, StoreError> {
+    let mut random = [0u8; 12];
+    SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| StoreError::Io(io::Error::other("no system randomness")))?;
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{UPLOAD_TEMP_PREFIX}{hex}"))
+}
+
+/// An upload in progress: a hidden temporary file beside the target.
+///
+/// Dropping it without [`commit`](Self::commit) removes the temporary file and leaves
+/// the target untouched.
+#[derive(Debug)]
+pub struct Upload {
+    parent: Dir,
+    temp_name: String,
+    target_name: String,
+    file: Option<cap_std::fs::File>,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl Upload {
+    /// Appends a chunk.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        let file = self.file.as_mut().ok_or(StoreError::NotFound)?;
+        file.write_all(chunk)?;
+        self.hasher.update(chunk);
+        self.written = self.written.saturating_add(chunk.len() as u64);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The SHA-256 of what was written so far.
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finalize().into()
+    }
+
+    /// Checks the digest, makes the data durable and renames it over the target.
+    /// On any failure, including a mismatch, the temporary file is removed and the
+    /// previous target is untouched. Returns the size written.
+    pub fn commit(mut self, expected: &Digest) -> Result<u64, StoreError> {
+        if self.digest() != *expected {
+            return Err(StoreError::DigestMismatch);
+        }
+        let file = self.file.take().ok_or(StoreError::NotFound)?;
+        file.sync_all()?;
+        drop(file);
+        if self
+            .parent
+            .symlink_metadata(&self.target_name)
+            .is_ok_and(|m| m.is_dir())
+        {
+            // A folder appeared under the target name during the upload.
+            return Err(StoreError::IsADirectory);
+        }
+        self.parent
+            .rename(&self.temp_name, &self.parent, &self.target_name)?;
+        // The rename happened: nothing for Drop to clean up any more.
+        self.temp_name.clear();
+        // Dir handles may be O_PATH descriptors, which cannot be fsynced: open the
+        // folder itself for reading to sync the rename.
+        self.parent.open(".")?.sync_all()?;
+        Ok(self.written)
+    }
+
+    /// Gives up the upload, removing the temporary file.
+    pub fn abort(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.file = None;
+        if !self.temp_name.is_empty() {
+            // Best effort: a leftover is also swept by FileStore::remove_stale_uploads.
+            let _ = self.parent.remove_file(&self.temp_name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_normalizes_and_refuses_escapes() {
+        let cwd = VirtualPath::parse("/a/b").unwrap();
+        assert_eq!(cwd.join("c").unwrap().to_string(), "/a/b/c");
+        assert_eq!(cwd.join("../c").unwrap().to_string(), "/a/c");
+        assert_eq!(cwd.join("/x//y/./z").unwrap().to_string(), "/x/y/z");
+        assert_eq!(cwd.join("../..").unwrap().to_string(), "/");
+        assert_eq!(cwd.join("").unwrap(), cwd);
+        assert_eq!(cwd.join("/").unwrap(), VirtualPath::root());
+        assert_eq!(cwd.join("../../.."), Err(PathError::EscapesHome));
+        let root = VirtualPath::root();
+        assert_eq!(root.join("../../etc/passwd"), Err(PathError::EscapesHome));
+        assert_eq!(root.join("a/../../x"), Err(PathError::EscapesHome));
+        assert_eq!(
+            root.join("..").unwrap_err().to_string(),
+            "path leads outside your home"
+        );
+        // Absolute paths are virtual: /etc/passwd is inside the home.
+        assert_eq!(root.join("/etc/passwd").unwrap().names(), ["etc", "passwd"]);
+        // Nothing is URL-decoded.
+        assert_eq!(root.join("%2e%2e/").unwrap().names(), ["%2e%2e"]);
+    }
+
+    #[test]
+    fn join_refuses_bad_characters_and_sizes() {
+        let root = VirtualPath::root();
+        assert_eq!(root.join("a\0b"), Err(PathError::Nul));
+        assert_eq!(root.join("a\nb"), Err(PathError::ControlCharacter));
+        assert_eq!(root.join("a\rb"), Err(PathError::ControlCharacter));
+        assert_eq!(root.join("a\u{1b}[31m"), Err(PathError::ControlCharacter));
+        assert_eq!(root.join("a\u{7f}"), Err(PathError::ControlCharacter));
+        assert_eq!(root.join("a\u{85}"), Err(PathError::ControlCharacter));
+        assert_eq!(
+            root.join("evil\u{202e}txt.exe"),
+            Err(PathError::BidiControl)
+        );
+        assert_eq!(root.join(&"a".repeat(5000)), Err(PathError::TooLong));
+        assert_eq!(root.join(&"a".repeat(256)), Err(PathError::NameTooLong));
+        assert!(root.join(&"a".repeat(255)).is_ok());
+        assert_eq!(root.join(&"a/".repeat(200)), Err(PathError::TooDeep));
+        assert_eq!(root.join(".sfs-upload-1234"), Err(PathError::Reserved));
+        // Plain unicode is fine.
+        assert_eq!(root.join("café/日本").unwrap().to_string(), "/café/日本");
+    }
+
+    #[test]
+    fn prefix_helpers() {
+        let base = VirtualPath::parse("/docs").unwrap();
+        let inner = VirtualPath::parse("/docs/a/b").unwrap();
+        assert!(inner.starts_with(&base));
+        assert!(!VirtualPath::parse("/docs2").unwrap().starts_with(&base));
+        assert_eq!(inner.strip_prefix(&base).unwrap().to_string(), "/a/b");
+        assert_eq!(inner.parent().unwrap().to_string(), "/docs/a");
+        assert_eq!(VirtualPath::root().parent(), None);
+        assert_eq!(
+            VirtualPath::from_names(["x", "y"]).unwrap().to_string(),
+            "/x/y"
+        );
+        assert!(VirtualPath::from_names([".."]).is_err());
+        assert!(VirtualPath::from_names(["a/b"]).is_err());
+    }
+}
