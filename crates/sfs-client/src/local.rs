@@ -1,0 +1,317 @@
+//! Where downloads land on the local disk, and how they get there safely.
+//!
+//! Two rules, whatever the server sends:
+//! - a download is written only to the path the user named, or to a single plain
+//!   file name inside the folder the user named (never `..`, `/`, or an empty name);
+//! - the data goes to `<name>.part`, opened without following symbolic links, and
+//!   is renamed over `<name>` only when the caller commits it (after the digest
+//!   matched). An abandoned download removes its `.part` and never touches `<name>`.
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use std::path::Path;
+//! use sfs_client::local::{download_destination, PartFile};
+//!
+//! let target = download_destination("/reports/q3.pdf", None, Path::new("."))?;
+//! let mut part = PartFile::create(&target)?;
+//! part.file().write_all(b"...")?;
+//! part.commit()?; // only after the digest matched
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::display::escape;
+
+/// Why a download cannot go where it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPathError {
+    /// The remote name's last part is not a plain file name.
+    #[error("`{0}` is not a plain file name: name a local file to write to")]
+    UnsafeName(String),
+    /// The destination is a symbolic link, which a download never follows or replaces.
+    #[error("{0} is a symbolic link: remove it or name another file")]
+    DestinationIsSymlink(String),
+    /// The destination is a folder and no file name could be chosen inside it.
+    #[error("{0} is a folder")]
+    DestinationIsFolder(String),
+    /// The local filesystem refused.
+    #[error("{path}: {source}")]
+    Io {
+        /// The local path involved.
+        path: String,
+        /// What the filesystem said.
+        source: io::Error,
+    },
+}
+
+impl LocalPathError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        LocalPathError::Io {
+            path: escape(&path.to_string_lossy()).into_owned(),
+            source,
+        }
+    }
+}
+
+/// The last part of a remote path, if it is safe to use as a local file name.
+pub fn safe_file_name(remote: &str) -> Result<&str, LocalPathError> {
+    let name = remote.rsplit('/').next().unwrap_or(remote);
+    let unsafe_name = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.chars().any(|c| c.is_control() || c == '\\');
+    if unsafe_name {
+        return Err(LocalPathError::UnsafeName(escape(remote).into_owned()));
+    }
+    Ok(name)
+}
+
+/// The local file a download of `remote` writes, given what the user named.
+///
+/// With no local name, the remote name's last part inside `cwd`. With a local name
+/// that is an existing folder, the remote name's last part inside it. Otherwise the
+/// local name itself, relative to `cwd`.
+pub fn download_destination(
+    remote: &str,
+    local: Option<&Path>,
+    cwd: &Path,
+) -> Result<PathBuf, LocalPathError> {
+    let Some(local) = local else {
+        return Ok(cwd.join(safe_file_name(remote)?));
+    };
+    let local = cwd.join(local);
+    if local.is_dir() {
+        return Ok(local.join(safe_file_name(remote)?));
+    }
+    Ok(local)
+}
+
+/// A download in progress: `<name>.part`, renamed over `<name>` on commit.
+#[derive(Debug)]
+pub struct PartFile {
+    file: File,
+    part_path: PathBuf,
+    final_path: PathBuf,
+    committed: bool,
+}
+
+impl PartFile {
+    /// Creates (or truncates) `<final_path>.part`, mode 0600, refusing symbolic links.
+    pub fn create(final_path: &Path) -> Result<PartFile, LocalPathError> {
+        check_destination(final_path)?;
+        let mut part_name = final_path.as_os_str().to_owned();
+        part_name.push(".part");
+        let part_path = PathBuf::from(part_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            // A planted `<name>.part -> ~/.bashrc` link must not be written through.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&part_path)
+            .map_err(|err| match err.raw_os_error() {
+                Some(libc::ELOOP) => LocalPathError::DestinationIsSymlink(
+                    escape(&part_path.to_string_lossy()).into_owned(),
+                ),
+                _ => LocalPathError::io(&part_path, err),
+            })?;
+        Ok(PartFile {
+            file,
+            part_path,
+            final_path: final_path.to_owned(),
+            committed: false,
+        })
+    }
+
+    /// The open `.part` file, to write the data into.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// The path of the `.part` file.
+    pub fn part_path(&self) -> &Path {
+        &self.part_path
+    }
+
+    /// Makes the data durable and renames it over the destination.
+    pub fn commit(mut self) -> Result<PathBuf, LocalPathError> {
+        self.file
+            .sync_all()
+            .map_err(|err| LocalPathError::io(&self.part_path, err))?;
+        // Checked again: the destination may have become a link while downloading.
+        check_destination(&self.final_path)?;
+        std::fs::rename(&self.part_path, &self.final_path)
+            .map_err(|err| LocalPathError::io(&self.final_path, err))?;
+        self.committed = true;
+        Ok(self.final_path.clone())
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // An abandoned download leaves nothing behind; the old file is untouched.
+            let _ = std::fs::remove_file(&self.part_path);
+        }
+    }
+}
+
+fn check_destination(path: &Path) -> Result<(), LocalPathError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(LocalPathError::DestinationIsSymlink(
+            escape(&path.to_string_lossy()).into_owned(),
+        )),
+        Ok(meta) if meta.is_dir() => Err(LocalPathError::DestinationIsFolder(
+            escape(&path.to_string_lossy()).into_owned(),
+        )),
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(LocalPathError::io(path, err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn hostile_remote_names_never_leave_the_named_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for hostile in [
+            "../../.bashrc",
+            "/etc/x",
+            "a/..",
+            "..",
+            ".",
+            "",
+            "dir/",
+            "a\x1b[2J",
+            "a\\b",
+        ] {
+            let result = download_destination(hostile, None, dir.path());
+            match result {
+                Err(LocalPathError::UnsafeName(_)) => {}
+                Ok(path) => {
+                    assert_eq!(path.parent(), Some(dir.path()), "{hostile:?} -> {path:?}");
+                    let name = path.file_name().unwrap().to_str().unwrap();
+                    assert!(
+                        !name.contains('/') && name != ".." && name != ".",
+                        "{hostile:?}"
+                    );
+                }
+                Err(other) => panic!("{hostile:?}: unexpected {other}"),
+            }
+        }
+        // The last part of a nested or absolute name is a plain file in the folder.
+        assert_eq!(
+            download_destination("../../.bashrc", None, dir.path()).unwrap(),
+            dir.path().join(".bashrc")
+        );
+        assert_eq!(
+            download_destination("/etc/x", None, dir.path()).unwrap(),
+            dir.path().join("x")
+        );
+    }
+
+    #[test]
+    fn an_unsafe_name_is_shown_escaped_in_the_error() {
+        let err = download_destination("a\x1b[2J/..", None, Path::new(".")).unwrap_err();
+        assert!(!err.to_string().contains('\x1b'), "{err}");
+    }
+
+    #[test]
+    fn a_named_local_file_or_folder_is_honoured() {
+        let dir = tempfile::tempdir().unwrap();
+        let named =
+            download_destination("/x/y.bin", Some(Path::new("out.bin")), dir.path()).unwrap();
+        assert_eq!(named, dir.path().join("out.bin"));
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let into = download_destination("/x/y.bin", Some(Path::new("sub")), dir.path()).unwrap();
+        assert_eq!(into, dir.path().join("sub/y.bin"));
+        assert!(matches!(
+            download_destination("..", Some(Path::new("sub")), dir.path()),
+            Err(LocalPathError::UnsafeName(_))
+        ));
+    }
+
+    #[test]
+    fn commit_renames_the_part_file_over_the_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f.txt");
+        std::fs::write(&target, b"old").unwrap();
+        let mut part = PartFile::create(&target).unwrap();
+        part.file().write_all(b"new contents").unwrap();
+        let part_path = part.part_path().to_owned();
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"old",
+            "untouched until commit"
+        );
+        assert_eq!(part.commit().unwrap(), target);
+        assert_eq!(std::fs::read(&target).unwrap(), b"new contents");
+        assert!(!part_path.exists());
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn an_abandoned_download_leaves_the_old_file_and_no_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f.txt");
+        std::fs::write(&target, b"old").unwrap();
+        let mut part = PartFile::create(&target).unwrap();
+        part.file().write_all(b"half").unwrap();
+        let part_path = part.part_path().to_owned();
+        drop(part);
+        assert!(!part_path.exists());
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+    }
+
+    #[test]
+    fn symbolic_links_at_the_destination_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+
+        let link = dir.path().join("link");
+        symlink(&victim, &link).unwrap();
+        assert!(matches!(
+            PartFile::create(&link),
+            Err(LocalPathError::DestinationIsSymlink(_))
+        ));
+
+        let target = dir.path().join("t");
+        symlink(&victim, dir.path().join("t.part")).unwrap();
+        assert!(matches!(
+            PartFile::create(&target),
+            Err(LocalPathError::DestinationIsSymlink(_))
+        ));
+
+        // A link planted at the destination during the download is refused at commit.
+        let late = dir.path().join("late");
+        let part = PartFile::create(&late).unwrap();
+        symlink(&victim, &late).unwrap();
+        assert!(matches!(
+            part.commit(),
+            Err(LocalPathError::DestinationIsSymlink(_))
+        ));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_folder_is_not_a_file_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            PartFile::create(dir.path()),
+            Err(LocalPathError::DestinationIsFolder(_))
+        ));
+    }
+}
