@@ -8,7 +8,7 @@
 //! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
-//! | `shares` | sharing rights and the virtual `/shared/<owner>/...` tree |
+//! | [`shares`] | sharing rights and the virtual `/shared/<owner>/...` tree |
 //! | `audit` | `server.log`, one escaped event per line |
 //! | `config` | the configuration file and command-line flags |
 //! | [`durable`] | atomic, durable replacement of small state files |
@@ -47,5 +47,6 @@
 
 pub mod accounts;
 pub mod durable;
+pub mod shares;
 pub mod store;
 pub mod throttle;

@@ -216,6 +216,22 @@ impl VirtualPath {
     }
 }
 
+impl serde::Serialize for VirtualPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VirtualPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if !text.starts_with('/') {
+            return Err(serde::de::Error::custom("a stored path starts with '/'"));
+        }
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for VirtualPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.names.is_empty() {
@@ -403,6 +419,14 @@ impl FileStore {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
+        Ok(Home {
+            dir: self.root.open_dir(user.as_str())?,
+        })
+    }
+
+    /// The home of `user` if it exists; never creates one. Use it for other users'
+    /// homes (an admin or a share), so naming a user does not conjure a folder.
+    pub fn existing_home(&self, user: &Username) -> Result<Home, StoreError> {
         Ok(Home {
             dir: self.root.open_dir(user.as_str())?,
         })
