@@ -1,0 +1,458 @@
+//! One SCTP association on a one-to-one style socket.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::addr::{decode_sockaddr, encode_sockaddr_list};
+use crate::cmsg;
+use crate::config::SctpConfig;
+use crate::error::{Error, Result};
+use crate::notification::{AssocState, Notification};
+use crate::path::{AssocStatus, PathInfo};
+use crate::reassembly::{Event, Reassembler};
+use crate::socket;
+use crate::sys::{self, SOL_SCTP};
+
+/// Size of the buffer each `recvmsg` reads into. Larger messages are read in
+/// several pieces and joined.
+const READ_BUFFER_LEN: usize = 128 * 1024;
+
+/// An established SCTP association (a one-to-one style socket).
+///
+/// Every method takes `&self`, so one association can be shared (in an `Arc`)
+/// between a task that receives and tasks that send on different streams.
+/// `recv` is cancellation-safe: pieces of a message read before the future was
+/// dropped are kept for the next call. Dropping the association closes the
+/// socket, which shuts the association down gracefully (or aborts it if unread
+/// data is left, as the kernel does).
+pub struct SctpAssociation {
+    fd: AsyncFd<OwnedFd>,
+    assoc_id: i32,
+    max_message_size: usize,
+    outbound_streams: AtomicU16,
+    inbound_streams: AtomicU16,
+    receiver: Mutex<Receiver>,
+}
+
+/// Receive-side state, behind a std `Mutex`: it is only held while reading
+/// without blocking, never across an `.await`.
+struct Receiver {
+    reassembler: Reassembler,
+    buffer: Vec<u8>,
+    control: sys::ControlBuffer,
+    pending: VecDeque<Event>,
+    ended: Option<Ended>,
+}
+
+/// Why the receive side is finished; later calls report the same.
+#[derive(Clone, Copy)]
+enum Ended {
+    Closed,
+    TooLarge(usize),
+}
+
+impl Ended {
+    fn error(self) -> Error {
+        match self {
+            Self::Closed => Error::Closed,
+            Self::TooLarge(limit) => Error::ReceivedMessageTooLarge { limit },
+        }
+    }
+}
+
+impl SctpAssociation {
+    /// Connects to a peer reachable at any of `peers` (`sctp_connectx`), after
+    /// binding `local` addresses if given (`sctp_bindx`), and waits until the
+    /// association is up.
+    ///
+    /// Fails with [`Error::ConnectTimeout`] after `timeout`; on any failure, and if
+    /// the returned future is dropped, the socket is closed.
+    pub async fn connect(
+        peers: &[SocketAddr],
+        local: Option<&[SocketAddr]>,
+        config: &SctpConfig,
+        timeout: Duration,
+    ) -> Result<Self> {
+        if peers.is_empty() {
+            return Err(Error::NoAddresses("connect"));
+        }
+        let local = local.unwrap_or_default();
+        let fd = socket::new_socket(peers.iter().chain(local))?;
+        socket::prepare(&fd, config)?;
+        if !local.is_empty() {
+            socket::bindx(&fd, local)?;
+        }
+        let fd = sys::register(fd).map_err(|e| Error::io("registering with tokio", e))?;
+        match tokio::time::timeout(timeout, establish(&fd, peers)).await {
+            Ok(Ok(())) => Self::from_established(fd, config),
+            Ok(Err(err)) => Err(err),
+            Err(_elapsed) => Err(Error::ConnectTimeout(timeout)),
+        }
+    }
+
+    /// Wraps a socket whose association is established (connected or accepted).
+    pub(crate) fn from_established(fd: AsyncFd<OwnedFd>, config: &SctpConfig) -> Result<Self> {
+        socket::tune(fd.get_ref(), config, false)?;
+        let status = read_status(fd.get_ref())?;
+        Ok(Self {
+            assoc_id: status.assoc_id,
+            outbound_streams: AtomicU16::new(status.outstrms),
+            inbound_streams: AtomicU16::new(status.instrms),
+            max_message_size: config.max_message_size,
+            receiver: Mutex::new(Receiver {
+                reassembler: Reassembler::new(config.max_message_size),
+                buffer: vec![0; READ_BUFFER_LEN],
+                control: sys::ControlBuffer([0; 64]),
+                pending: VecDeque::new(),
+                ended: None,
+            }),
+            fd,
+        })
+    }
+
+    /// Outbound streams negotiated: valid stream ids for [`send`](Self::send) are
+    /// `0..outbound_streams()`. Updated when the association restarts.
+    pub fn outbound_streams(&self) -> u16 {
+        self.outbound_streams.load(Ordering::Relaxed)
+    }
+
+    /// Inbound streams negotiated: the peer sends on `0..inbound_streams()`.
+    pub fn inbound_streams(&self) -> u16 {
+        self.inbound_streams.load(Ordering::Relaxed)
+    }
+
+    /// Sends one whole message on `stream` with payload protocol id `ppid`.
+    ///
+    /// Waits (without spinning) while the send buffer is full. The message is
+    /// queued whole or not at all, so cancelling this future never sends part of
+    /// it.
+    pub async fn send(&self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<()> {
+        let outbound_streams = self.outbound_streams();
+        if stream >= outbound_streams {
+            return Err(Error::NoSuchStream {
+                stream,
+                outbound_streams,
+            });
+        }
+        if data.is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        if data.len() > self.max_message_size {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                limit: self.max_message_size,
+            });
+        }
+        let control = cmsg::sndinfo(stream, ppid, unordered);
+        loop {
+            let mut guard = self
+                .fd
+                .writable()
+                .await
+                .map_err(|e| Error::io("waiting to send", e))?;
+            match guard.try_io(|fd| sys::send_message(fd.get_ref(), data, &control)) {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(Err(err)) => return Err(Error::io("sending (sendmsg)", err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receives the next whole message or notification.
+    ///
+    /// Returns [`Error::Closed`] once the peer has shut down and everything it
+    /// sent has been read, [`Error::Aborted`] if the association was aborted or
+    /// lost, and [`Error::ReceivedMessageTooLarge`] (after aborting) if the peer
+    /// sent more than [`SctpConfig::max_message_size`] in one message.
+    pub async fn recv(&self) -> Result<Event> {
+        loop {
+            {
+                let mut receiver = self.receiver();
+                if let Some(event) = receiver.pending.pop_front() {
+                    return Ok(event);
+                }
+                if let Some(ended) = receiver.ended {
+                    return Err(ended.error());
+                }
+            }
+            let mut guard = self
+                .fd
+                .readable()
+                .await
+                .map_err(|e| Error::io("waiting to receive", e))?;
+            match guard.try_io(|fd| self.read_event(fd.get_ref())) {
+                Ok(Ok(result)) => return result,
+                Ok(Err(err)) => return Err(Error::io("receiving (recvmsg)", err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn receiver(&self) -> MutexGuard<'_, Receiver> {
+        // A panic while the lock was held cannot leave the state half-updated in
+        // a way that matters more than losing the association, so keep going.
+        self.receiver.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads pieces until one event is whole. `Err` is only `WouldBlock`, which
+    /// tells tokio to clear readiness; every other outcome is in the inner result.
+    fn read_event(&self, fd: &OwnedFd) -> io::Result<Result<Event>> {
+        let mut receiver = self.receiver();
+        let Receiver {
+            reassembler,
+            buffer,
+            control,
+            ended,
+            ..
+        } = &mut *receiver;
+        loop {
+            let received = match sys::receive_piece(fd, buffer, control) {
+                Ok(received) => received,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Err(err),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Ok(Err(Error::io("receiving (recvmsg)", err))),
+            };
+            let is_notification = received.flags & sys::MSG_NOTIFICATION != 0;
+            if received.len == 0 && !is_notification {
+                *ended = Some(Ended::Closed);
+                return Ok(Err(Error::Closed));
+            }
+            let piece = buffer.get(..received.len).unwrap_or_default();
+            let end_of_record = received.flags & libc::MSG_EOR != 0;
+            let info = if is_notification {
+                None
+            } else {
+                let control = control.0.get(..received.control_len).unwrap_or_default();
+                cmsg::find_rcvinfo(control)
+            };
+            match reassembler.push(piece, end_of_record, is_notification, info) {
+                Ok(Some(event)) => {
+                    self.note_stream_counts(&event);
+                    return Ok(Ok(event));
+                }
+                Ok(None) => continue,
+                Err(_too_large) => {
+                    let limit = self.max_message_size;
+                    log::warn!("peer sent a message over {limit} bytes; aborting the association");
+                    // SO_LINGER 0 makes the close send ABORT. A one-to-one socket
+                    // cannot send SCTP_ABORT with sendmsg, and the descriptor is
+                    // shared, so the ABORT leaves when the association is dropped;
+                    // until then every call reports this error.
+                    set_linger_zero(fd);
+                    let _ = sys::shutdown(fd, libc::SHUT_RDWR);
+                    *ended = Some(Ended::TooLarge(limit));
+                    return Ok(Err(Error::ReceivedMessageTooLarge { limit }));
+                }
+            }
+        }
+    }
+
+    fn note_stream_counts(&self, event: &Event) {
+        if let Event::Notification(Notification::AssocChange(change)) = event {
+            if matches!(change.state, AssocState::CommUp | AssocState::Restart) {
+                self.outbound_streams
+                    .store(change.outbound_streams, Ordering::Relaxed);
+                self.inbound_streams
+                    .store(change.inbound_streams, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The association's state, stream counts and primary path (`SCTP_STATUS`).
+    pub fn status(&self) -> Result<AssocStatus> {
+        read_status(self.fd.get_ref()).map(AssocStatus::from_raw)
+    }
+
+    /// This end's addresses in the association (`sctp_getladdrs`).
+    pub fn local_addrs(&self) -> Result<Vec<SocketAddr>> {
+        socket::addr_list(
+            self.fd.get_ref(),
+            sys::SCTP_GET_LOCAL_ADDRS,
+            self.assoc_id,
+            "reading local addresses",
+        )
+    }
+
+    /// The peer's addresses (`sctp_getpaddrs`), one per path.
+    pub fn peer_addrs(&self) -> Result<Vec<SocketAddr>> {
+        socket::addr_list(
+            self.fd.get_ref(),
+            sys::SCTP_GET_PEER_ADDRS,
+            self.assoc_id,
+            "reading peer addresses",
+        )
+    }
+
+    /// State, smoothed RTT, RTO, congestion window and MTU of the path to `peer`
+    /// (`SCTP_GET_PEER_ADDR_INFO`).
+    pub fn path_info(&self, peer: SocketAddr) -> Result<PathInfo> {
+        let mut info = sys::PeerAddrInfo {
+            assoc_id: self.assoc_id,
+            address: socket::storage_for(&peer),
+            ..sys::Pod::zeroed()
+        };
+        sys::read_option(
+            self.fd.get_ref(),
+            SOL_SCTP,
+            sys::SCTP_GET_PEER_ADDR_INFO,
+            &mut info,
+        )
+        .map_err(|e| Error::io("reading peer address info", e))?;
+        Ok(PathInfo::from_raw(&info, peer))
+    }
+
+    /// [`path_info`](Self::path_info) for every peer address.
+    pub fn paths(&self) -> Result<Vec<PathInfo>> {
+        self.peer_addrs()?
+            .into_iter()
+            .map(|addr| self.path_info(addr))
+            .collect()
+    }
+
+    /// The peer address currently used as the primary path (`SCTP_PRIMARY_ADDR`).
+    pub fn primary_addr(&self) -> Result<SocketAddr> {
+        let mut prim = sys::Prim {
+            assoc_id: self.assoc_id,
+            address: [0; 128],
+        };
+        sys::read_option(
+            self.fd.get_ref(),
+            SOL_SCTP,
+            sys::SCTP_PRIMARY_ADDR,
+            &mut prim,
+        )
+        .map_err(|e| Error::io("reading the primary address", e))?;
+        decode_sockaddr(&prim.address)
+            .map(|(addr, _)| addr)
+            .ok_or_else(|| Error::Io {
+                op: "reading the primary address",
+                source: io::Error::new(io::ErrorKind::InvalidData, "unknown address family"),
+            })
+    }
+
+    /// Makes the path to `peer` (one of [`peer_addrs`](Self::peer_addrs)) the
+    /// primary one.
+    pub fn set_primary_addr(&self, peer: SocketAddr) -> Result<()> {
+        let prim = sys::Prim {
+            assoc_id: self.assoc_id,
+            address: socket::storage_for(&peer),
+        };
+        sys::set_option(self.fd.get_ref(), SOL_SCTP, sys::SCTP_PRIMARY_ADDR, &prim)
+            .map_err(|e| Error::io("setting the primary address", e))
+    }
+
+    /// Starts a graceful shutdown: queued data is still delivered, then the
+    /// association closes. SCTP has no half-close: after this neither side can
+    /// send. Keep calling [`recv`](Self::recv) until it returns [`Error::Closed`]
+    /// to read what the peer sent before it saw the shutdown.
+    pub fn shutdown(&self) -> Result<()> {
+        sys::shutdown(self.fd.get_ref(), libc::SHUT_WR).map_err(|e| Error::io("shutting down", e))
+    }
+
+    /// Aborts the association at once (an ABORT chunk): queued data is dropped and
+    /// the peer sees [`Error::Aborted`].
+    pub fn abort(self) {
+        set_linger_zero(self.fd.get_ref());
+        // Dropping `self` closes the socket, which sends the ABORT.
+    }
+}
+
+fn set_linger_zero(fd: &OwnedFd) {
+    let linger = sys::Linger {
+        onoff: 1,
+        linger: 0,
+    };
+    if let Err(err) = sys::set_option(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger) {
+        log::warn!("SO_LINGER 0 failed, the close will be graceful: {err}");
+    }
+}
+
+impl std::fmt::Debug for SctpAssociation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SctpAssociation")
+            .field("fd", &self.fd.get_ref().as_raw_fd())
+            .field("assoc_id", &self.assoc_id)
+            .field("outbound_streams", &self.outbound_streams())
+            .field("inbound_streams", &self.inbound_streams())
+            .finish()
+    }
+}
+
+/// The descriptor, for options this crate does not wrap.
+impl AsRawFd for SctpAssociation {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.get_ref().as_raw_fd()
+    }
+}
+
+/// The descriptor, for options this crate does not wrap.
+impl AsFd for SctpAssociation {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.get_ref().as_fd()
+    }
+}
+
+pub(crate) fn read_status(fd: &OwnedFd) -> Result<sys::Status> {
+    let mut status: sys::Status = sys::Pod::zeroed();
+    sys::read_option(fd, SOL_SCTP, sys::SCTP_STATUS, &mut status)
+        .map_err(|e| Error::io("reading SCTP_STATUS", e))?;
+    Ok(status)
+}
+
+fn socket_error(fd: &OwnedFd) -> Result<Option<io::Error>> {
+    let mut code: libc::c_int = 0;
+    sys::read_option(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut code)
+        .map_err(|e| Error::io("reading SO_ERROR", e))?;
+    Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
+}
+
+/// `sctp_connectx` on a non-blocking socket, then waits for the outcome.
+///
+/// The kernel reports success by making the socket writable once the association
+/// is ESTABLISHED. Failure sets `SO_ERROR` (ECONNREFUSED on ABORT, ETIMEDOUT when
+/// INIT retries run out) and queues a CANT_STR_ASSOC notification, which makes
+/// the socket readable although `recvmsg` on an unconnected one-to-one socket only
+/// says ENOTCONN. Waiting for either readiness, then checking both, catches every
+/// case; waiting for writability alone would hang forever on a dead peer.
+async fn establish(fd: &AsyncFd<OwnedFd>, peers: &[SocketAddr]) -> Result<()> {
+    let addrs = encode_sockaddr_list(peers);
+    match sys::set_option_bytes(fd.get_ref(), SOL_SCTP, sys::SCTP_SOCKOPT_CONNECTX, &addrs) {
+        Ok(_) => {}
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(err) => return Err(Error::io("connecting (sctp_connectx)", err)),
+    }
+    loop {
+        let mut guard = fd
+            .ready(Interest::READABLE | Interest::WRITABLE)
+            .await
+            .map_err(|e| Error::io("waiting for the association", e))?;
+        if let Some(err) = socket_error(fd.get_ref())? {
+            return Err(Error::Io {
+                op: "connecting",
+                source: err,
+            });
+        }
+        match read_status(fd.get_ref()) {
+            Ok(status) if status.state == sys::SCTP_ESTABLISHED => return Ok(()),
+            // Until it is established, a one-to-one socket has no association to
+            // report (EINVAL).
+            _ => {}
+        }
+        if guard.ready().is_readable() {
+            return Err(Error::ConnectFailed {
+                state: AssocState::CantStartAssoc,
+                error: 0,
+            });
+        }
+        guard.clear_ready();
+    }
+}

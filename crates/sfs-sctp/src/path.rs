@@ -1,0 +1,142 @@
+//! Path (peer address) and association status, as reported by the kernel.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::addr::decode_sockaddr;
+use crate::sys;
+
+/// The state of the path to one peer address (`spinfo_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathState {
+    /// The path failed: too many retransmissions or heartbeats went unanswered.
+    Inactive,
+    /// SCTP-PF (RFC 7829): the path timed out and traffic moved to another one,
+    /// but it is not yet declared failed.
+    PotentiallyFailed,
+    /// Confirmed and usable.
+    Active,
+    /// Learnt from the peer's INIT, not yet confirmed by a heartbeat.
+    Unconfirmed,
+    /// Any other value (the kernel uses 0xffff for "unknown").
+    Unknown(i32),
+}
+
+impl PathState {
+    fn from_raw(raw: i32) -> Self {
+        match raw {
+            0 => Self::Inactive,
+            1 => Self::PotentiallyFailed,
+            2 => Self::Active,
+            3 => Self::Unconfirmed,
+            other => Self::Unknown(other),
+        }
+    }
+}
+
+/// What the kernel knows about the path to one peer address
+/// (`SCTP_GET_PEER_ADDR_INFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathInfo {
+    /// The peer address.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: PathState,
+    /// Smoothed round-trip time.
+    pub srtt: Duration,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Congestion window, in bytes.
+    pub cwnd: u32,
+    /// Path MTU, in bytes.
+    pub mtu: u32,
+}
+
+impl PathInfo {
+    pub(crate) fn from_raw(info: &sys::PeerAddrInfo, asked: SocketAddr) -> Self {
+        Self {
+            addr: decode_sockaddr(&info.address).map_or(asked, |(addr, _)| addr),
+            state: PathState::from_raw(info.state),
+            srtt: Duration::from_millis(u64::from(info.srtt)),
+            rto: Duration::from_millis(u64::from(info.rto)),
+            cwnd: info.cwnd,
+            mtu: info.mtu,
+        }
+    }
+}
+
+/// The association's overall status (`SCTP_STATUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssocStatus {
+    /// The protocol state (`enum sctp_sstat_state`: 4 is ESTABLISHED, 5 to 8 the
+    /// shutdown states).
+    pub state: i32,
+    /// The peer's receive window, in bytes.
+    pub peer_rwnd: u32,
+    /// Data chunks sent and not yet acknowledged.
+    pub unacked_chunks: u16,
+    /// Data chunks received and not yet delivered.
+    pub pending_chunks: u16,
+    /// Negotiated inbound streams.
+    pub inbound_streams: u16,
+    /// Negotiated outbound streams.
+    pub outbound_streams: u16,
+    /// Largest user message fragment the association sends, in bytes.
+    pub fragmentation_point: u32,
+    /// The primary path, if its address could be decoded.
+    pub primary: Option<PathInfo>,
+}
+
+impl AssocStatus {
+    pub(crate) fn from_raw(status: sys::Status) -> Self {
+        let primary = decode_sockaddr(&status.primary.address)
+            .map(|(addr, _)| PathInfo::from_raw(&status.primary, addr));
+        Self {
+            state: status.state,
+            peer_rwnd: status.rwnd,
+            unacked_chunks: status.unackdata,
+            pending_chunks: status.penddata,
+            inbound_streams: status.instrms,
+            outbound_streams: status.outstrms,
+            fragmentation_point: status.fragmentation_point,
+            primary,
+        }
+    }
+
+    /// Whether the association is ESTABLISHED (not starting or shutting down).
+    pub fn is_established(&self) -> bool {
+        self.state == sys::SCTP_ESTABLISHED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::sockaddr_storage;
+    use crate::sys::Pod;
+
+    #[test]
+    fn path_info_is_decoded_from_the_kernel_struct() {
+        let addr: SocketAddr = "127.0.0.2:9000".parse().unwrap();
+        let mut raw: sys::PeerAddrInfo = Pod::zeroed();
+        raw.address = sockaddr_storage(&addr);
+        raw.state = 1;
+        raw.cwnd = 4380;
+        raw.srtt = 12;
+        raw.rto = 300;
+        raw.mtu = 65535;
+        let info = PathInfo::from_raw(&raw, "1.1.1.1:1".parse().unwrap());
+        assert_eq!(
+            info,
+            PathInfo {
+                addr,
+                state: PathState::PotentiallyFailed,
+                srtt: Duration::from_millis(12),
+                rto: Duration::from_millis(300),
+                cwnd: 4380,
+                mtu: 65535,
+            }
+        );
+        assert_eq!(PathState::from_raw(0xffff), PathState::Unknown(0xffff));
+    }
+}

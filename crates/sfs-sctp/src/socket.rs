@@ -1,0 +1,217 @@
+//! Socket setup shared by listeners and associations.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::addr::{encode_sockaddr_list, sockaddr_storage};
+use crate::config::{millis_u32, SctpConfig};
+use crate::error::{Error, Result};
+use crate::notification::SUBSCRIBED;
+use crate::sys::{self, SCTP_FUTURE_ASSOC, SOL_SCTP};
+
+/// A new SCTP socket of the family the addresses need: IPv6 if any is IPv6 (an
+/// `AF_INET6` socket also carries IPv4), else IPv4.
+pub(crate) fn new_socket<'a>(addrs: impl IntoIterator<Item = &'a SocketAddr>) -> Result<OwnedFd> {
+    let family = if addrs.into_iter().any(SocketAddr::is_ipv6) {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    sys::sctp_socket(family).map_err(|e| Error::io("creating an SCTP socket", e))
+}
+
+pub(crate) fn set_int(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+    op: &'static str,
+) -> Result<()> {
+    sys::set_option(fd, level, name, &value).map_err(|e| Error::io(op, e))
+}
+
+fn clamp_int(value: usize) -> libc::c_int {
+    libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX)
+}
+
+/// Applies everything that must be in place before an association exists: the
+/// stream counts offered in INIT, buffers, notifications, and the defaults every
+/// future association on this socket (or accepted from it) inherits.
+pub(crate) fn prepare(fd: &impl AsRawFd, config: &SctpConfig) -> Result<()> {
+    set_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUF,
+        clamp_int(config.send_buffer_size),
+        "setting SO_SNDBUF",
+    )?;
+    set_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUF,
+        clamp_int(config.recv_buffer_size),
+        "setting SO_RCVBUF",
+    )?;
+    let init = sys::InitMsg {
+        num_ostreams: config.outbound_streams,
+        max_instreams: config.max_inbound_streams,
+        max_attempts: config.max_init_attempts,
+        max_init_timeo: 0,
+    };
+    sys::set_option(fd, SOL_SCTP, sys::SCTP_INITMSG, &init)
+        .map_err(|e| Error::io("setting SCTP_INITMSG", e))?;
+    set_int(
+        fd,
+        SOL_SCTP,
+        sys::SCTP_RECVRCVINFO,
+        1,
+        "setting SCTP_RECVRCVINFO",
+    )?;
+    for kind in SUBSCRIBED {
+        let event = sys::EventSubscription {
+            assoc_id: SCTP_FUTURE_ASSOC,
+            kind,
+            on: 1,
+            padding: 0,
+        };
+        sys::set_option(fd, SOL_SCTP, sys::SCTP_EVENT, &event)
+            .map_err(|e| Error::io("subscribing to SCTP notifications", e))?;
+    }
+    if config.interleaving {
+        enable_interleaving(fd);
+    }
+    tune(fd, config, true)
+}
+
+/// I-DATA needs `SCTP_FRAGMENT_INTERLEAVE` 2 first, and the `net.sctp.intl_enable`
+/// sysctl; without the sysctl the kernel says EPERM and plain DATA is used.
+fn enable_interleaving(fd: &impl AsRawFd) {
+    if let Err(err) = sys::set_option(fd, SOL_SCTP, sys::SCTP_FRAGMENT_INTERLEAVE, &2) {
+        log::debug!("SCTP_FRAGMENT_INTERLEAVE 2 refused: {err}");
+        return;
+    }
+    let on = sys::AssocValue {
+        assoc_id: SCTP_FUTURE_ASSOC,
+        value: 1,
+    };
+    if let Err(err) = sys::set_option(fd, SOL_SCTP, sys::SCTP_INTERLEAVING_SUPPORTED, &on) {
+        log::debug!("SCTP_INTERLEAVING_SUPPORTED refused (net.sctp.intl_enable off?): {err}");
+    }
+}
+
+/// Per-association tuning. Applied to the socket before the association exists
+/// (so INIT retransmissions already use it) and again to the live association.
+/// `before_association`: the stream scheduler is only a socket default on recent
+/// kernels, so a refusal then is not an error; it is retried on the association.
+pub(crate) fn tune(fd: &impl AsRawFd, config: &SctpConfig, before_association: bool) -> Result<()> {
+    set_int(
+        fd,
+        SOL_SCTP,
+        sys::SCTP_NODELAY,
+        libc::c_int::from(config.nodelay),
+        "setting SCTP_NODELAY",
+    )?;
+    if let Some(failover) = &config.failover {
+        let rto = sys::RtoInfo {
+            assoc_id: SCTP_FUTURE_ASSOC,
+            initial: millis_u32(failover.rto_initial),
+            max: millis_u32(failover.rto_max),
+            min: millis_u32(failover.rto_min),
+        };
+        sys::set_option(fd, SOL_SCTP, sys::SCTP_RTOINFO, &rto)
+            .map_err(|e| Error::io("setting SCTP_RTOINFO", e))?;
+        let params = sys::PeerAddrParams {
+            assoc_id: SCTP_FUTURE_ASSOC,
+            address: [0; 128],
+            hbinterval: millis_u32(failover.heartbeat_interval),
+            pathmaxrxt: failover.path_max_retrans,
+            pathmtu: 0,
+            sackdelay: 0,
+            flags: sys::SPP_HB_ENABLE,
+            ipv6_flowlabel: 0,
+            dscp: 0,
+            padding: 0,
+        };
+        sys::set_option(fd, SOL_SCTP, sys::SCTP_PEER_ADDR_PARAMS, &params)
+            .map_err(|e| Error::io("setting SCTP_PEER_ADDR_PARAMS", e))?;
+        let thresholds = sys::PeerAddrThresholds {
+            assoc_id: SCTP_FUTURE_ASSOC,
+            padding0: 0,
+            address: sys::SockaddrStorage([0; 128]),
+            pathmaxrxt: failover.path_max_retrans,
+            pathpfthld: failover.pf_retrans,
+            padding1: 0,
+        };
+        sys::set_option(fd, SOL_SCTP, sys::SCTP_PEER_ADDR_THLDS, &thresholds)
+            .map_err(|e| Error::io("setting SCTP_PEER_ADDR_THLDS", e))?;
+    }
+    if let Some(sack) = &config.delayed_sack {
+        let info = sys::SackInfo {
+            assoc_id: SCTP_FUTURE_ASSOC,
+            delay: millis_u32(sack.delay),
+            freq: sack.frequency,
+        };
+        sys::set_option(fd, SOL_SCTP, sys::SCTP_DELAYED_SACK, &info)
+            .map_err(|e| Error::io("setting SCTP_DELAYED_SACK", e))?;
+    }
+    let scheduler = sys::AssocValue {
+        assoc_id: SCTP_FUTURE_ASSOC,
+        value: config.scheduler.raw(),
+    };
+    match sys::set_option(fd, SOL_SCTP, sys::SCTP_STREAM_SCHEDULER, &scheduler) {
+        Ok(()) => Ok(()),
+        Err(err) if before_association => {
+            log::debug!("stream scheduler not settable as a socket default: {err}");
+            Ok(())
+        }
+        Err(err) => Err(Error::io("setting SCTP_STREAM_SCHEDULER", err)),
+    }
+}
+
+/// `sctp_bindx(SCTP_BINDX_ADD_ADDR)`: binds every address at once. With port 0,
+/// the first address picks a port and the others share it.
+pub(crate) fn bindx(fd: &impl AsRawFd, addrs: &[SocketAddr]) -> Result<()> {
+    sys::set_option_bytes(
+        fd,
+        SOL_SCTP,
+        sys::SCTP_SOCKOPT_BINDX_ADD,
+        &encode_sockaddr_list(addrs),
+    )
+    .map(drop)
+    .map_err(|e| Error::io("binding (sctp_bindx)", e))
+}
+
+/// The bytes of `SCTP_GET_LOCAL_ADDRS`/`SCTP_GET_PEER_ADDRS` for `assoc_id`,
+/// decoded. The buffer grows until the kernel's list fits.
+pub(crate) fn addr_list(
+    fd: &impl AsRawFd,
+    option: libc::c_int,
+    assoc_id: i32,
+    op: &'static str,
+) -> Result<Vec<SocketAddr>> {
+    let mut capacity = 16;
+    loop {
+        // struct sctp_getaddrs: assoc_id (in), addr_num (out), packed addresses.
+        let mut buf = vec![0u8; 8 + capacity * crate::addr::SOCKADDR_IN6_LEN];
+        buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
+        match sys::read_option_bytes(fd, SOL_SCTP, option, &mut buf) {
+            Ok(len) => {
+                let count = buf
+                    .get(4..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u32::from_ne_bytes) as usize;
+                let addrs = buf.get(8..len.min(buf.len())).unwrap_or_default();
+                return Ok(crate::addr::decode_sockaddr_list(addrs, count));
+            }
+            Err(err) if err.raw_os_error() == Some(libc::ENOMEM) && capacity < 4096 => {
+                capacity *= 4;
+            }
+            Err(err) => return Err(Error::io(op, err)),
+        }
+    }
+}
+
+/// A zeroed `sctp_prim`-style address field holding `addr`.
+pub(crate) fn storage_for(addr: &SocketAddr) -> [u8; 128] {
+    sockaddr_storage(addr)
+}
