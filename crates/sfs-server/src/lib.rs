@@ -9,7 +9,7 @@
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
 //! | [`shares`] | sharing rights and the virtual `/shared/<owner>/...` tree |
-//! | `audit` | `server.log`, one escaped event per line |
+//! | [`audit`] | `server.log`, one escaped event per line |
 //! | `config` | the configuration file and command-line flags |
 //! | [`durable`] | atomic, durable replacement of small state files |
 //!
@@ -46,6 +46,7 @@
 //! ```
 
 pub mod accounts;
+pub mod audit;
 pub mod durable;
 pub mod shares;
 pub mod store;

@@ -1,0 +1,471 @@
+//! `server.log`: one event per line, every value escaped, never a password.
+//!
+//! ```text
+//! 2026-11-21T05:21:36.123Z event=login result=ok user=alice peers=127.0.0.1:40000,127.0.0.2:40000
+//! 2026-11-21T05:21:37.009Z event=store result=ok user=alice peers=127.0.0.1:40000 path="/my docs/a.txt" bytes=5
+//! 2026-11-21T05:21:38.410Z event=delete result=denied user=alice peers=127.0.0.1:40000 owner=bob path=/x reason="no such file or folder"
+//! ```
+//!
+//! Each line is `timestamp key=value ...`. A value is written bare when it is plain
+//! printable text, and otherwise in double quotes with `\"`, `\\`, `\n`, `\r`, `\t`
+//! and `\u{..}` escapes for every other control or bidirectional-control character.
+//! So no name can end a line early or fake a `key=` field: one event is always one
+//! line, and a parser can split on unquoted spaces.
+//!
+//! **No password can be logged, by construction.** An [`Event`] accepts only values
+//! of types that cannot hold one: [`Username`], [`VirtualPath`], [`SocketAddr`],
+//! [`Rights`], numbers, the closed enums [`EventKind`] and [`Outcome`], and reasons
+//! of type [`Reason`], which is built only from `&'static str` text written in the
+//! source or from the server's own error types. There is no way to put an arbitrary
+//! runtime string into an event. A login attempt's name is logged only if it
+//! parses as a [`Username`] ([`Event::attempted_user`]), so a password typed into
+//! the name field is not written either.
+
+use std::fmt::{self, Write as _};
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::accounts::{AccountsError, LoginError, RegisterError, Username, UsernameError};
+use crate::shares::{Rights, ShareError};
+use crate::store::{PathError, StoreError, VirtualPath};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The server started.
+    Start,
+    /// The server stopped.
+    Stop,
+    /// A client's association came up.
+    Connect,
+    /// A client's association ended.
+    Disconnect,
+    /// A connection was refused by a limit (clients, per-source, grace timeout).
+    Refuse,
+    /// A path of a multi-homed association changed state (failover).
+    PathChange,
+    /// A login attempt.
+    Login,
+    /// A self-registration.
+    Register,
+    /// LIST.
+    List,
+    /// RETR.
+    Retrieve,
+    /// STOR.
+    Store,
+    /// CWD or CDUP.
+    ChangeDir,
+    /// MKD.
+    MakeDir,
+    /// RMD.
+    RemoveDir,
+    /// DELE.
+    Delete,
+    /// Rename.
+    Rename,
+    /// SIZE or STAT.
+    Stat,
+    /// Digest of a file.
+    Digest,
+    /// SHAR.
+    Share,
+    /// UNSH.
+    Unshare,
+    /// SHWM or the "shared by me" listing.
+    ListShares,
+    /// An error not tied to one operation.
+    Error,
+}
+
+impl EventKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Connect => "connect",
+            Self::Disconnect => "disconnect",
+            Self::Refuse => "refuse",
+            Self::PathChange => "path-change",
+            Self::Login => "login",
+            Self::Register => "register",
+            Self::List => "list",
+            Self::Retrieve => "retrieve",
+            Self::Store => "store",
+            Self::ChangeDir => "cwd",
+            Self::MakeDir => "mkdir",
+            Self::RemoveDir => "rmdir",
+            Self::Delete => "delete",
+            Self::Rename => "rename",
+            Self::Stat => "stat",
+            Self::Digest => "digest",
+            Self::Share => "share",
+            Self::Unshare => "unshare",
+            Self::ListShares => "list-shares",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It worked.
+    Ok,
+    /// Refused: wrong password, missing right, bad path, a limit.
+    Denied,
+    /// It failed for another reason (IO error, digest mismatch, aborted transfer).
+    Failed,
+    /// Neither (connect, disconnect, path changes).
+    Info,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+            Self::Info => "info",
+        }
+    }
+}
+
+/// Why, in words that cannot contain a secret: fixed text from the source code or
+/// the text of one of the server's own error types.
+#[derive(Debug, Clone)]
+pub struct Reason(String);
+
+impl From<&'static str> for Reason {
+    fn from(text: &'static str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+macro_rules! reason_from_error {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<&$error> for Reason {
+            fn from(error: &$error) -> Self {
+                Self(error.to_string())
+            }
+        }
+    )*};
+}
+
+// None of these errors carries client-supplied text (checked in each type: they
+// hold usernames, paths of the server's own files, OS errors or fixed strings).
+reason_from_error!(
+    StoreError,
+    PathError,
+    ShareError,
+    LoginError,
+    RegisterError,
+    AccountsError,
+    UsernameError,
+    io::Error,
+);
+
+/// One event, built with chained setters and written by [`AuditLog::record`].
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    kind: EventKind,
+    outcome: Outcome,
+    user: Option<&'a Username>,
+    attempted_user: Option<Username>,
+    peers: &'a [SocketAddr],
+    owner: Option<&'a Username>,
+    path: Option<&'a VirtualPath>,
+    target: Option<&'a VirtualPath>,
+    grantee: Option<&'a Username>,
+    rights: Option<Rights>,
+    bytes: Option<u64>,
+    reason: Option<Reason>,
+}
+
+impl<'a> Event<'a> {
+    /// An event of `kind` that ended with `outcome`.
+    pub fn new(kind: EventKind, outcome: Outcome) -> Self {
+        Self {
+            kind,
+            outcome,
+            user: None,
+            attempted_user: None,
+            peers: &[],
+            owner: None,
+            path: None,
+            target: None,
+            grantee: None,
+            rights: None,
+            bytes: None,
+            reason: None,
+        }
+    }
+
+    /// The logged-in user acting.
+    pub fn user(mut self, user: &'a Username) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// The name a client tried to log in or register with. Logged only if it is a
+    /// valid username; otherwise the line says `user=-invalid-`.
+    pub fn attempted_user(mut self, text: &str) -> Self {
+        self.attempted_user = Username::parse(text).ok();
+        if self.attempted_user.is_none() {
+            self.reason
+                .get_or_insert(Reason::from("malformed username"));
+        }
+        self
+    }
+
+    /// The peer's addresses (all of a multi-homed association's).
+    pub fn peers(mut self, peers: &'a [SocketAddr]) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    /// The home the path is in, when it is not the acting user's (shares, admins).
+    pub fn owner(mut self, owner: &'a Username) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The virtual path operated on.
+    pub fn path(mut self, path: &'a VirtualPath) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    /// The second path of a rename.
+    pub fn target(mut self, target: &'a VirtualPath) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// The other user of a share.
+    pub fn grantee(mut self, grantee: &'a Username) -> Self {
+        self.grantee = Some(grantee);
+        self
+    }
+
+    /// The rights of a share.
+    pub fn rights(mut self, rights: Rights) -> Self {
+        self.rights = Some(rights);
+        self
+    }
+
+    /// Bytes transferred.
+    pub fn bytes(mut self, bytes: u64) -> Self {
+        self.bytes = Some(bytes);
+        self
+    }
+
+    /// Why it ended as it did.
+    pub fn reason(mut self, reason: impl Into<Reason>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The line for this event at `time`, without the trailing newline.
+    pub fn format_line(&self, time: SystemTime) -> String {
+        let mut line = format_timestamp(time);
+        field(&mut line, "event", self.kind.as_str());
+        field(&mut line, "result", self.outcome.as_str());
+        match (self.user, &self.attempted_user) {
+            (Some(user), _) | (None, Some(user)) => field(&mut line, "user", user.as_str()),
+            (None, None) if self.kind == EventKind::Login || self.kind == EventKind::Register => {
+                field(&mut line, "user", "-invalid-")
+            }
+            (None, None) => {}
+        }
+        if !self.peers.is_empty() {
+            let peers: Vec<String> = self.peers.iter().map(SocketAddr::to_string).collect();
+            field(&mut line, "peers", &peers.join(","));
+        }
+        if let Some(owner) = self.owner {
+            field(&mut line, "owner", owner.as_str());
+        }
+        if let Some(path) = self.path {
+            field(&mut line, "path", &path.to_string());
+        }
+        if let Some(target) = self.target {
+            field(&mut line, "target", &target.to_string());
+        }
+        if let Some(grantee) = self.grantee {
+            field(&mut line, "grantee", grantee.as_str());
+        }
+        if let Some(rights) = self.rights {
+            field(&mut line, "rights", &rights.to_string());
+        }
+        if let Some(bytes) = self.bytes {
+            field(&mut line, "bytes", &bytes.to_string());
+        }
+        if let Some(reason) = &self.reason {
+            field(&mut line, "reason", &reason.0);
+        }
+        line
+    }
+}
+
+fn field(line: &mut String, key: &str, value: &str) {
+    line.push(' ');
+    line.push_str(key);
+    line.push('=');
+    line.push_str(&escape_value(value));
+}
+
+/// Writes `value` bare if it is plain printable text without spaces, quotes,
+/// backslashes or `=`; otherwise quoted and escaped.
+pub fn escape_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.chars().all(|c| {
+            !c.is_control()
+                && !is_bidi_control(c)
+                && !c.is_whitespace()
+                && !matches!(c, '"' | '\\' | '=')
+        });
+    if plain {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || is_bidi_control(c) || (c.is_whitespace() && c != ' ') => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `time` as an RFC 3339 UTC timestamp with milliseconds.
+pub fn format_timestamp(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+    let of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The audit log writer. Share it between sessions (`Arc<AuditLog>`).
+pub struct AuditLog {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditLog")
+    }
+}
+
+impl AuditLog {
+    /// Opens `path` for appending (created 0600: it names users and addresses).
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Self::to_writer(Box::new(file)))
+    }
+
+    /// Logs into any writer (tests, or standard error).
+    pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            out: Mutex::new(out),
+        }
+    }
+
+    /// Appends one event, stamped now. The line is written with a single
+    /// `write_all` under a lock, so concurrent events never interleave.
+    pub fn record(&self, event: &Event<'_>) -> io::Result<()> {
+        let mut line = event.format_line(SystemTime::now());
+        log::info!(target: "sfs::audit", "{line}");
+        line.push('\n');
+        // A std Mutex: nothing awaits while it is held. A poisoned lock only means
+        // another thread panicked mid-write; the writer itself is still usable.
+        let mut out = self.out.lock().unwrap_or_else(|poison| poison.into_inner());
+        out.write_all(line.as_bytes())?;
+        out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(format_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_763_702_496_123);
+        assert_eq!(format_timestamp(t), "2025-11-21T05:21:36.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(format_timestamp(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn escaping_keeps_one_event_per_line() {
+        assert_eq!(escape_value("alice"), "alice");
+        assert_eq!(escape_value("/a/b.txt"), "/a/b.txt");
+        assert_eq!(escape_value("café"), "café");
+        assert_eq!(escape_value("a b"), "\"a b\"");
+        assert_eq!(escape_value(""), "\"\"");
+        assert_eq!(escape_value("x=y"), "\"x=y\"");
+        assert_eq!(
+            escape_value("evil\n2026-01-01T00:00:00.000Z event=login result=ok user=root"),
+            "\"evil\\n2026-01-01T00:00:00.000Z event=login result=ok user=root\""
+        );
+        assert_eq!(escape_value("q\"\\"), "\"q\\\"\\\\\"");
+        assert_eq!(
+            escape_value("\u{1b}[2J\r\t\0"),
+            "\"\\u{1b}[2J\\r\\t\\u{0}\""
+        );
+        assert_eq!(escape_value("a\u{202e}b"), "\"a\\u{202e}b\"");
+        assert_eq!(escape_value("a\u{2028}b"), "\"a\\u{2028}b\"");
+    }
+}
