@@ -195,12 +195,15 @@ pub(crate) fn addr_list(
         let mut buf = vec![0u8; 8 + capacity * crate::addr::SOCKADDR_IN6_LEN];
         buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
         match sys::read_option_bytes(fd, SOL_SCTP, option, &mut buf) {
-            Ok(len) => {
+            Ok(_) => {
+                // The kernel reports the length of the addresses alone as optlen
+                // (a historical quirk: the 8-byte header is not counted), so the
+                // count, not the length, says how many there are.
                 let count = buf
                     .get(4..8)
                     .and_then(|b| b.try_into().ok())
                     .map_or(0, u32::from_ne_bytes) as usize;
-                let addrs = buf.get(8..len.min(buf.len())).unwrap_or_default();
+                let addrs = buf.get(8..).unwrap_or_default();
                 return Ok(crate::addr::decode_sockaddr_list(addrs, count));
             }
             Err(err) if err.raw_os_error() == Some(libc::ENOMEM) && capacity < 4096 => {
