@@ -10,7 +10,7 @@
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
 //! | [`shares`] | sharing rights and the virtual `/shared/<owner>/...` tree |
 //! | [`audit`] | `server.log`, one escaped event per line |
-//! | `config` | the configuration file and command-line flags |
+//! | [`config`] | the configuration file and command-line flags |
 //! | [`durable`] | atomic, durable replacement of small state files |
 //!
 //! # A tour
@@ -47,6 +47,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod config;
 pub mod durable;
 pub mod shares;
 pub mod store;
