@@ -11,6 +11,7 @@
 //! | [`shares`] | sharing rights and the virtual `/shared/<owner>/...` tree |
 //! | [`audit`] | `server.log`, one escaped event per line |
 //! | [`config`] | the configuration file and command-line flags |
+//! | [`startup`] | the checks run before listening: users file, certificate, key |
 //! | [`durable`] | atomic, durable replacement of small state files |
 //!
 //! # A tour
@@ -50,5 +51,6 @@ pub mod audit;
 pub mod config;
 pub mod durable;
 pub mod shares;
+pub mod startup;
 pub mod store;
 pub mod throttle;

@@ -1,0 +1,162 @@
+//! Startup checks: everything the server verifies before it listens, each failure
+//! with a message that names the file and says what is wrong.
+//!
+//! [`preflight`] loads the users and shares files and the certificate chain and
+//! private key. The network checks (port in use, kernel without SCTP) belong to the
+//! transport and happen when the server binds.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::accounts::{AccountsError, UserDb, UsersFile};
+use crate::config::ServerConfig;
+use crate::shares::{ShareDb, ShareError, SharesFile};
+
+/// A startup check that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The users file is unreadable or corrupt.
+    #[error(transparent)]
+    Users(#[from] AccountsError),
+    /// The shares file is unreadable or corrupt.
+    #[error(transparent)]
+    Shares(#[from] ShareError),
+    /// A certificate or key file does not exist.
+    #[error("{what} {} does not exist (create one with `sfs-admin cert init`)", path.display())]
+    Missing {
+        /// "certificate" or "private key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A certificate or key file exists but cannot be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Unreadable {
+        /// "certificate" or "private key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A certificate or key file is not valid PEM, or holds no item of its kind.
+    #[error("{what} {} is not usable: {detail}", path.display())]
+    Invalid {
+        /// "certificate" or "private key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// What the checks loaded, ready for the server to use.
+#[derive(Debug)]
+pub struct Preflight {
+    /// The accounts (possibly none).
+    pub users: UserDb,
+    /// The shares.
+    pub shares: ShareDb,
+    /// The server certificate chain, leaf first.
+    pub cert_chain: Vec<CertificateDer<'static>>,
+    /// The server's private key.
+    pub key: PrivateKeyDer<'static>,
+    /// Things worth a warning that do not stop the server.
+    pub warnings: Vec<String>,
+}
+
+/// Runs every file check of `config`.
+pub fn preflight(config: &ServerConfig) -> Result<Preflight, StartupError> {
+    let users = UsersFile::new(&config.users_file).load()?;
+    let shares = SharesFile::new(&config.shares_file).load()?;
+    let cert_chain = load_certificate_chain(&config.cert)?;
+    let key = load_private_key(&config.key)?;
+    let mut warnings = Vec::new();
+    if users.is_empty() && !config.allow_registration {
+        warnings.push(format!(
+            "{} has no account and registration is off: nobody can log in \
+             (add one with `sfs-admin user add`)",
+            config.users_file.display()
+        ));
+    }
+    if let Ok(metadata) = std::fs::metadata(&config.key) {
+        if metadata.permissions().mode() & 0o077 != 0 {
+            warnings.push(format!(
+                "private key {} is readable by other users (chmod 600 it)",
+                config.key.display()
+            ));
+        }
+    }
+    Ok(Preflight {
+        users,
+        shares,
+        cert_chain,
+        key,
+        warnings,
+    })
+}
+
+/// Reads every certificate of a PEM file; at least one is required.
+pub fn load_certificate_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, StartupError> {
+    const WHAT: &str = "certificate";
+    let reader = open(WHAT, path)?;
+    let chain = CertificateDer::pem_reader_iter(reader)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(WHAT, path, e))?;
+    if chain.is_empty() {
+        return Err(StartupError::Invalid {
+            what: WHAT,
+            path: path.to_path_buf(),
+            detail: "no CERTIFICATE section found".into(),
+        });
+    }
+    Ok(chain)
+}
+
+/// Reads the first private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
+pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, StartupError> {
+    const WHAT: &str = "private key";
+    let reader = open(WHAT, path)?;
+    PrivateKeyDer::from_pem_reader(reader).map_err(|e| pem_error(WHAT, path, e))
+}
+
+fn open(what: &'static str, path: &Path) -> Result<BufReader<File>, StartupError> {
+    match File::open(path) {
+        Ok(file) => Ok(BufReader::new(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StartupError::Missing {
+            what,
+            path: path.to_path_buf(),
+        }),
+        Err(source) => Err(StartupError::Unreadable {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn pem_error(what: &'static str, path: &Path, error: pem::Error) -> StartupError {
+    match error {
+        pem::Error::Io(source) => StartupError::Unreadable {
+            what,
+            path: path.to_path_buf(),
+            source,
+        },
+        pem::Error::NoItemsFound => StartupError::Invalid {
+            what,
+            path: path.to_path_buf(),
+            detail: format!("no {what} found in the PEM file"),
+        },
+        other => StartupError::Invalid {
+            what,
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,112 @@
+//! The `sfs-server` binary's startup checks, run as a user would run it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn server(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sfs-server"))
+        .current_dir(dir)
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_cert(dir: &Path) {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
+    std::fs::write(dir.join("certs/server.pem"), generated.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join("certs/server.key"),
+        generated.signing_key.serialize_pem(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn missing_certificate_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("certificate certs/server.pem does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("sfs-admin cert init"), "{text}");
+}
+
+#[test]
+fn missing_or_bad_key_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cert(dir.path());
+    std::fs::remove_file(dir.path().join("certs/server.key")).unwrap();
+    let text = stderr(&server(dir.path(), &[]));
+    assert!(
+        text.contains("private key certs/server.key does not exist"),
+        "{text}"
+    );
+
+    std::fs::write(dir.path().join("certs/server.key"), "not a key\n").unwrap();
+    let output = server(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("private key certs/server.key is not usable"),
+        "{text}"
+    );
+
+    // A certificate file holding only a key is not a certificate.
+    std::fs::copy(
+        dir.path().join("certs/server.pem"),
+        dir.path().join("certs/server.key"),
+    )
+    .unwrap();
+    let text = stderr(&server(dir.path(), &["--cert", "certs/server.key"]));
+    assert!(text.contains("is not usable"), "{text}");
+}
+
+#[test]
+fn corrupt_users_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cert(dir.path());
+    std::fs::write(
+        dir.path().join("users.json"),
+        "{\"version\":1,\"users\":[{]}",
+    )
+    .unwrap();
+    let output = server(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("users file users.json is corrupt"), "{text}");
+    assert!(text.contains("line 1 column"), "{text}");
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), "port = \"x\"\n").unwrap();
+    let output = server(dir.path(), &["--config", "s.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("config file s.toml is invalid"));
+    let output = server(dir.path(), &["--bcrypt-cost", "99"]);
+    assert!(stderr(&output).contains("bcrypt_cost must be 4 to 31"));
+}
+
+#[test]
+fn good_setup_passes_the_checks_and_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cert(dir.path());
+    let output = server(dir.path(), &["--allow-registration"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("configuration ok (0 account(s)"), "{text}");
+    assert!(
+        text.contains("sfs-server: the network service is not built yet"),
+        "{text}"
+    );
+}
