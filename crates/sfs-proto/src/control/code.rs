@@ -91,6 +91,8 @@ error_codes! {
     FLOW_CONTROL = 0x0106, "flow control limit exceeded";
     /// The server is shutting down.
     SHUTTING_DOWN = 0x0107, "server shutting down";
+    /// The transport (the SCTP association) went away under the session.
+    TRANSPORT_CLOSED = 0x0108, "transport closed";
 }
 
 impl ErrorCode {

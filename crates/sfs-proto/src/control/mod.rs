@@ -81,8 +81,6 @@ pub enum Message {
         /// The answer.
         reply: Reply,
     },
-    /// Either direction, from the data sender: the transfer's total length and digest.
-    TransferEnd(TransferEnd),
     /// Either direction, from the data receiver: more room for the sender.
     TransferCredit(TransferCredit),
     /// Either direction: cancel a transfer.
@@ -98,7 +96,6 @@ pub enum Message {
 }
 
 mod ty {
-    pub const TRANSFER_END: u8 = 0x80;
     pub const TRANSFER_CREDIT: u8 = 0x81;
     pub const TRANSFER_ABORT: u8 = 0x82;
     pub const CLOSE: u8 = 0x8f;
@@ -129,10 +126,6 @@ impl Message {
                 put_u8(out, reply.type_byte());
                 put_u32(out, id.0);
                 reply.encode_fields(out)?;
-            }
-            Self::TransferEnd(end) => {
-                put_u8(out, ty::TRANSFER_END);
-                end.encode(out);
             }
             Self::TransferCredit(credit) => {
                 put_u8(out, ty::TRANSFER_CREDIT);
@@ -176,7 +169,6 @@ impl Message {
         }
         let ty = r.u8()?;
         let message = match ty {
-            ty::TRANSFER_END => Self::TransferEnd(TransferEnd::decode(&mut r)?),
             ty::TRANSFER_CREDIT => Self::TransferCredit(TransferCredit::decode(&mut r)?),
             ty::TRANSFER_ABORT => Self::TransferAbort(TransferAbort::decode(&mut r)?),
             ty::CLOSE => Self::Close {

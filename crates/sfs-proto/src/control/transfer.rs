@@ -60,8 +60,9 @@ impl TransferOpen {
     }
 }
 
-/// Ends a transfer: the sender sent `length` bytes whose SHA-256 is `sha256`. Sent
-/// on stream 0 or as the `End` record on a data stream (same fields).
+/// Ends a transfer: the sender sent `length` bytes whose SHA-256 is `sha256`. It
+/// travels as the `End` record on each data stream of the transfer (see
+/// [`crate::transfer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransferEnd {
     /// The transfer.

@@ -1,0 +1,469 @@
+//! Test helpers for this crate and the crates built on it (feature `testing`):
+//! a generated PKI, an in-memory transport with SCTP's message semantics and
+//! fault injection, and a driver that runs a client and a server session over it.
+//!
+//! ```
+//! use sfs_proto::testing::{Pair, TestPki};
+//! use sfs_proto::control::Command;
+//!
+//! let pki = TestPki::new(&["localhost"]);
+//! let mut pair = Pair::new(&pki, "localhost", 4);
+//! pair.drive();
+//! assert!(pair.client.is_connected() && pair.server.is_connected());
+//! pair.login("alice");
+//! let id = pair.client.send_command(Command::Pwd).unwrap();
+//! pair.drive();
+//! assert!(pair.server_requests().iter().any(|(r, c)| *r == id && *c == Command::Pwd));
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::ServerName;
+
+use crate::control::{Command, RequestId, TransferId};
+use crate::session::{ClientSession, Event, ServerSession, SessionConfig, StreamCounts};
+
+/// A throwaway CA and a server certificate signed by it.
+#[derive(Debug, Clone)]
+pub struct TestPki {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    /// The server's certificate chain (leaf only), PEM.
+    pub chain_pem: String,
+    /// The server's private key, PEM.
+    pub key_pem: String,
+}
+
+impl TestPki {
+    /// A CA and a server certificate valid now, with `names` (DNS names or IP
+    /// addresses) as SANs.
+    pub fn new(names: &[&str]) -> Self {
+        Self::build(names, false)
+    }
+
+    /// Like [`TestPki::new`], but the server certificate expired years ago.
+    pub fn expired(names: &[&str]) -> Self {
+        Self::build(names, true)
+    }
+
+    fn build(names: &[&str], expired: bool) -> Self {
+        let ca_key = KeyPair::generate().expect("key generation");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "SFS test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let key = KeyPair::generate().expect("key generation");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("server params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "SFS test server");
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        }
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        Self {
+            ca_pem: ca_cert.pem(),
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// A client configuration trusting this CA.
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        crate::tls::client_config(self.ca_pem.as_bytes()).expect("client config")
+    }
+
+    /// The server configuration.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        crate::tls::server_config(self.chain_pem.as_bytes(), self.key_pem.as_bytes())
+            .expect("server config")
+    }
+}
+
+/// One end of a [`MemLink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The client end.
+    Client,
+    /// The server end.
+    Server,
+}
+
+/// A fault to apply to the next message matching `end` (the sender) and `stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Lose the message.
+    Drop {
+        /// The sending end.
+        from: End,
+        /// The stream.
+        stream: u16,
+    },
+    /// Deliver the message twice.
+    Duplicate {
+        /// The sending end.
+        from: End,
+        /// The stream.
+        stream: u16,
+    },
+    /// Flip one bit of the message (`bit` counts from the first byte's MSB;
+    /// taken modulo the message's bit length).
+    Corrupt {
+        /// The sending end.
+        from: End,
+        /// The stream.
+        stream: u16,
+        /// Which bit.
+        bit: usize,
+    },
+    /// Swap the message with the next one on the same stream (reorder within a
+    /// stream, which SCTP never does: the protocol must detect it).
+    SwapWithNext {
+        /// The sending end.
+        from: End,
+        /// The stream.
+        stream: u16,
+    },
+}
+
+impl Fault {
+    fn matches(&self, from: End, stream: u16) -> bool {
+        let (f, s) = match *self {
+            Self::Drop { from, stream }
+            | Self::Duplicate { from, stream }
+            | Self::Corrupt { from, stream, .. }
+            | Self::SwapWithNext { from, stream } => (from, stream),
+        };
+        f == from && s == stream
+    }
+}
+
+/// Why the link refused a message, as SCTP would.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The stream is not negotiated (SCTP: `EINVAL`).
+    #[error("stream {0} not negotiated")]
+    BadStream(u16),
+    /// The message is larger than the link accepts (SCTP: `EMSGSIZE`).
+    #[error("message of {0} bytes too large")]
+    TooLarge(usize),
+    /// An empty message (SCTP cannot send one).
+    #[error("empty message")]
+    Empty,
+}
+
+/// An in-memory association: whole messages, stream ids, per-stream order, a fixed
+/// number of streams per direction, and optional faults. Delivery across streams
+/// is interleaved pseudo-randomly (seeded) when `shuffle_streams` is on, as SCTP
+/// does not order streams against each other.
+#[derive(Debug)]
+pub struct MemLink {
+    streams: u16,
+    max_message: usize,
+    to_server: VecDeque<(u16, Vec<u8>)>,
+    to_client: VecDeque<(u16, Vec<u8>)>,
+    faults: Vec<Fault>,
+    swap_pending: Option<(End, u16, Vec<u8>)>,
+    /// Interleave streams pseudo-randomly on delivery.
+    pub shuffle_streams: bool,
+    rng: u64,
+    /// Messages delivered so far, for tests to assert on.
+    pub delivered: usize,
+}
+
+impl MemLink {
+    /// A link with `streams` streams each way (stream 0 included).
+    pub fn new(streams: u16) -> Self {
+        Self {
+            streams,
+            max_message: 256 * 1024,
+            to_server: VecDeque::new(),
+            to_client: VecDeque::new(),
+            faults: Vec::new(),
+            swap_pending: None,
+            shuffle_streams: false,
+            rng: 0x9e37_79b9_7f4a_7c15,
+            delivered: 0,
+        }
+    }
+
+    /// Seeds the stream interleaving.
+    pub fn seed(&mut self, seed: u64) {
+        self.rng = seed | 1;
+    }
+
+    /// Adds a fault; each fires once, on the first matching message.
+    pub fn inject(&mut self, fault: Fault) {
+        self.faults.push(fault);
+    }
+
+    fn queue(&mut self, to: End) -> &mut VecDeque<(u16, Vec<u8>)> {
+        match to {
+            End::Client => &mut self.to_client,
+            End::Server => &mut self.to_server,
+        }
+    }
+
+    /// Sends a whole message from `from` on `stream`.
+    pub fn send(&mut self, from: End, stream: u16, mut bytes: Vec<u8>) -> Result<(), LinkError> {
+        if stream >= self.streams {
+            return Err(LinkError::BadStream(stream));
+        }
+        if bytes.len() > self.max_message {
+            return Err(LinkError::TooLarge(bytes.len()));
+        }
+        if bytes.is_empty() {
+            return Err(LinkError::Empty);
+        }
+        let to = match from {
+            End::Client => End::Server,
+            End::Server => End::Client,
+        };
+        if let Some((swap_from, swap_stream, held)) = self.swap_pending.take() {
+            if swap_from == from && swap_stream == stream {
+                self.queue(to).push_back((stream, bytes));
+                self.queue(to).push_back((stream, held));
+                return Ok(());
+            }
+            self.swap_pending = Some((swap_from, swap_stream, held));
+        }
+        if let Some(i) = self.faults.iter().position(|f| f.matches(from, stream)) {
+            match self.faults.remove(i) {
+                Fault::Drop { .. } => return Ok(()),
+                Fault::Duplicate { .. } => self.queue(to).push_back((stream, bytes.clone())),
+                Fault::Corrupt { bit, .. } => {
+                    let bit = bit % (bytes.len() * 8);
+                    bytes[bit / 8] ^= 0x80 >> (bit % 8);
+                }
+                Fault::SwapWithNext { .. } => {
+                    self.swap_pending = Some((from, stream, bytes));
+                    return Ok(());
+                }
+            }
+        }
+        self.queue(to).push_back((stream, bytes));
+        Ok(())
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: deterministic, good enough to interleave streams.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// The next message for `to`, keeping each stream in order.
+    pub fn recv(&mut self, to: End) -> Option<(u16, Vec<u8>)> {
+        let shuffle = self.shuffle_streams;
+        let pick = if shuffle { self.next_random() } else { 0 };
+        let queue = self.queue(to);
+        if queue.is_empty() {
+            return None;
+        }
+        let index = if shuffle {
+            // Pick a random stream among those queued, then its oldest message.
+            let stream = queue[(pick % queue.len() as u64) as usize].0;
+            queue.iter().position(|(s, _)| *s == stream).unwrap_or(0)
+        } else {
+            0
+        };
+        let message = queue.remove(index);
+        if message.is_some() {
+            self.delivered += 1;
+        }
+        message
+    }
+
+    /// True when nothing is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.to_client.is_empty() && self.to_server.is_empty()
+    }
+}
+
+/// A client and a server session joined by a [`MemLink`], with a manual clock.
+#[derive(Debug)]
+pub struct Pair {
+    /// The client session.
+    pub client: ClientSession,
+    /// The server session.
+    pub server: ServerSession,
+    /// The link between them.
+    pub link: MemLink,
+    /// The simulated time.
+    pub now: Instant,
+    /// Events polled from the client by `drive`.
+    pub client_events: Vec<Event>,
+    /// Events polled from the server by `drive`.
+    pub server_events: Vec<Event>,
+    /// Chunks the client received: (transfer, offset, data).
+    pub client_chunks: Vec<(TransferId, u64, Vec<u8>)>,
+    /// Chunks the server received: (transfer, offset, data).
+    pub server_chunks: Vec<(TransferId, u64, Vec<u8>)>,
+}
+
+impl Pair {
+    /// Sessions with `streams` streams each way, the client checking `server_name`.
+    pub fn new(pki: &TestPki, server_name: &str, streams: u16) -> Self {
+        Self::with_configs(
+            pki.client_config(),
+            pki.server_config(),
+            server_name,
+            SessionConfig::new(StreamCounts {
+                outbound: streams,
+                inbound: streams,
+            }),
+        )
+    }
+
+    /// Sessions from explicit configurations.
+    pub fn with_configs(
+        client_tls: Arc<rustls::ClientConfig>,
+        server_tls: Arc<rustls::ServerConfig>,
+        server_name: &str,
+        config: SessionConfig,
+    ) -> Self {
+        let now = Instant::now();
+        let name = ServerName::try_from(server_name.to_owned()).expect("valid server name");
+        let streams = config.streams.outbound.max(config.streams.inbound);
+        Self {
+            client: ClientSession::new(client_tls, name, config.clone(), now)
+                .expect("client session"),
+            server: ServerSession::new(server_tls, config, now).expect("server session"),
+            link: MemLink::new(streams),
+            now,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            client_chunks: Vec::new(),
+            server_chunks: Vec::new(),
+        }
+    }
+
+    /// Moves every pending transmit onto the link and delivers everything, until
+    /// both sides are quiet. Events are collected into `*_events`.
+    pub fn drive(&mut self) {
+        for _ in 0..100_000 {
+            let mut progress = false;
+            while let Some(t) = self.client.poll_transmit() {
+                let _ = self.link.send(End::Client, t.stream, t.bytes);
+                progress = true;
+            }
+            while let Some(t) = self.server.poll_transmit() {
+                let _ = self.link.send(End::Server, t.stream, t.bytes);
+                progress = true;
+            }
+            if let Some((stream, mut bytes)) = self.link.recv(End::Server) {
+                if let Some(chunk) = self.server.handle_message(stream, &mut bytes, self.now) {
+                    self.server_chunks
+                        .push((chunk.transfer, chunk.offset, chunk.data.to_vec()));
+                }
+                progress = true;
+            }
+            if let Some((stream, mut bytes)) = self.link.recv(End::Client) {
+                if let Some(chunk) = self.client.handle_message(stream, &mut bytes, self.now) {
+                    self.client_chunks
+                        .push((chunk.transfer, chunk.offset, chunk.data.to_vec()));
+                }
+                progress = true;
+            }
+            while let Some(e) = self.client.poll_event() {
+                self.client_events.push(e);
+            }
+            while let Some(e) = self.server.poll_event() {
+                self.server_events.push(e);
+            }
+            if !progress {
+                return;
+            }
+        }
+        panic!("the pair did not settle");
+    }
+
+    /// Advances the clock and fires due timers.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        self.drive();
+    }
+
+    /// Logs the client in as `user` (the server accepts any password).
+    pub fn login(&mut self, user: &str) {
+        let id = self
+            .client
+            .send_command(Command::Login {
+                user: user.into(),
+                password: "pw".into(),
+            })
+            .expect("send login");
+        self.drive();
+        let requested = self
+            .server_events
+            .iter()
+            .any(|e| matches!(e, Event::LoginRequested { id: i, .. } if *i == id));
+        assert!(
+            requested,
+            "server saw no login request: {:?}",
+            self.server_events
+        );
+        self.server.accept_login(id).expect("accept login");
+        self.drive();
+    }
+
+    /// The commands the server was asked, in order.
+    pub fn server_requests(&self) -> Vec<(RequestId, Command)> {
+        self.server_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Request { id, command } => Some((*id, command.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sends `data` as outgoing `transfer` from `from`, chunk by chunk, as fast as
+    /// credit allows, driving the pair in between. Returns when done or stuck.
+    pub fn send_file(&mut self, from: End, transfer: TransferId, data: &[u8], chunk: usize) {
+        loop {
+            let (allowance, offset) = match from {
+                End::Client => (
+                    self.client.chunk_allowance(transfer),
+                    self.client.next_chunk_offset(transfer),
+                ),
+                End::Server => (
+                    self.server.chunk_allowance(transfer),
+                    self.server.next_chunk_offset(transfer),
+                ),
+            };
+            let Some(offset) = offset else { break };
+            if allowance == 0 {
+                let before = self.link.delivered;
+                self.drive();
+                if self.link.delivered == before {
+                    break;
+                }
+                continue;
+            }
+            let start = offset as usize;
+            let n = allowance.min(chunk).min(data.len() - start);
+            let mut buf = crate::record::chunk_buffer(n);
+            buf.extend_from_slice(&data[start..start + n]);
+            let sent = match from {
+                End::Client => self.client.send_chunk(transfer, buf),
+                End::Server => self.server.send_chunk(transfer, buf),
+            };
+            let Ok(t) = sent else { break };
+            let _ = self.link.send(from, t.stream, t.bytes);
+        }
+        self.drive();
+    }
+}

@@ -1,0 +1,287 @@
+//! TLS 1.3 over stream-0 messages, driving rustls as a pipe.
+//!
+//! SCTP message boundaries are not TLS record boundaries: each received stream-0
+//! message is fed to `read_tls` in a loop and processed, and whatever TLS wants to
+//! send is cut into messages of at most [`MAX_TLS_MESSAGE`] bytes. A TLS error is
+//! sticky: every later call returns it again, and the alert rustls queued for the
+//! peer still comes out of [`TlsDriver::poll_message`].
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{
+    ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection,
+};
+use thiserror::Error;
+
+use crate::record::{RecordSecret, EXPORTER_LABEL, EXPORTER_LEN};
+
+/// The ALPN protocol id both sides offer and require.
+pub const ALPN_PROTOCOL: &[u8] = b"sfs/1";
+
+/// The largest stream-0 message this side sends or accepts.
+pub const MAX_TLS_MESSAGE: usize = 64 * 1024;
+
+/// Why a TLS configuration could not be built from the given PEM input.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The PEM input holds no certificate.
+    #[error("no certificate found in the PEM input")]
+    NoCertificate,
+    /// The PEM input holds no private key.
+    #[error("no private key found in the PEM input")]
+    NoPrivateKey,
+    /// The PEM input could not be parsed.
+    #[error("bad PEM input: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// rustls refused the certificate, key or settings.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A client configuration that trusts exactly the CA certificates in `ca_pem`, for
+/// TLS 1.3 only, with the SFS ALPN id. The server's certificate must chain to one
+/// of them and name the server (DNS or IP SAN) passed to the session.
+pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert?)?;
+    }
+    if roots.is_empty() {
+        return Err(ConfigError::NoCertificate);
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN_PROTOCOL.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A server configuration from a PEM certificate chain (leaf first) and a PEM
+/// private key, for TLS 1.3 only, requiring the SFS ALPN id.
+pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, ConfigError> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem).collect::<Result<Vec<_>, _>>()?;
+    if chain.is_empty() {
+        return Err(ConfigError::NoCertificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => ConfigError::NoPrivateKey,
+        other => ConfigError::Pem(other),
+    })?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![ALPN_PROTOCOL.to_vec()];
+    // Session tickets would let a later connection skip the certificate check of
+    // this one; the protocol gains nothing from resumption, so none are issued.
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
+
+/// Why the TLS layer failed. Sticky: once returned, returned forever.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum TlsError {
+    /// rustls refused the peer's input (bad certificate, alert, decode error...).
+    #[error("TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// A stream-0 message over [`MAX_TLS_MESSAGE`].
+    #[error("stream-0 message of {0} bytes is over the limit")]
+    MessageTooLarge(usize),
+    /// The peer did not negotiate the SFS ALPN id.
+    #[error(
+        "peer did not negotiate ALPN {:?}",
+        String::from_utf8_lossy(ALPN_PROTOCOL)
+    )]
+    NoAlpn,
+    /// The peer sent TLS data after `close_notify`, or the connection was used
+    /// after it closed.
+    #[error("TLS connection closed")]
+    Closed,
+}
+
+/// The rustls connection of one session, fed with stream-0 messages.
+pub struct TlsDriver {
+    conn: Connection,
+    error: Option<TlsError>,
+    peer_closed: bool,
+}
+
+impl std::fmt::Debug for TlsDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsDriver")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("error", &self.error)
+            .field("peer_closed", &self.peer_closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes into a `Vec` up to a limit, so one `write_tls` never makes a message
+/// larger than [`MAX_TLS_MESSAGE`]; rustls keeps the rest for the next message.
+struct Bounded<'a> {
+    out: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+impl Write for Bounded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.limit.saturating_sub(self.out.len());
+        let n = room.min(buf.len());
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TlsDriver {
+    /// A client that will verify the server's certificate for `server_name`.
+    pub fn client(
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Result<Self, TlsError> {
+        let conn = ClientConnection::new(config, server_name)?;
+        Ok(Self::new(conn.into()))
+    }
+
+    /// A server.
+    pub fn server(config: Arc<ServerConfig>) -> Result<Self, TlsError> {
+        let conn = ServerConnection::new(config)?;
+        Ok(Self::new(conn.into()))
+    }
+
+    fn new(conn: Connection) -> Self {
+        Self {
+            conn,
+            error: None,
+            peer_closed: false,
+        }
+    }
+
+    fn fail(&mut self, error: TlsError) -> TlsError {
+        self.error = Some(error.clone());
+        error
+    }
+
+    /// The sticky error, if the connection failed.
+    pub fn error(&self) -> Option<&TlsError> {
+        self.error.as_ref()
+    }
+
+    /// Feeds one received stream-0 message. Decrypted application bytes are
+    /// appended to `plaintext`.
+    pub fn handle_message(&mut self, msg: &[u8], plaintext: &mut Vec<u8>) -> Result<(), TlsError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if msg.len() > MAX_TLS_MESSAGE {
+            return Err(self.fail(TlsError::MessageTooLarge(msg.len())));
+        }
+        if self.peer_closed && !msg.is_empty() {
+            return Err(self.fail(TlsError::Closed));
+        }
+        let mut rd = msg;
+        while !rd.is_empty() {
+            if let Err(e) = self.conn.read_tls(&mut rd) {
+                // read_tls fails only when rustls's own buffer is full, which the
+                // processing below prevents; treat it as the peer's fault anyway.
+                log::debug!("read_tls: {e}");
+                return Err(self.fail(TlsError::Rustls(rustls::Error::General(e.to_string()))));
+            }
+            let state = match self.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => return Err(self.fail(TlsError::Rustls(e))),
+            };
+            let pending = state.plaintext_bytes_to_read();
+            if pending > 0 {
+                let start = plaintext.len();
+                plaintext.resize(start + pending, 0);
+                if self
+                    .conn
+                    .reader()
+                    .read_exact(&mut plaintext[start..])
+                    .is_err()
+                {
+                    plaintext.truncate(start);
+                    return Err(self.fail(TlsError::Closed));
+                }
+            }
+            if state.peer_has_closed() {
+                self.peer_closed = true;
+                if !rd.is_empty() {
+                    return Err(self.fail(TlsError::Closed));
+                }
+            }
+        }
+        if !self.conn.is_handshaking() && self.conn.alpn_protocol() != Some(ALPN_PROTOCOL) {
+            return Err(self.fail(TlsError::NoAlpn));
+        }
+        Ok(())
+    }
+
+    /// Queues application bytes (control frames). Before the handshake completes
+    /// rustls buffers them.
+    pub fn write_plaintext(&mut self, bytes: &[u8]) -> Result<(), TlsError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        self.conn
+            .writer()
+            .write_all(bytes)
+            .map_err(|_| TlsError::Closed)
+    }
+
+    /// The next stream-0 message to send, if TLS has bytes to send. After a
+    /// failure this still yields the alert.
+    pub fn poll_message(&mut self) -> Option<Vec<u8>> {
+        if !self.conn.wants_write() {
+            return None;
+        }
+        let mut out = Vec::new();
+        while self.conn.wants_write() && out.len() < MAX_TLS_MESSAGE {
+            let mut bounded = Bounded {
+                out: &mut out,
+                limit: MAX_TLS_MESSAGE,
+            };
+            match self.conn.write_tls(&mut bounded) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// True until the handshake completed.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// True once the peer's `close_notify` arrived.
+    pub fn peer_has_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Queues a `close_notify`.
+    pub fn send_close_notify(&mut self) {
+        self.conn.send_close_notify();
+    }
+
+    /// The record-layer secret of this session: one export, then HKDF (see
+    /// [`crate::record`]). Only after the handshake.
+    pub fn record_secret(&self) -> Result<RecordSecret, TlsError> {
+        let exported =
+            self.conn
+                .export_keying_material([0u8; EXPORTER_LEN], EXPORTER_LABEL, None)?;
+        Ok(RecordSecret::from_exporter(&exported))
+    }
+}
