@@ -1,0 +1,132 @@
+//! Where a new password comes from: a file, an environment variable, a hidden
+//! prompt, or (with no terminal to prompt on) a random one printed once.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use ring::rand::{SecureRandom, SystemRandom};
+use sfs_server::accounts::{Password, Username};
+
+/// 64 symbols, so each random byte maps to one without bias (256 = 4 * 64).
+const ALPHABET: &[u8; 64] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.+%@=";
+
+/// Length of generated passwords: 20 symbols of 6 bits is 120 bits.
+const GENERATED_LEN: usize = 20;
+
+/// How to obtain the password.
+#[derive(Debug, Clone, clap::Args)]
+#[group(multiple = false)]
+pub struct PasswordSource {
+    /// Read the password from this file (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// Generate a random password and print it once.
+    #[arg(long)]
+    generate: bool,
+}
+
+/// A password ready to hash, and whether it must be shown to the operator.
+pub struct Chosen {
+    /// The password.
+    pub password: Password,
+    /// The text to print once, for generated passwords.
+    generated: Option<String>,
+}
+
+impl Chosen {
+    /// Prints a generated password (once, on standard output); nothing otherwise.
+    pub fn announce(&self, name: &Username) {
+        if let Some(text) = &self.generated {
+            println!("generated password for '{name}': {text}");
+            println!("(shown only now: pass it on securely)");
+        }
+    }
+}
+
+impl PasswordSource {
+    /// Gets the password from the chosen source. With none chosen it prompts on
+    /// the terminal, or generates one when standard input is not a terminal, so a
+    /// script can never create an account with an empty or default password.
+    pub fn obtain(&self, name: &Username) -> anyhow::Result<Chosen> {
+        let given = if let Some(path) = &self.password_file {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading password file {}", path.display()))?;
+            strip_newline(bytes)
+        } else if let Some(var) = &self.password_env {
+            std::env::var_os(var)
+                .with_context(|| format!("environment variable {var} is not set"))?
+                .into_encoded_bytes()
+        } else if self.generate || !std::io::stdin().is_terminal() {
+            return generate();
+        } else {
+            prompt(name)?
+        };
+        let password = Password::new(given).context("unusable password")?;
+        Ok(Chosen {
+            password,
+            generated: None,
+        })
+    }
+}
+
+fn strip_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    bytes
+}
+
+fn prompt(name: &Username) -> anyhow::Result<Vec<u8>> {
+    let first = rpassword::prompt_password(format!("new password for {name}: "))
+        .context("reading the password")?;
+    let second = rpassword::prompt_password("again: ").context("reading the password")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first.into_bytes())
+}
+
+fn generate() -> anyhow::Result<Chosen> {
+    let mut random = [0u8; GENERATED_LEN];
+    SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    let text: String = random
+        .iter()
+        .map(|byte| char::from(ALPHABET[usize::from(byte % 64)]))
+        .collect();
+    let password = Password::new(text.clone().into_bytes()).context("generated password")?;
+    Ok(Chosen {
+        password,
+        generated: Some(text),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_random_and_distinct() {
+        let a = generate().unwrap().generated.unwrap();
+        let b = generate().unwrap().generated.unwrap();
+        assert_eq!(a.len(), GENERATED_LEN);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
+    }
+
+    #[test]
+    fn one_trailing_newline_is_stripped() {
+        assert_eq!(strip_newline(b"pw\n".to_vec()), b"pw");
+        assert_eq!(strip_newline(b"pw\r\n".to_vec()), b"pw");
+        assert_eq!(strip_newline(b"pw\n\n".to_vec()), b"pw\n");
+        assert_eq!(strip_newline(b"pw".to_vec()), b"pw");
+    }
+}

@@ -1,0 +1,341 @@
+//! `sfs-admin` run as a user would run it, on a temporary folder.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use sfs_server::accounts::{verify_password, Password, Role, Username, UsersFile};
+use sfs_server::shares::{Rights, SharesFile};
+use sfs_server::store::VirtualPath;
+
+/// Runs `sfs-admin` in `dir` with stdin not a terminal; cost 4 keeps bcrypt fast.
+fn admin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sfs-admin"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("SFS_TEST_PW");
+    if args.first() == Some(&"user") {
+        command.args(["--bcrypt-cost", "4"]);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn fails(output: Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn name(text: &str) -> Username {
+    Username::parse(text).unwrap()
+}
+
+fn password_matches(dir: &Path, user: &str, password: &str) -> bool {
+    let db = UsersFile::new(dir.join("users.json")).load().unwrap();
+    let record = db.user(&name(user)).unwrap();
+    verify_password(
+        &Password::new(password.as_bytes().to_vec()).unwrap(),
+        &record.hash,
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn user_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = [("SFS_TEST_PW", "alice's secret")];
+    let out = ok(admin(
+        d,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-env",
+            "SFS_TEST_PW",
+        ],
+        &pw,
+    ));
+    assert!(out.contains("added admin 'alice'"), "{out}");
+    assert!(!out.contains("secret"), "{out}");
+    assert_eq!(mode(&d.join("users.json")), 0o600);
+    assert!(password_matches(d, "alice", "alice's secret"));
+
+    std::fs::write(d.join("bob.pw"), "bob pw\n").unwrap();
+    ok(admin(
+        d,
+        &["user", "add", "bob", "--password-file", "bob.pw"],
+        &[],
+    ));
+    assert!(password_matches(d, "bob", "bob pw"));
+
+    let list = ok(admin(d, &["user", "list"], &[]));
+    let lines: Vec<_> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with("alice")
+            && lines[0].contains("admin")
+            && lines[0].ends_with("enabled")
+    );
+    assert!(lines[1].starts_with("bob") && lines[1].contains("user"));
+
+    ok(admin(d, &["user", "role", "bob", "admin"], &[]));
+    ok(admin(d, &["user", "role", "alice", "user"], &[]));
+    let db = UsersFile::new(d.join("users.json")).load().unwrap();
+    assert_eq!(db.user(&name("bob")).unwrap().role, Role::Admin);
+    assert_eq!(db.user(&name("alice")).unwrap().role, Role::User);
+
+    ok(admin(
+        d,
+        &["user", "passwd", "bob", "--password-env", "SFS_TEST_PW"],
+        &[("SFS_TEST_PW", "new bob")],
+    ));
+    assert!(password_matches(d, "bob", "new bob"));
+    assert!(!password_matches(d, "bob", "bob pw"));
+
+    ok(admin(d, &["user", "disable", "bob"], &[]));
+    assert!(ok(admin(d, &["user", "list"], &[])).contains("disabled"));
+    ok(admin(d, &["user", "enable", "bob"], &[]));
+
+    // Removing bob also removes the shares by and to him.
+    let users = UsersFile::new(d.join("users.json")).load().unwrap();
+    SharesFile::new(d.join("shares.json"))
+        .update(|shares| {
+            shares.grant(
+                &name("alice"),
+                &VirtualPath::parse("/a").unwrap(),
+                &name("bob"),
+                Rights::READ,
+                &users,
+            )
+        })
+        .unwrap();
+    let out = ok(admin(d, &["user", "remove", "bob"], &[]));
+    assert!(out.contains("1 share(s) dropped"), "{out}");
+    assert_eq!(
+        SharesFile::new(d.join("shares.json"))
+            .load()
+            .unwrap()
+            .all()
+            .count(),
+        0
+    );
+    assert_eq!(
+        UsersFile::new(d.join("users.json")).load().unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = [("SFS_TEST_PW", "pw")];
+    ok(admin(
+        d,
+        &["user", "add", "alice", "--password-env", "SFS_TEST_PW"],
+        &pw,
+    ));
+    let before = std::fs::read(d.join("users.json")).unwrap();
+
+    let err = fails(admin(
+        d,
+        &["user", "add", "alice", "--password-env", "SFS_TEST_PW"],
+        &pw,
+    ));
+    assert!(err.contains("user 'alice' already exists"), "{err}");
+    let err = fails(admin(
+        d,
+        &["user", "add", "Bad/Name", "--password-env", "SFS_TEST_PW"],
+        &pw,
+    ));
+    assert!(err.contains("invalid username 'Bad/Name'"), "{err}");
+    let long = "x".repeat(73);
+    let err = fails(admin(
+        d,
+        &["user", "add", "carol", "--password-env", "SFS_TEST_PW"],
+        &[("SFS_TEST_PW", &long)],
+    ));
+    assert!(err.contains("longer than 72 bytes"), "{err}");
+    let err = fails(admin(
+        d,
+        &["user", "add", "carol", "--password-env", "SFS_TEST_PW"],
+        &[("SFS_TEST_PW", "")],
+    ));
+    assert!(err.contains("empty"), "{err}");
+    let err = fails(admin(
+        d,
+        &["user", "add", "carol", "--password-env", "SFS_TEST_PW"],
+        &[],
+    ));
+    assert!(err.contains("SFS_TEST_PW is not set"), "{err}");
+    let err = fails(admin(d, &["user", "remove", "nobody"], &[]));
+    assert!(err.contains("no user 'nobody'"), "{err}");
+    let err = fails(admin(d, &["user", "passwd", "nobody", "--generate"], &[]));
+    assert!(err.contains("no user 'nobody'"), "{err}");
+    // clap refuses bad roles and two password sources at once (exit code 2).
+    let output = admin(d, &["user", "role", "alice", "root"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = admin(
+        d,
+        &["user", "add", "dave", "--generate", "--password-env", "X"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+
+    assert_eq!(std::fs::read(d.join("users.json")).unwrap(), before);
+
+    std::fs::write(d.join("users.json"), "{ not json").unwrap();
+    let err = fails(admin(d, &["user", "list"], &[]));
+    assert!(err.contains("users.json is corrupt"), "{err}");
+}
+
+#[test]
+fn without_a_password_source_or_terminal_a_random_password_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ok(admin(d, &["user", "add", "erin"], &[]));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("generated password for 'erin': "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let password = line.rsplit(": ").next().unwrap();
+    assert_eq!(password.len(), 20);
+    assert!(password_matches(d, "erin", password));
+    // A second account gets a different password.
+    let out = ok(admin(d, &["user", "add", "frank"], &[]));
+    assert!(!out.contains(password));
+}
+
+fn verifier(ca_pem: &Path) -> Arc<WebPkiServerVerifier> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn cert_init_makes_a_ca_and_a_server_cert_valid_for_every_san() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ok(admin(
+        d,
+        &[
+            "cert",
+            "init",
+            "--san",
+            "127.0.0.1",
+            "--san",
+            "127.0.0.2",
+            "--san",
+            "::1",
+            "--san",
+            "localhost",
+        ],
+        &[],
+    ));
+    assert!(out.contains("certs/ca.pem"), "{out}");
+    let certs = d.join("certs");
+    assert_eq!(mode(&certs.join("ca.key")), 0o600);
+    assert_eq!(mode(&certs.join("server.key")), 0o600);
+    assert!(std::fs::read_to_string(certs.join("ca.key"))
+        .unwrap()
+        .contains("PRIVATE KEY"));
+
+    let verifier = verifier(&certs.join("ca.pem"));
+    let leaf = CertificateDer::from_pem_file(certs.join("server.pem")).unwrap();
+    let now = UnixTime::now();
+    for san in ["127.0.0.1", "127.0.0.2", "::1", "localhost"] {
+        let server_name = ServerName::try_from(san).unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &server_name, &[], now)
+            .unwrap_or_else(|e| panic!("{san}: {e}"));
+    }
+    for other in ["127.0.0.3", "example.com"] {
+        let server_name = ServerName::try_from(other).unwrap();
+        assert!(
+            verifier
+                .verify_server_cert(&leaf, &[], &server_name, &[], now)
+                .is_err(),
+            "{other}"
+        );
+    }
+
+    // The key matches the server certificate in the way the server will load it.
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(certs.join("server.key")).unwrap();
+    let provider = rustls::crypto::ring::default_provider();
+    let signing_key = provider.key_provider.load_private_key(key).unwrap();
+    let certified = rustls::sign::CertifiedKey::new(vec![leaf.clone()], signing_key);
+    certified.keys_match().unwrap();
+
+    // A second init refuses to overwrite; --force replaces, and the old CA no longer
+    // vouches for the new server certificate.
+    let err = fails(admin(d, &["cert", "init", "--san", "127.0.0.1"], &[]));
+    assert!(err.contains("exists (use --force"), "{err}");
+    ok(admin(
+        d,
+        &["cert", "init", "--san", "127.0.0.1", "--force"],
+        &[],
+    ));
+    let new_leaf = CertificateDer::from_pem_file(certs.join("server.pem")).unwrap();
+    let ip = ServerName::try_from("127.0.0.1").unwrap();
+    assert!(verifier
+        .verify_server_cert(&new_leaf, &[], &ip, &[], now)
+        .is_err());
+    verifier_for(&certs)
+        .verify_server_cert(&new_leaf, &[], &ip, &[], now)
+        .unwrap();
+}
+
+fn verifier_for(certs: &Path) -> Arc<WebPkiServerVerifier> {
+    verifier(&certs.join("ca.pem"))
+}
+
+#[test]
+fn cert_init_output_passes_the_server_startup_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(admin(d, &["cert", "init", "--san", "127.0.0.1"], &[]));
+    ok(admin(d, &["user", "add", "alice", "--generate"], &[]));
+    let config = sfs_server::config::ServerConfig {
+        cert: d.join("certs/server.pem"),
+        key: d.join("certs/server.key"),
+        users_file: d.join("users.json"),
+        shares_file: d.join("shares.json"),
+        ..Default::default()
+    };
+    let checked = sfs_server::startup::preflight(&config).unwrap();
+    assert_eq!(checked.users.len(), 1);
+    assert_eq!(checked.cert_chain.len(), 1);
+    assert!(checked.warnings.is_empty(), "{:?}", checked.warnings);
+}
