@@ -171,7 +171,7 @@ pub struct MemLink {
     max_message: usize,
     to_server: VecDeque<(u16, Vec<u8>)>,
     to_client: VecDeque<(u16, Vec<u8>)>,
-    faults: Vec<Fault>,
+    faults: Vec<(Fault, usize)>,
     swap_pending: Option<(End, u16, Vec<u8>)>,
     /// Interleave streams pseudo-randomly on delivery.
     pub shuffle_streams: bool,
@@ -203,7 +203,12 @@ impl MemLink {
 
     /// Adds a fault; each fires once, on the first matching message.
     pub fn inject(&mut self, fault: Fault) {
-        self.faults.push(fault);
+        self.faults.push((fault, 0));
+    }
+
+    /// Adds a fault that lets `skip` matching messages pass, then fires once.
+    pub fn inject_after(&mut self, fault: Fault, skip: usize) {
+        self.faults.push((fault, skip));
     }
 
     fn queue(&mut self, to: End) -> &mut VecDeque<(u16, Vec<u8>)> {
@@ -236,8 +241,18 @@ impl MemLink {
             }
             self.swap_pending = Some((swap_from, swap_stream, held));
         }
-        if let Some(i) = self.faults.iter().position(|f| f.matches(from, stream)) {
-            match self.faults.remove(i) {
+        let mut fire = None;
+        for (i, (fault, skip)) in self.faults.iter_mut().enumerate() {
+            if fault.matches(from, stream) {
+                if *skip == 0 {
+                    fire = fire.or(Some(i));
+                } else {
+                    *skip -= 1;
+                }
+            }
+        }
+        if let Some(i) = fire {
+            match self.faults.remove(i).0 {
                 Fault::Drop { .. } => return Ok(()),
                 Fault::Duplicate { .. } => self.queue(to).push_back((stream, bytes.clone())),
                 Fault::Corrupt { bit, .. } => {

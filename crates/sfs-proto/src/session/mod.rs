@@ -419,6 +419,10 @@ impl Core {
                 Ok(secret) => {
                     self.secret = Some(secret);
                     self.state = State::Open;
+                    // The server's timer also covers login, and stops there.
+                    if self.side == Direction::ClientToServer {
+                        self.handshake_deadline = None;
+                    }
                     self.events.push_back(Event::Connected);
                 }
                 Err(error) => {
