@@ -332,6 +332,9 @@ fn cert_init_output_passes_the_server_startup_checks() {
         key: d.join("certs/server.key"),
         users_file: d.join("users.json"),
         shares_file: d.join("shares.json"),
+        root: d.join("server_files"),
+        log_file: d.join("server.log"),
+        bcrypt_cost: 4,
         ..Default::default()
     };
     let checked = sfs_server::startup::preflight(&config).unwrap();

@@ -630,6 +630,11 @@ impl Accounts {
     /// Checks a login. Every failure, whether the name is malformed, unknown or
     /// disabled, or the password is wrong, runs one bcrypt verification and returns
     /// [`LoginError::Rejected`], so neither the reply nor its timing tells them apart.
+    ///
+    /// When the stored hash has another cost than the configured one, a successful
+    /// login re-hashes the password at the configured cost (costing one more bcrypt,
+    /// once). This keeps every hash at the dummy hash's cost, which is what makes an
+    /// unknown name take as long as a known one.
     pub async fn authenticate(
         &self,
         name: &str,
@@ -646,19 +651,81 @@ impl Accounts {
             Some(record) => record.hash.clone(),
             None => self.dummy_hash.clone(),
         };
-        let matches = self.hasher.verify(password, hash).await?;
-        match record {
-            Some(record) if matches && !record.disabled => Ok(Account {
-                name: record.name,
-                role: record.role,
-            }),
-            _ => Err(LoginError::Rejected),
+        let cost = self.hasher.cost();
+        let stale_cost = record.as_ref().is_some_and(|r| r.hash.cost() != Some(cost));
+        let stored_hash = hash.clone();
+        let (matches, upgraded) = self
+            .hasher
+            .run(move || {
+                let matches = verify_password(&password, &hash);
+                let upgraded = (matches && stale_cost)
+                    .then(|| hash_password(&password, cost).ok())
+                    .flatten();
+                (matches, upgraded)
+            })
+            .await?;
+        let record = match record {
+            Some(record) if matches && !record.disabled => record,
+            _ => return Err(LoginError::Rejected),
+        };
+        if let Some(new_hash) = upgraded {
+            self.replace_hash_if_unchanged(&record.name, stored_hash, new_hash)
+                .await;
+        }
+        Ok(Account {
+            name: record.name,
+            role: record.role,
+        })
+    }
+
+    /// Like [`authenticate`](Self::authenticate), for password bytes straight from
+    /// the wire: bytes that cannot be a password (empty, over 72) are rejected after
+    /// the same bcrypt work as any other failure.
+    pub async fn authenticate_bytes(
+        &self,
+        name: &str,
+        password: Vec<u8>,
+    ) -> Result<Account, LoginError> {
+        match Password::new(password) {
+            Ok(password) => self.authenticate(name, password).await,
+            Err(_) => {
+                // Spend the time a real check takes, then refuse.
+                let filler =
+                    Password::new(b"-".to_vec()).map_err(|e| AccountsError::Hash(e.to_string()))?;
+                self.hasher.verify(filler, self.dummy_hash.clone()).await?;
+                Err(LoginError::Rejected)
+            }
+        }
+    }
+
+    /// Stores a re-hashed password unless the account changed meanwhile (a
+    /// `passwd` from the admin tool must win). Failure only costs the upgrade.
+    async fn replace_hash_if_unchanged(
+        &self,
+        name: &Username,
+        old_hash: PasswordHash,
+        new_hash: PasswordHash,
+    ) {
+        let file = self.file.clone();
+        let name = name.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            file.update(|db| {
+                if db.user(&name).is_some_and(|r| r.hash == old_hash) {
+                    db.set_hash(&name, new_hash)?;
+                }
+                Ok(())
+            })
+        })
+        .await;
+        if !matches!(outcome, Ok(Ok(()))) {
+            log::warn!("could not store a re-hashed password at the configured cost");
         }
     }
 
     /// Creates a new ordinary account. It never grants admin: there is no parameter
     /// for the role. Of several concurrent registrations of one name exactly one wins;
-    /// registrations of different names are all kept.
+    /// registrations of different names are all kept. The caller then creates the
+    /// home with [`crate::store::FileStore::home`] and logs the user in.
     pub async fn register(
         &self,
         name: Username,

@@ -37,6 +37,12 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     for warning in &checked.warnings {
         eprintln!("sfs-server: warning: {warning}");
     }
+    if checked.stale_uploads_removed > 0 {
+        eprintln!(
+            "sfs-server: removed {} unfinished upload(s) left by an earlier run",
+            checked.stale_uploads_removed
+        );
+    }
     eprintln!(
         "sfs-server: configuration ok ({} account(s), certificate chain of {})",
         checked.users.len(),

@@ -2,7 +2,8 @@
 //! with a message that names the file and says what is wrong.
 //!
 //! [`preflight`] loads the users and shares files and the certificate chain and
-//! private key. The network checks (port in use, kernel without SCTP) belong to the
+//! private key, opens (creating if needed) the root of the homes and the audit log,
+//! and sweeps upload temporary files left by a crash. The network checks (port in use, kernel without SCTP) belong to the
 //! transport and happen when the server binds.
 
 use std::fs::File;
@@ -14,8 +15,10 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::accounts::{AccountsError, UserDb, UsersFile};
+use crate::audit::AuditLog;
 use crate::config::ServerConfig;
 use crate::shares::{ShareDb, ShareError, SharesFile};
+use crate::store::FileStore;
 
 /// A startup check that failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,22 @@ pub enum StartupError {
     /// The shares file is unreadable or corrupt.
     #[error(transparent)]
     Shares(#[from] ShareError),
+    /// The root of the homes cannot be created or opened.
+    #[error("cannot use {} as the root of the homes: {source}", path.display())]
+    Root {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The audit log cannot be opened for appending.
+    #[error("cannot open log file {}: {source}", path.display())]
+    LogFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// A certificate or key file does not exist.
     #[error("{what} {} does not exist (create one with `sfs-admin cert init`)", path.display())]
     Missing {
@@ -67,6 +86,12 @@ pub struct Preflight {
     pub cert_chain: Vec<CertificateDer<'static>>,
     /// The server's private key.
     pub key: PrivateKeyDer<'static>,
+    /// The homes.
+    pub store: FileStore,
+    /// The audit log, open for appending.
+    pub audit: AuditLog,
+    /// Upload temporary files removed from the homes.
+    pub stale_uploads_removed: usize,
     /// Things worth a warning that do not stop the server.
     pub warnings: Vec<String>,
 }
@@ -77,7 +102,28 @@ pub fn preflight(config: &ServerConfig) -> Result<Preflight, StartupError> {
     let shares = SharesFile::new(&config.shares_file).load()?;
     let cert_chain = load_certificate_chain(&config.cert)?;
     let key = load_private_key(&config.key)?;
+    let root_error = |source| StartupError::Root {
+        path: config.root.clone(),
+        source,
+    };
+    let store = FileStore::open(&config.root).map_err(root_error)?;
+    let stale_uploads_removed = store.remove_stale_uploads().map_err(root_error)?;
+    let audit = AuditLog::open(&config.log_file).map_err(|source| StartupError::LogFile {
+        path: config.log_file.clone(),
+        source,
+    })?;
     let mut warnings = Vec::new();
+    let other_costs = users
+        .users()
+        .filter(|r| r.hash.cost() != Some(config.bcrypt_cost))
+        .count();
+    if other_costs > 0 {
+        warnings.push(format!(
+            "{other_costs} account(s) have a bcrypt cost other than {}: they are \
+             re-hashed at their next login",
+            config.bcrypt_cost
+        ));
+    }
     if users.is_empty() && !config.allow_registration {
         warnings.push(format!(
             "{} has no account and registration is off: nobody can log in \
@@ -98,6 +144,9 @@ pub fn preflight(config: &ServerConfig) -> Result<Preflight, StartupError> {
         shares,
         cert_chain,
         key,
+        store,
+        audit,
+        stale_uploads_removed,
         warnings,
     })
 }

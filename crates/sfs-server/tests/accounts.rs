@@ -233,3 +233,56 @@ async fn unknown_user_takes_as_long_as_a_wrong_password() {
         "wrong password {wrong:?} vs unknown user {unknown:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_wire_passwords_are_rejected_like_wrong_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = service(&dir, MIN_BCRYPT_COST);
+    accounts
+        .register(name("gina"), password("right"))
+        .await
+        .unwrap();
+    for bytes in [vec![b'x'; 73], vec![], vec![b'y'; 1 << 20]] {
+        let err = accounts
+            .authenticate_bytes("gina", bytes)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LoginError::Rejected));
+    }
+    accounts
+        .authenticate_bytes("gina", b"right".to_vec())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_upgrades_a_hash_made_at_another_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = UsersFile::new(dir.path().join("users.json"));
+    let old = hash_password(&password("pw"), MIN_BCRYPT_COST).unwrap();
+    file.update(|db| db.add(name("hank"), old.clone(), Role::User))
+        .unwrap();
+    let accounts = Accounts::open(file.clone(), Hasher::new(5, 2)).unwrap();
+    accounts.authenticate("hank", password("pw")).await.unwrap();
+    let stored = file
+        .load()
+        .unwrap()
+        .user(&name("hank"))
+        .unwrap()
+        .hash
+        .clone();
+    assert_eq!(stored.cost(), Some(5));
+    assert_ne!(stored, old);
+    // A wrong password upgrades nothing.
+    let accounts = Accounts::open(file.clone(), Hasher::new(6, 2)).unwrap();
+    let _ = accounts.authenticate("hank", password("nope")).await;
+    assert_eq!(
+        file.load()
+            .unwrap()
+            .user(&name("hank"))
+            .unwrap()
+            .hash
+            .cost(),
+        Some(5)
+    );
+}

@@ -110,3 +110,50 @@ fn good_setup_passes_the_checks_and_says_what_is_missing() {
         "{text}"
     );
 }
+
+#[test]
+fn unusable_root_or_log_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cert(dir.path());
+    std::fs::write(dir.path().join("not_a_dir"), b"").unwrap();
+    let output = server(dir.path(), &["--root", "not_a_dir"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("cannot use not_a_dir as the root of the homes"),
+        "{text}"
+    );
+
+    let output = server(dir.path(), &["--log-file", "missing/dir/server.log"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("cannot open log file missing/dir/server.log"),
+        "{text}"
+    );
+}
+
+#[test]
+fn startup_sweeps_stale_uploads_and_creates_private_folders() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_cert(dir.path());
+    std::fs::create_dir_all(dir.path().join("server_files/alice")).unwrap();
+    std::fs::write(dir.path().join("server_files/alice/.sfs-upload-00"), b"x").unwrap();
+    std::fs::write(dir.path().join("server_files/alice/keep"), b"x").unwrap();
+    let output = server(dir.path(), &["--root", "server_files"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(!dir
+        .path()
+        .join("server_files/alice/.sfs-upload-00")
+        .exists());
+    assert!(dir.path().join("server_files/alice/keep").exists());
+    let log = std::fs::metadata(dir.path().join("server.log")).unwrap();
+    assert_eq!(log.permissions().mode() & 0o777, 0o600);
+
+    let fresh = tempfile::tempdir().unwrap();
+    write_cert(fresh.path());
+    server(fresh.path(), &[]);
+    let root = std::fs::metadata(fresh.path().join("server_files")).unwrap();
+    assert_eq!(root.permissions().mode() & 0o777, 0o700);
+}
