@@ -121,14 +121,14 @@ impl OutgoingTransfer {
     /// How many bytes the next chunk may carry now: 0 when done, or when waiting
     /// for credit.
     pub fn allowance(&self) -> usize {
-        let end = self.open.offset + self.open.length;
+        let end = self.open.offset.saturating_add(self.open.length);
         let room = end.min(self.credit).saturating_sub(self.next);
         usize::try_from(room).map_or(MAX_CHUNK_DATA, |r| r.min(MAX_CHUNK_DATA))
     }
 
     /// True when every byte was handed out.
     pub fn is_complete(&self) -> bool {
-        self.next == self.open.offset + self.open.length
+        self.next == self.open.offset.saturating_add(self.open.length)
     }
 
     /// Takes `data` as the next chunk: returns its offset and the stream it goes
@@ -257,7 +257,9 @@ impl IncomingTransfer {
         let chunk_end = offset
             .checked_add(len as u64)
             .ok_or(TransferError::OutOfRange { offset, len })?;
-        if offset < self.open.offset || chunk_end > self.open.offset + self.open.length {
+        if offset < self.open.offset
+            || chunk_end > self.open.offset.saturating_add(self.open.length)
+        {
             return Err(TransferError::OutOfRange { offset, len });
         }
         if chunk_end > self.granted {
@@ -325,7 +327,7 @@ impl IncomingTransfer {
         if !self.ended_streams.iter().all(|&ended| ended) {
             return Ok(Progress::Pending);
         }
-        let expected_end = self.open.offset + self.open.length;
+        let expected_end = self.open.offset.saturating_add(self.open.length);
         if self.hashed_to != expected_end {
             return Err(TransferError::Truncated {
                 received: self.received(),
@@ -345,7 +347,7 @@ impl IncomingTransfer {
 
     /// A credit update to send, when enough was consumed to be worth one.
     pub fn credit_update(&mut self) -> Option<TransferCredit> {
-        let end = self.open.offset + self.open.length;
+        let end = self.open.offset.saturating_add(self.open.length);
         let limit = self.hashed_to.saturating_add(self.window).min(end);
         let worth_it = !self.announced
             || limit.saturating_sub(self.granted) >= self.window / 4

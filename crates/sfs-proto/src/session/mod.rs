@@ -304,7 +304,7 @@ impl Core {
     fn new(side: Direction, config: SessionConfig, tls: TlsDriver, now: Instant) -> Self {
         Self {
             side,
-            handshake_deadline: Some(now + config.handshake_timeout),
+            handshake_deadline: Some(now.checked_add(config.handshake_timeout).unwrap_or(now)),
             config,
             tls,
             plaintext: Vec::new(),
@@ -783,7 +783,7 @@ impl Core {
         let idle = self.config.idle_timeout.filter(|_| {
             self.state == State::Open && self.pending.is_empty() && self.open_transfers() == 0
         });
-        let idle_deadline = idle.map(|timeout| self.last_activity + timeout);
+        let idle_deadline = idle.and_then(|timeout| self.last_activity.checked_add(timeout));
         match (self.handshake_deadline, idle_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
