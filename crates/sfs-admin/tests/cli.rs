@@ -342,3 +342,34 @@ fn cert_init_output_passes_the_server_startup_checks() {
     assert_eq!(checked.cert_chain.len(), 1);
     assert!(checked.warnings.is_empty(), "{:?}", checked.warnings);
 }
+
+#[test]
+fn concurrent_admin_processes_lose_no_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_sfs-admin"))
+                .current_dir(d)
+                .args([
+                    "user",
+                    "add",
+                    &format!("user{i}"),
+                    "--generate",
+                    "--bcrypt-cost",
+                    "4",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(
+        UsersFile::new(d.join("users.json")).load().unwrap().len(),
+        12
+    );
+}
