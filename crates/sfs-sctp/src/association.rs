@@ -55,7 +55,10 @@ struct Receiver {
 /// Why the receive side is finished; later calls report the same.
 #[derive(Clone, Copy)]
 enum Ended {
+    /// Graceful shutdown completed (EOF, or SHUTDOWN_COMP was delivered).
     Closed,
+    /// COMM_LOST or CANT_STR_ASSOC was delivered: nothing can follow it.
+    Lost,
     TooLarge(usize),
 }
 
@@ -63,6 +66,7 @@ impl Ended {
     fn error(self) -> Error {
         match self {
             Self::Closed => Error::Closed,
+            Self::Lost => Error::Aborted(io::Error::from_raw_os_error(libc::ECONNRESET)),
             Self::TooLarge(limit) => Error::ReceivedMessageTooLarge { limit },
         }
     }
@@ -151,7 +155,8 @@ impl SctpAssociation {
                 limit: self.max_message_size,
             });
         }
-        let control = cmsg::sndinfo(stream, ppid, unordered);
+        let flags = if unordered { sys::SCTP_UNORDERED } else { 0 };
+        let control = cmsg::sndinfo(stream, ppid, flags);
         loop {
             let mut guard = self
                 .fd
@@ -237,18 +242,25 @@ impl SctpAssociation {
             match reassembler.push(piece, end_of_record, is_notification, info) {
                 Ok(Some(event)) => {
                     self.note_stream_counts(&event);
+                    // After these the kernel has nothing more to deliver, and on a
+                    // one-to-one socket it does not always wake readers again, so
+                    // the next call must not wait.
+                    if let Event::Notification(Notification::AssocChange(change)) = &event {
+                        match change.state {
+                            AssocState::ShutdownComplete => *ended = Some(Ended::Closed),
+                            AssocState::CommLost | AssocState::CantStartAssoc => {
+                                *ended = Some(Ended::Lost)
+                            }
+                            _ => {}
+                        }
+                    }
                     return Ok(Ok(event));
                 }
                 Ok(None) => continue,
                 Err(_too_large) => {
                     let limit = self.max_message_size;
                     log::warn!("peer sent a message over {limit} bytes; aborting the association");
-                    // SO_LINGER 0 makes the close send ABORT. A one-to-one socket
-                    // cannot send SCTP_ABORT with sendmsg, and the descriptor is
-                    // shared, so the ABORT leaves when the association is dropped;
-                    // until then every call reports this error.
-                    set_linger_zero(fd);
-                    let _ = sys::shutdown(fd, libc::SHUT_RDWR);
+                    abort_on_close(fd);
                     *ended = Some(Ended::TooLarge(limit));
                     return Ok(Err(Error::ReceivedMessageTooLarge { limit }));
                 }
@@ -364,6 +376,14 @@ impl SctpAssociation {
         set_linger_zero(self.fd.get_ref());
         // Dropping `self` closes the socket, which sends the ABORT.
     }
+}
+
+/// Makes the close of this socket send ABORT (`SO_LINGER` 0). A one-to-one socket
+/// cannot send `SCTP_ABORT` with `sendmsg` (the kernel says EINVAL, checked in
+/// the VM), and the descriptor is shared by every `&self` caller, so the ABORT
+/// leaves when the association is dropped.
+fn abort_on_close(fd: &OwnedFd) {
+    set_linger_zero(fd);
 }
 
 fn set_linger_zero(fd: &OwnedFd) {

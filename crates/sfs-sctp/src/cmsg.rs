@@ -39,13 +39,12 @@ impl RcvInfo {
 ///
 /// The PPID is written in network byte order, the convention of RFC 6458 and of
 /// tools such as Wireshark, so `ppid` reads the same at both ends and on the wire.
-pub(crate) fn sndinfo(stream: u16, ppid: u32, unordered: bool) -> Vec<u8> {
+pub(crate) fn sndinfo(stream: u16, ppid: u32, flags: u16) -> Vec<u8> {
     let data_len = HEADER_LEN + SNDINFO_LEN;
     let mut out = Vec::with_capacity(cmsg_align(data_len));
     out.extend_from_slice(&data_len.to_ne_bytes());
     out.extend_from_slice(&SOL_SCTP.to_ne_bytes());
     out.extend_from_slice(&SCTP_SNDINFO.to_ne_bytes());
-    let flags = if unordered { SCTP_UNORDERED } else { 0 };
     out.extend_from_slice(&stream.to_ne_bytes()); // snd_sid
     out.extend_from_slice(&flags.to_ne_bytes()); // snd_flags
     out.extend_from_slice(&ppid.to_be_bytes()); // snd_ppid
@@ -99,7 +98,7 @@ mod tests {
 
     #[test]
     fn sndinfo_has_the_c_layout() {
-        let bytes = sndinfo(5, 0x0102_0304, true);
+        let bytes = sndinfo(5, 0x0102_0304, SCTP_UNORDERED);
         assert_eq!(bytes.len(), 32);
         assert_eq!(usize::from_ne_bytes(bytes[0..8].try_into().unwrap()), 32);
         assert_eq!(i32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 132);
