@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::accounts::{AccountsError, LoginError, RegisterError, Username, UsernameError};
-use crate::shares::{Rights, ShareError};
+use crate::shares::{AccessError, Rights, ShareError};
 use crate::store::{PathError, StoreError, VirtualPath};
 
 /// What happened.
@@ -163,6 +163,7 @@ reason_from_error!(
     StoreError,
     PathError,
     ShareError,
+    AccessError,
     LoginError,
     RegisterError,
     AccountsError,

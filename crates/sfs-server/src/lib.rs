@@ -45,6 +45,49 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # One command, end to end
+//!
+//! A session handles every file command the same way: parse the client's path
+//! against the working folder, map it through the share tree, check the right the
+//! command needs, run it on the right home (in `spawn_blocking`), and log it.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use sfs_server::accounts::{Account, Role, Username};
+//! use sfs_server::audit::{AuditLog, Event, EventKind, Outcome};
+//! use sfs_server::shares::{Access, AccessError, Resolved, ShareDb};
+//! use sfs_server::store::{FileStore, VirtualPath};
+//!
+//! # let state = tempfile::tempdir()?;
+//! let store = FileStore::open(&state.path().join("server_files"))?;
+//! let log = AuditLog::open(&state.path().join("server.log"))?;
+//! let shares = ShareDb::default(); // SharesFile::load() in the server
+//! let alice = Account { name: Username::parse("alice")?, role: Role::User };
+//! let peers = ["127.0.0.1:40000".parse()?];
+//! let cwd = VirtualPath::root();
+//!
+//! // DELE /shared/bob/report.txt: nothing is shared, so this is refused...
+//! let path = cwd.join("/shared/bob/report.txt")?;
+//! let resolved = shares.resolve(&alice, &path);
+//! let delete = || -> Result<(), AccessError> {
+//!     resolved.check(Access::Delete)?;
+//!     match &resolved {
+//!         Resolved::Own(own) => store.home(&alice.name)?.delete(own)?,
+//!         Resolved::Shared { owner, path, .. } => store.existing_home(owner)?.delete(path)?,
+//!         // check() allows only reading in the synthesized folders.
+//!         _ => {}
+//!     }
+//!     Ok(())
+//! };
+//! let error = delete().unwrap_err();
+//! // ...with the same words as a missing file, and one line in server.log.
+//! assert_eq!(error.to_string(), "no such file or folder");
+//! log.record(&Event::new(EventKind::Delete, Outcome::Denied)
+//!     .user(&alice.name).peers(&peers).path(&path).reason(&error))?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod accounts;
 pub mod audit;

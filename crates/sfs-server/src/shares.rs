@@ -273,6 +273,24 @@ pub enum ShareError {
     },
 }
 
+/// Either half of a file command's failure: the share check or the store operation.
+/// Its text is fit to send to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The share tree refused (no share, missing right, read-only folder).
+    #[error(transparent)]
+    Share(#[from] ShareError),
+    /// The file operation failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<crate::store::PathError> for AccessError {
+    fn from(error: crate::store::PathError) -> Self {
+        Self::Store(error.into())
+    }
+}
+
 /// The on-disk shape of the shares file.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
