@@ -546,14 +546,21 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AccountsError> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| AccountsError::Task(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| AccountsError::Task(e.to_string()))
+        // The permit moves into the job: if the caller is cancelled (a client
+        // disconnecting mid-login), the job still holds it until bcrypt finishes, so
+        // cancelled logins cannot push the pool past the bound.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| AccountsError::Task(e.to_string()))
     }
 }
 
@@ -826,6 +833,35 @@ mod tests {
         assert!(!verify_password(&wrong, &hash));
         let garbage = PasswordHash("not a hash".into());
         assert!(!verify_password(&password, &garbage));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hasher_bounds_how_many_jobs_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hasher = Hasher::new(MIN_BCRYPT_COST, 2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<_> = (0..12)
+            .map(|_| {
+                let hasher = hasher.clone();
+                let running = running.clone();
+                let most = most.clone();
+                tokio::spawn(async move {
+                    hasher
+                        .run(move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
     }
 
     #[test]
