@@ -28,6 +28,10 @@
 //! **Admins** may act in every home: for an admin, `/shared/<user>/<path>` is any
 //! path in that user's home with all four rights, share or not.
 //!
+//! A rename needs delete on the source and create on the target, and both must
+//! resolve into the same home (the session refuses a rename across homes, since
+//! the store renames within one home only).
+//!
 //! Shares name a path, not an inode: if the owner renames or deletes the item, the
 //! share no longer leads anywhere (it resolves, and the store answers "not found").
 //!
