@@ -1,4 +1,90 @@
-//! The SFS protocol core: sans-IO (work in progress).
+//! The SFS protocol core, sans-IO: no sockets, no tokio, no clock reads.
+//!
+//! A [`ClientSession`](session::ClientSession) and a
+//! [`ServerSession`](session::ServerSession) are state machines fed with whole
+//! SCTP messages and their stream ids; they hand back messages to send, events,
+//! and the next deadline. The embedding program owns the sockets, the files and
+//! the clock.
+//!
+//! ```text
+//!            stream 0: TLS 1.3 (rustls) ── control frames (control::Message)
+//!  SCTP ───┤
+//!            streams 1..n: records sealed with keys exported from that TLS session
+//!                          (record::Sealer / record::Opener), carrying file chunks
+//!
+//!  transport ──handle_message(stream, bytes, now)──►  session  ──poll_transmit()──► transport
+//!  clock     ──handle_timeout(now)─────────────────►          ──poll_timeout()───► clock
+//!  app       ──send_command / respond / send_chunk─►          ──poll_event()─────► app
+//! ```
+//!
+//! # A session in a few lines
+//!
+//! ```
+//! use std::time::Instant;
+//! use sfs_proto::control::{Command, Reply};
+//! use sfs_proto::session::{ClientSession, Event, ServerSession, SessionConfig, StreamCounts};
+//!
+//! // Certificates come from files in real use (tls::client_config(ca_pem), ...).
+//! let pki = sfs_proto::testing::TestPki::new(&["localhost"]);
+//! let now = Instant::now();
+//! // Read the stream counts from the association once it is up.
+//! let config = SessionConfig::new(StreamCounts { outbound: 4, inbound: 4 });
+//! let name = "localhost".try_into().unwrap();
+//! let mut client = ClientSession::new(pki.client_config(), name, config.clone(), now).unwrap();
+//! let mut server = ServerSession::new(pki.server_config(), config, now).unwrap();
+//!
+//! // Commands may be queued before the handshake completes.
+//! let login = client
+//!     .send_command(Command::Login { user: "alice".into(), password: "pw".into() })
+//!     .unwrap();
+//!
+//! // What a transport does: move every transmit to the other side.
+//! fn pump(c: &mut ClientSession, s: &mut ServerSession, now: Instant) {
+//!     loop {
+//!         let mut moved = false;
+//!         while let Some(mut t) = c.poll_transmit() {
+//!             s.handle_message(t.stream, &mut t.bytes, now);
+//!             moved = true;
+//!         }
+//!         while let Some(mut t) = s.poll_transmit() {
+//!             c.handle_message(t.stream, &mut t.bytes, now);
+//!             moved = true;
+//!         }
+//!         if !moved {
+//!             return;
+//!         }
+//!     }
+//! }
+//! pump(&mut client, &mut server, now);
+//!
+//! // The server learns of the login; checking the password is the embedder's job.
+//! assert_eq!(server.poll_event(), Some(Event::Connected));
+//! match server.poll_event() {
+//!     Some(Event::LoginRequested { id, user, .. }) => {
+//!         assert_eq!(user, "alice");
+//!         server.accept_login(id).unwrap();
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! pump(&mut client, &mut server, now);
+//! assert_eq!(client.poll_event(), Some(Event::Connected));
+//! assert_eq!(client.poll_event(), Some(Event::Response { id: login, reply: Reply::Ok }));
+//! ```
+//!
+//! # Modules
+//!
+//! - [`control`]: the control messages and their framing (hand-written codec; the
+//!   module docs say why).
+//! - [`record`]: the exporter-keyed AES-256-GCM records of the data streams.
+//! - [`tls`]: rustls configuration and the driver over stream-0 messages.
+//! - [`transfer`]: per-transfer bookkeeping (credit, offsets, digest), reusable
+//!   on its own.
+//! - [`session`]: the client and server state machines.
+//! - `testing` (feature `testing`): a test PKI, an in-memory SCTP-like link with
+//!   fault injection, and a driver for a client/server pair.
+//!
+//! The wire format, limits, key schedule and checks are specified in
+//! `docs/PROTOCOL.md`.
 
 pub mod codec;
 pub mod control;
