@@ -69,7 +69,8 @@ pub enum Error {
     #[error("the association was shut down")]
     Closed,
 
-    /// The peer aborted the association, or it failed (every path down).
+    /// The peer aborted the association, or it failed (every path down: the
+    /// kernel says ETIMEDOUT), or it is otherwise gone (EPIPE, ENOTCONN).
     #[error("the association was aborted or lost: {0}")]
     Aborted(#[source] io::Error),
 
@@ -91,9 +92,13 @@ impl Error {
     pub(crate) fn io(op: &'static str, source: io::Error) -> Self {
         match source.raw_os_error() {
             Some(libc::EPROTONOSUPPORT | libc::ESOCKTNOSUPPORT) => Self::SctpUnavailable,
-            Some(libc::ECONNRESET | libc::ECONNABORTED | libc::EPIPE | libc::ENOTCONN) => {
-                Self::Aborted(source)
-            }
+            Some(
+                libc::ECONNRESET
+                | libc::ECONNABORTED
+                | libc::EPIPE
+                | libc::ENOTCONN
+                | libc::ETIMEDOUT,
+            ) => Self::Aborted(source),
             _ => Self::Io { op, source },
         }
     }
