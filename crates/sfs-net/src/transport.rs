@@ -1,0 +1,155 @@
+//! What a session needs from the network: whole messages on numbered streams.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sfs_proto::session::StreamCounts;
+pub use sfs_sctp::PathState;
+
+/// The payload protocol id SFS puts on stream-0 (TLS) messages. Receivers do not
+/// rely on it; it labels the traffic for packet captures ("SFS" and 0).
+pub const PPID_CONTROL: u32 = 0x5346_5300;
+/// The payload protocol id SFS puts on data-stream records ("SFS" and 1).
+pub const PPID_DATA: u32 = 0x5346_5301;
+
+/// A message transport with SCTP's semantics: whole messages, several streams,
+/// ordered within a stream.
+///
+/// Implemented by [`sfs_sctp::SctpAssociation`] and by the in-memory
+/// [`MemoryTransport`](crate::memory::MemoryTransport) used by host tests.
+pub trait Transport: Send + Sync + 'static {
+    /// The stream counts negotiated, stream 0 included.
+    fn streams(&self) -> StreamCounts;
+
+    /// Sends one whole message on `stream`. Waits while the send buffer is full.
+    fn send(
+        &self,
+        stream: u16,
+        data: &[u8],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Receives the next message or path event. Cancellation-safe.
+    fn recv(&self) -> impl Future<Output = Result<TransportEvent, TransportError>> + Send;
+
+    /// The paths to the peer, for `status` (empty where the transport has none).
+    fn paths(&self) -> Vec<PathStatus>;
+
+    /// The peer's addresses (empty where the transport has none).
+    fn peer_addrs(&self) -> Vec<SocketAddr>;
+
+    /// Starts a graceful shutdown: what is queued is still delivered.
+    fn shutdown(&self);
+}
+
+/// What [`Transport::recv`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// A whole message.
+    Message {
+        /// The stream it arrived on.
+        stream: u16,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// A path to the peer changed state (multi-homing at work).
+    Path(PathEvent),
+    /// Anything else the transport reports that is worth a log line.
+    Notice(String),
+}
+
+/// A change of state of the path to one peer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathEvent {
+    /// The peer address, when the kernel gave one.
+    pub addr: Option<SocketAddr>,
+    /// What happened to it.
+    pub change: PathChange,
+}
+
+/// How a path changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathChange {
+    /// The path failed; traffic uses another one.
+    Failed,
+    /// The path timed out and traffic moved away, but it is not declared failed yet.
+    PotentiallyFailed,
+    /// The path works (again).
+    Available,
+    /// A heartbeat confirmed the address.
+    Confirmed,
+    /// The path became the primary one.
+    MadePrimary,
+    /// The address joined the association.
+    Added,
+    /// The address left the association.
+    Removed,
+}
+
+impl std::fmt::Display for PathChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PathChange::Failed => "failed",
+            PathChange::PotentiallyFailed => "potentially failed",
+            PathChange::Available => "available",
+            PathChange::Confirmed => "confirmed",
+            PathChange::MadePrimary => "primary",
+            PathChange::Added => "added",
+            PathChange::Removed => "removed",
+        })
+    }
+}
+
+/// The state of the path to one peer address, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathStatus {
+    /// The peer address.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: PathState,
+    /// Smoothed round-trip time.
+    pub srtt: Duration,
+    /// Retransmission timeout.
+    pub rto: Duration,
+    /// Congestion window, bytes.
+    pub cwnd: u32,
+    /// Path MTU, bytes.
+    pub mtu: u32,
+    /// Whether this is the primary path.
+    pub primary: bool,
+}
+
+/// Why a transport cannot carry on.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The peer shut the association down and everything it sent was received.
+    #[error("the connection was closed")]
+    Closed,
+    /// A message was sent on a stream that was not negotiated.
+    #[error("stream {stream} does not exist ({outbound} outbound streams)")]
+    NoSuchStream {
+        /// The stream asked for.
+        stream: u16,
+        /// The negotiated outbound count.
+        outbound: u16,
+    },
+    /// The SCTP association failed.
+    #[error(transparent)]
+    Sctp(sfs_sctp::Error),
+}
+
+impl From<sfs_sctp::Error> for TransportError {
+    fn from(err: sfs_sctp::Error) -> Self {
+        match err {
+            sfs_sctp::Error::Closed => TransportError::Closed,
+            sfs_sctp::Error::NoSuchStream {
+                stream,
+                outbound_streams,
+            } => TransportError::NoSuchStream {
+                stream,
+                outbound: outbound_streams,
+            },
+            other => TransportError::Sctp(other),
+        }
+    }
+}
