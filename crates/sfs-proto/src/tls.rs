@@ -160,7 +160,13 @@ impl TlsDriver {
         Ok(Self::new(conn.into()))
     }
 
-    fn new(conn: Connection) -> Self {
+    fn new(mut conn: Connection) -> Self {
+        // rustls refuses application data past 64 KiB of unsent bytes by default,
+        // which would turn a few large replies queued before the next
+        // poll_message into a failure. What is queued here is bounded by what the
+        // application writes; the embedder applies backpressure by draining
+        // poll_transmit before reading more from the peer.
+        conn.set_buffer_limit(None);
         Self {
             conn,
             error: None,

@@ -654,3 +654,41 @@ fn transport_loss_closes_without_finishing_transfers() {
     assert_eq!(pair.client.open_transfers(), 0);
     let _ = transfer;
 }
+
+#[test]
+fn many_large_replies_can_be_queued_before_draining() {
+    let mut pair = connected_pair(2);
+    pair.login("alice");
+    let list = pair
+        .client
+        .send_command(Command::List { path: "".into() })
+        .unwrap();
+    pair.drive();
+    let entries: Vec<Entry> = (0..200)
+        .map(|i| Entry {
+            name: format!("{i:0>250}"),
+            kind: EntryKind::File,
+            size: i,
+            mtime: 0,
+            mode: 0o600,
+        })
+        .collect();
+    for part in 0..8 {
+        pair.server
+            .respond(
+                list,
+                Reply::Listing {
+                    entries: entries.clone(),
+                    more: part < 7,
+                },
+            )
+            .unwrap();
+    }
+    pair.drive();
+    let parts = responses(&pair.client_events)
+        .into_iter()
+        .filter(|(id, _)| *id == list)
+        .count();
+    assert_eq!(parts, 8);
+    assert_eq!(pair.client.pending_requests(), 0);
+}
