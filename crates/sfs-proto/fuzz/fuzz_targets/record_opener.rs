@@ -34,5 +34,8 @@ fuzz_target!(|data: &[u8]| {
     let changed = edited != record;
     let mut opener = secret.opener(Direction::ServerToClient, 1);
     let opened = opener.open(&mut edited).is_ok();
-    assert_eq!(opened, !changed, "an edited record opened, or a genuine one failed");
+    assert_eq!(
+        opened, !changed,
+        "an edited record opened, or a genuine one failed"
+    );
 });
