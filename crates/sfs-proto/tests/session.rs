@@ -692,3 +692,51 @@ fn many_large_replies_can_be_queued_before_draining() {
     assert_eq!(parts, 8);
     assert_eq!(pair.client.pending_requests(), 0);
 }
+
+#[test]
+fn records_spliced_from_another_session_or_stream_are_refused() {
+    let data = test_data(100_000);
+    let seal_first_two = |pair: &mut Pair, transfer: TransferId| {
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            let offset = pair.server.next_chunk_offset(transfer).unwrap() as usize;
+            let mut buf = sfs_proto::record::chunk_buffer(1000);
+            buf.extend_from_slice(&data[offset..offset + 1000]);
+            out.push(pair.server.send_chunk(transfer, buf).unwrap());
+        }
+        out
+    };
+
+    // Same transfer id, same stream, same sequence number, other session.
+    let mut a = connected_pair(3);
+    let ta = start_download(&mut a, &data, 2);
+    let mut b = connected_pair(3);
+    let tb = start_download(&mut b, &data, 2);
+    assert_eq!(ta, tb);
+    let from_a = seal_first_two(&mut a, ta);
+    let _ = seal_first_two(&mut b, tb);
+    let mut spliced = from_a[0].bytes.clone();
+    assert_eq!(from_a[0].stream, 1);
+    assert!(b.client.handle_message(1, &mut spliced, b.now).is_none());
+    b.drive();
+    assert_eq!(
+        close_reason(&b.client_events).map(|r| r.code),
+        Some(ErrorCode::RECORD_FAILURE)
+    );
+
+    // Same session, the stream-2 record delivered on stream 1.
+    let mut c = connected_pair(3);
+    let tc = start_download(&mut c, &data, 2);
+    let records = seal_first_two(&mut c, tc);
+    assert_eq!(records[1].stream, 2);
+    let mut moved = records[1].bytes.clone();
+    // Give it the sequence number stream 1 expects, so only the key and AAD differ.
+    moved[2..10].copy_from_slice(&0u64.to_be_bytes());
+    assert!(c.client.handle_message(1, &mut moved, c.now).is_none());
+    c.drive();
+    assert_eq!(
+        close_reason(&c.client_events).map(|r| r.code),
+        Some(ErrorCode::RECORD_FAILURE)
+    );
+    assert!(c.client_chunks.is_empty());
+}
