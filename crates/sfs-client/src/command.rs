@@ -71,6 +71,16 @@ pub enum Command {
         /// The remote name; by default the local name's last part, in the remote folder.
         remote: Option<String>,
     },
+    /// Download several files at once, in parallel, into the local folder.
+    GetMany {
+        /// The remote files.
+        remotes: Vec<String>,
+    },
+    /// Upload several files at once, in parallel, into the remote folder.
+    PutMany {
+        /// The local files.
+        locals: Vec<String>,
+    },
     /// The size of a remote file.
     Size {
         /// The remote file.
@@ -262,6 +272,8 @@ pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp { names: &["mv", "rename"], usage: "mv FROM TO", summary: "rename or move a remote file or folder", example: "mv draft.txt final.txt" },
     CommandHelp { names: &["get", "retr"], usage: "get REMOTE [LOCAL]", summary: "download a file (to LOCAL, or to its own name here)", example: "get report.pdf ~/Downloads/report.pdf" },
     CommandHelp { names: &["put", "stor"], usage: "put LOCAL [REMOTE]", summary: "upload a file (to REMOTE, or to its own name there)", example: "put notes.txt backup/notes.txt" },
+    CommandHelp { names: &["mget"], usage: "mget REMOTE...", summary: "download several files at once, in parallel, into the local folder", example: "mget a.iso b.iso" },
+    CommandHelp { names: &["mput"], usage: "mput LOCAL...", summary: "upload several files at once, in parallel, into the remote folder", example: "mput a.iso b.iso" },
     CommandHelp { names: &["size"], usage: "size PATH", summary: "print a remote file's size in bytes", example: "size movie.mkv" },
     CommandHelp { names: &["stat"], usage: "stat PATH", summary: "show a remote file's kind, size, time and mode", example: "stat movie.mkv" },
     CommandHelp { names: &["digest", "sum"], usage: "digest PATH", summary: "print a remote file's SHA-256, computed by the server", example: "digest movie.mkv" },
@@ -332,6 +344,12 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             local: args.required(0, 2, "a local file")?,
             remote: args.optional(1, 2)?,
         },
+        "mget" => Command::GetMany {
+            remotes: args.at_least_one("a remote file")?,
+        },
+        "mput" => Command::PutMany {
+            locals: args.at_least_one("a local file")?,
+        },
         "size" => Command::Size {
             path: args.required(0, 1, "a file")?,
         },
@@ -395,6 +413,17 @@ impl Args<'_> {
     fn optional(&self, index: usize, max: usize) -> Result<Option<String>, ParseError> {
         self.check_max(max)?;
         Ok(self.args.get(index).cloned())
+    }
+
+    fn at_least_one(&self, missing: &'static str) -> Result<Vec<String>, ParseError> {
+        if self.args.is_empty() {
+            return Err(ParseError::MissingArgument {
+                command: self.spec.names[0],
+                missing,
+                usage: self.spec.usage,
+            });
+        }
+        Ok(self.args.to_vec())
     }
 
     fn required(
@@ -511,6 +540,29 @@ mod tests {
                 local: None
             }
         );
+    }
+
+    #[test]
+    fn mget_and_mput_take_several_names() {
+        assert_eq!(
+            parse("mget a 'b c'"),
+            Command::GetMany {
+                remotes: vec!["a".into(), "b c".into()]
+            }
+        );
+        assert_eq!(
+            parse("MPUT x"),
+            Command::PutMany {
+                locals: vec!["x".into()]
+            }
+        );
+        assert!(matches!(
+            parse_line("mget").unwrap_err(),
+            ParseError::MissingArgument {
+                command: "mget",
+                ..
+            }
+        ));
     }
 
     #[test]

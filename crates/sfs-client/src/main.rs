@@ -1,6 +1,476 @@
-//! The SFS client (work in progress).
+//! `sfs`: the SFS client. An interactive shell (like sftp), one-shot commands for
+//! scripts, and batch files.
+//!
+//! ```text
+//! sfs --peer 198.51.100.1,203.0.113.1 --user alice            # interactive shell
+//! sfs --peer 198.51.100.1 --user alice put report.pdf         # one command
+//! sfs --peer 198.51.100.1 --user alice -b commands.txt        # a batch file
+//! ```
 
-fn main() {
-    eprintln!("sfs-client: not implemented yet");
-    std::process::exit(2);
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use rustls_pki_types::ServerName;
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
+use sfs_client::command::{parse_line, parse_words, Command, COMMANDS};
+use sfs_client::connection::{ClientError, Connection, Credentials, InterruptSource, Reporter};
+use sfs_client::display::escape;
+use sfs_client::peers::parse_addrs;
+use sfs_client::shell::{Flow, NameCache, Shell};
+use sfs_sctp::{SctpAssociation, SctpConfig};
+
+/// The SFS client: a secure file shell over multi-homed SCTP and TLS 1.3.
+///
+/// With no COMMAND and no -b, runs an interactive shell (type `help`). The password
+/// is read from --password-file, or the SFS_PASSWORD environment variable, or a
+/// hidden prompt; it is never taken from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "sfs", version, after_help = EXAMPLES)]
+struct Cli {
+    /// The server's addresses, comma-separated, with an optional port on any of
+    /// them (it applies to all): `198.51.100.1,203.0.113.1:7373`.
+    #[arg(long, env = "SFS_PEER", value_name = "ADDR[,ADDR..][:PORT]")]
+    peer: String,
+    /// The port, when no address in --peer names one.
+    #[arg(long, default_value_t = 7373)]
+    port: u16,
+    /// Local addresses to bind, comma-separated (multi-homing on this side too).
+    #[arg(long, value_name = "ADDR[,ADDR..]")]
+    local: Option<String>,
+    /// The CA certificate that signed the server's certificate.
+    #[arg(long, env = "SFS_CA", default_value = "certs/ca.pem")]
+    ca: PathBuf,
+    /// The name the server's certificate must carry (default: the first --peer address).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// The user to log in as (default: $USER).
+    #[arg(long, short = 'u', env = "SFS_USER")]
+    user: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Create the account first (if the server allows self-registration).
+    #[arg(long)]
+    register: bool,
+    /// Run the commands in FILE, one per line; stop at the first failure. A line
+    /// starting with `-` may fail without stopping (as in sftp).
+    #[arg(long, short = 'b', value_name = "FILE")]
+    batch: Option<PathBuf>,
+    /// In batch mode, carry on after a failed command (the exit code still says so).
+    #[arg(long)]
+    keep_going: bool,
+    /// No progress bars and no transfer summaries.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Seconds to wait for the association to come up.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout: u64,
+    /// A command to run instead of the shell, e.g. `ls /` or `get a.txt`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<String>,
 }
+
+const EXAMPLES: &str = "Examples:
+  sfs --peer 198.51.100.1,203.0.113.1 --user alice
+  SFS_PASSWORD=... sfs --peer 198.51.100.1 --user alice put notes.txt backup/notes.txt
+  sfs --peer 198.51.100.1 --user alice --password-file pw.txt -b commands.txt";
+
+/// Exit code when the user interrupted a one-shot or batch command.
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("sfs: {}", one_line(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+type Sctp = SctpAssociation;
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.batch.is_some() && !cli.command.is_empty() {
+        bail!("give either -b FILE or a COMMAND, not both");
+    }
+    // Parse a one-shot command before connecting, so typos cost no round trip.
+    let one_shot = if cli.command.is_empty() {
+        None
+    } else {
+        Some(parse_words(&cli.command)?)
+    };
+    let batch = match &cli.batch {
+        Some(path) => Some(read_batch(path)?),
+        None => None,
+    };
+    let interactive = one_shot.is_none() && batch.is_none();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut shell = runtime.block_on(connect(&cli))?;
+
+    let code = if let Some(command) = one_shot {
+        match runtime.block_on(shell.execute(command)) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(err) => report(&err),
+        }
+    } else if let Some(lines) = batch {
+        run_batch(&runtime, &mut shell, &lines, cli.keep_going)
+    } else {
+        debug_assert!(interactive);
+        run_interactive(&runtime, &mut shell)?
+    };
+    runtime.block_on(shell.quit());
+    Ok(code)
+}
+
+fn report(err: &ClientError) -> ExitCode {
+    eprintln!("sfs: {}", one_line(&err.to_string()));
+    if matches!(err, ClientError::Interrupted) {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
+    let peers = parse_addrs(&cli.peer, cli.port).context("--peer")?;
+    let local = match &cli.local {
+        Some(list) => Some(parse_addrs(list, 0).or_else(|_| {
+            // Local addresses need no port: accept bare addresses with port 0.
+            list.split(',')
+                .map(|a| a.trim().parse().map(|ip| SocketAddr::new(ip, 0)))
+                .collect::<Result<Vec<_>, _>>()
+        })?),
+        None => None,
+    };
+    let ca = std::fs::read(&cli.ca).with_context(|| {
+        format!(
+            "reading the CA certificate {} (use --ca, or run from the server's folder)",
+            cli.ca.display()
+        )
+    })?;
+    let tls = sfs_proto::tls::client_config(&ca).context("the CA certificate")?;
+    let server_name = match &cli.server_name {
+        Some(name) => ServerName::try_from(name.clone()).context("--server-name")?,
+        // `peers` is not empty: parse_addrs refuses an empty list.
+        None => ServerName::IpAddress(peers[0].ip().into()),
+    };
+    let user = match &cli.user {
+        Some(user) => user.clone(),
+        None => std::env::var("USER").context("no --user given and $USER is not set")?,
+    };
+    let password = password(cli, &user)?;
+    let credentials = Credentials {
+        user,
+        password,
+        register: cli.register,
+    };
+
+    let timeout = Duration::from_secs(cli.connect_timeout);
+    let association =
+        SctpAssociation::connect(&peers, local.as_deref(), &SctpConfig::default(), timeout)
+            .await
+            .with_context(|| format!("connecting to {}", list(&peers)))?;
+    let visible = !cli.quiet && std::io::stdout().is_terminal();
+    let (mut connection, cwd) = Connection::open(
+        association,
+        tls,
+        server_name,
+        &credentials,
+        Reporter::new(visible),
+    )
+    .await
+    .map_err(|err| match err {
+        ClientError::Server { .. } => anyhow::anyhow!("login failed: {err}"),
+        other => anyhow::anyhow!("connecting to {}: {other}", list(&peers)),
+    })?;
+    let interrupt: InterruptSource = Arc::new(|| {
+        Box::pin(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    });
+    connection.set_interrupt(interrupt);
+    let local_dir = std::env::current_dir().context("the current folder")?;
+    Ok(Shell::new(
+        connection,
+        cwd,
+        local_dir,
+        Box::new(std::io::stdout()),
+        cli.quiet,
+    ))
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn password(cli: &Cli, user: &str) -> anyhow::Result<String> {
+    if let Some(path) = &cli.password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the password file {}", path.display()))?;
+        let first = text.lines().next().unwrap_or_default();
+        if first.is_empty() {
+            bail!("the password file {} is empty", path.display());
+        }
+        return Ok(first.to_owned());
+    }
+    if let Ok(password) = std::env::var("SFS_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password: use --password-file FILE or the SFS_PASSWORD variable (stdin is not a terminal)");
+    }
+    let prompt = format!("password for {}: ", escape(user));
+    let password = rpassword::prompt_password(&prompt).context("reading the password")?;
+    if cli.register {
+        let again = rpassword::prompt_password("again: ").context("reading the password")?;
+        if again != password {
+            bail!("the passwords differ");
+        }
+    }
+    Ok(password)
+}
+
+fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("opening the batch file {}", path.display()))?;
+    std::io::BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading the batch file {}", path.display()))
+}
+
+fn run_batch(
+    runtime: &tokio::runtime::Runtime,
+    shell: &mut Shell<Sctp>,
+    lines: &[String],
+    keep_going: bool,
+) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for (number, line) in lines.iter().enumerate() {
+        let number = number + 1;
+        let trimmed = line.trim_start();
+        let (may_fail, text) = match trimmed.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, trimmed),
+        };
+        let result = match parse_line(text) {
+            Ok(None) => continue,
+            Ok(Some(command)) => runtime
+                .block_on(shell.execute(command))
+                .map_err(|e| (e.to_string(), matches!(e, ClientError::Interrupted))),
+            Err(err) => Err((err.to_string(), false)),
+        };
+        match result {
+            Ok(Flow::Quit) => break,
+            Ok(Flow::Continue) => {}
+            Err((message, interrupted)) => {
+                eprintln!("sfs: line {number}: {}", one_line(&message));
+                if interrupted {
+                    return ExitCode::from(EXIT_INTERRUPTED);
+                }
+                if may_fail {
+                    continue;
+                }
+                code = ExitCode::FAILURE;
+                if !keep_going {
+                    break;
+                }
+            }
+        }
+        if shell.connection().closed_reason().is_some() {
+            eprintln!("sfs: the connection ended");
+            return ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+fn history_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SFS_HISTORY") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".sfs_history"))
+}
+
+fn run_interactive(
+    runtime: &tokio::runtime::Runtime,
+    shell: &mut Shell<Sctp>,
+) -> anyhow::Result<ExitCode> {
+    let mut editor: Editor<ShellHelper, DefaultHistory> =
+        Editor::new().context("starting the line editor")?;
+    editor.set_helper(Some(ShellHelper {
+        names: shell.names(),
+        files: FilenameCompleter::new(),
+    }));
+    let history = history_file();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    runtime.block_on(shell.refresh_names());
+    println!(
+        "Connected as {}. Type `help` for the commands.",
+        escape(shell.connection().user())
+    );
+    let mut last_failed = false;
+    loop {
+        let prompt = format!("sfs:{}> ", escape(shell.remote_dir()));
+        let line = match editor.readline(&prompt) {
+            Ok(line) => line,
+            // Ctrl-C at the prompt drops the line, as in bash and sftp.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(err) => return Err(err).context("reading a command"),
+        };
+        if !line.trim().is_empty() {
+            let _ = editor.add_history_entry(line.as_str());
+        }
+        let command = match parse_line(&line) {
+            Ok(Some(command)) => command,
+            Ok(None) => continue,
+            Err(err) => {
+                eprintln!("sfs: {err}");
+                last_failed = true;
+                continue;
+            }
+        };
+        let changes_folder = matches!(
+            command,
+            Command::ChangeDir { .. }
+                | Command::ChangeDirUp
+                | Command::Put { .. }
+                | Command::PutMany { .. }
+                | Command::MakeDir { .. }
+                | Command::RemoveDir { .. }
+                | Command::Delete { .. }
+                | Command::Rename { .. }
+        );
+        match runtime.block_on(shell.execute(command)) {
+            Ok(Flow::Quit) => break,
+            Ok(Flow::Continue) => last_failed = false,
+            Err(ClientError::Interrupted) => {
+                eprintln!("sfs: interrupted");
+                last_failed = true;
+            }
+            Err(err) => {
+                eprintln!("sfs: {}", one_line(&err.to_string()));
+                last_failed = true;
+            }
+        }
+        if let Some(reason) = shell.connection().closed_reason() {
+            eprintln!("sfs: the connection ended: {reason}");
+            last_failed = true;
+            break;
+        }
+        if changes_folder {
+            runtime.block_on(shell.refresh_names());
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(if last_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Tab completion: command names first, then local files for the commands that
+/// take them, and remote names of the current folder otherwise.
+struct ShellHelper {
+    names: NameCache,
+    files: FilenameCompleter,
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = line.get(..pos).unwrap_or(line);
+        let word_start = before.rfind(' ').map_or(0, |i| i + 1);
+        let word = &before[word_start..];
+        let first_word = before.split_whitespace().next().unwrap_or("");
+        if word_start == 0 {
+            let mut candidates: Vec<Pair> = COMMANDS
+                .iter()
+                .flat_map(|spec| spec.names.iter())
+                .filter(|name| name.starts_with(&word.to_ascii_lowercase()))
+                .map(|name| Pair {
+                    display: (*name).to_owned(),
+                    replacement: format!("{name} "),
+                })
+                .collect();
+            candidates.sort_by(|a, b| a.display.cmp(&b.display));
+            return Ok((0, candidates));
+        }
+        let local_first = matches!(
+            first_word.to_ascii_lowercase().as_str(),
+            "put" | "stor" | "mput" | "lcd" | "lls"
+        );
+        let args_before = before[..word_start].split_whitespace().count();
+        let is_local_arg = local_first
+            && (args_before == 1 || first_word.eq_ignore_ascii_case("mput"))
+            || (matches!(first_word.to_ascii_lowercase().as_str(), "get" | "retr")
+                && args_before == 2);
+        if is_local_arg {
+            return self.files.complete(line, pos, ctx);
+        }
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let candidates = names
+            .iter()
+            .filter(|name| name.starts_with(word))
+            // Names with control characters would be typed back into the line raw.
+            .filter(|name| escape(name) == name.as_str() && !name.contains(' '))
+            .map(|name| Pair {
+                display: name.clone(),
+                replacement: name.clone(),
+            })
+            .collect();
+        Ok((word_start, candidates))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}

@@ -1,0 +1,887 @@
+//! One logged-in session with a server, over any [`Transport`]: requests, pipelined
+//! answers and parallel transfers.
+//!
+//! A [`Connection`] owns the sans-IO [`ClientSession`] and the [`Driver`] that pumps
+//! it. It is not a background task: every method drives the session itself until
+//! its answer is in, so nothing runs while the shell waits for the user (the kernel
+//! keeps the association alive with heartbeats meanwhile). Waiting can be cut short
+//! by the connection's *interrupt* (Ctrl-C in the binary, a test's trigger in
+//! tests): a plain request then stops waiting, and transfers are aborted cleanly
+//! with `abort_transfer`, their `.part` files removed.
+//!
+//! ```text
+//!   request()/transfer_all()
+//!       │ send_command (pipelined: several in flight, answers by RequestId)
+//!       ▼
+//!   wait loop: flush ─ events ─ upload chunks ─ flush ─ select{ next_input, interrupt }
+//!                         │                                   │
+//!                 Response / TransferFinished          Chunk -> .part file (write_at)
+//! ```
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, Read as _};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustls_pki_types::ServerName;
+use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
+use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
+use sfs_proto::record::chunk_buffer;
+use sfs_proto::session::{ApiError, ClientSession, Event, SessionConfig, StreamCounts};
+use sha2::{Digest, Sha256};
+
+use crate::display::escape;
+use crate::local::{LocalPathError, PartFile};
+
+/// The most file data put in one chunk record. Small enough that a chunk never
+/// holds up other streams for long (DESIGN.md: chunks of 64 KiB or less).
+pub const MAX_CHUNK: usize = 60 * 1024;
+
+/// Why a request or a transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused the request.
+    #[error("{}: {}", code_text(*.code), escape(.message))]
+    Server {
+        /// The code the server sent.
+        code: ErrorCode,
+        /// Its message (from the server: shown escaped).
+        message: String,
+    },
+    /// The user interrupted (Ctrl-C) before the answer came.
+    #[error("interrupted")]
+    Interrupted,
+    /// The session ended.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// A local path could not be used for a download.
+    #[error(transparent)]
+    LocalPath(#[from] LocalPathError),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The local path (escaped).
+        path: String,
+        /// What the filesystem said.
+        source: io::Error,
+    },
+    /// The server answered something that does not fit the request.
+    #[error("unexpected answer from the server: {0}")]
+    UnexpectedReply(String),
+    /// The protocol session refused an operation.
+    #[error("protocol: {0}")]
+    Api(#[from] ApiError),
+    /// A transfer was aborted or failed its checks.
+    #[error("transfer failed: {0}")]
+    TransferFailed(String),
+}
+
+fn code_text(code: ErrorCode) -> String {
+    // The Display of ErrorCode reads "not found (0x0007)"; users want the words.
+    let text = code.to_string();
+    match text.rsplit_once(" (0x") {
+        Some((words, _)) => words.to_owned(),
+        None => text,
+    }
+}
+
+impl ClientError {
+    fn io(path: &std::path::Path, source: io::Error) -> Self {
+        ClientError::Io {
+            path: escape(&path.to_string_lossy()).into_owned(),
+            source,
+        }
+    }
+}
+
+/// A future that completes when the user asks to stop waiting.
+pub type Interrupt = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Makes a fresh [`Interrupt`] for each wait.
+pub type InterruptSource = Arc<dyn Fn() -> Interrupt + Send + Sync>;
+
+/// How to log in.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password. Never printed.
+    pub password: String,
+    /// Create the account first (where the server allows it).
+    pub register: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("register", &self.register)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One file to move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferSpec {
+    /// Download `remote` to exactly `dest` (through `dest.part`).
+    Download {
+        /// The remote path, as the user typed it.
+        remote: String,
+        /// The local file chosen by [`crate::local::download_destination`].
+        dest: PathBuf,
+    },
+    /// Upload the local file `local` to `remote`.
+    Upload {
+        /// The local file.
+        local: PathBuf,
+        /// The remote path.
+        remote: String,
+    },
+}
+
+/// A transfer that completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferDone {
+    /// Bytes moved.
+    pub bytes: u64,
+    /// The SHA-256 of the whole file, checked by both ends.
+    pub sha256: [u8; 32],
+}
+
+/// Where progress bars and one-line notices go.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    bars: Option<MultiProgress>,
+    notices: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Reporter {
+    /// Progress bars on stderr when `visible`; otherwise none. Notices always
+    /// print one line on stderr.
+    pub fn new(visible: bool) -> Self {
+        let bars = visible.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Self {
+            bars,
+            notices: Arc::default(),
+        }
+    }
+
+    /// A reporter that draws nothing (tests, scripts).
+    pub fn hidden() -> Self {
+        Self::new(false)
+    }
+
+    /// Every notice printed so far.
+    pub fn notices(&self) -> Vec<String> {
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Prints one line for the user, above any progress bars.
+    pub fn notice(&self, line: String) {
+        match &self.bars {
+            Some(bars) => {
+                if bars.println(&line).is_err() {
+                    eprintln!("{line}");
+                }
+            }
+            None => eprintln!("{line}"),
+        }
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
+    }
+
+    fn bar(&self, label: &str, length: u64) -> ProgressBar {
+        let Some(bars) = &self.bars else {
+            return ProgressBar::hidden();
+        };
+        let bar = bars.add(ProgressBar::new(length));
+        let style = ProgressStyle::with_template(
+            "{msg:24!} {bar:30.cyan/blue} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(label.to_owned());
+        bar
+    }
+}
+
+/// An answer being collected (listings come in several parts).
+#[derive(Debug, Default)]
+struct Answer {
+    replies: Vec<Reply>,
+    complete: bool,
+}
+
+struct Job {
+    request: RequestId,
+    transfer: Option<TransferId>,
+    bar: ProgressBar,
+    kind: JobKind,
+    result: Option<Result<TransferDone, ClientError>>,
+}
+
+enum JobKind {
+    Download {
+        part: Option<PartFile>,
+        received: u64,
+    },
+    Upload {
+        file: File,
+        local: PathBuf,
+        size: u64,
+        hasher: Sha256,
+        sent: Option<[u8; 32]>,
+    },
+}
+
+/// A session with a server, logged in. See the module docs.
+pub struct Connection<T: Transport> {
+    session: ClientSession,
+    driver: Driver<T>,
+    answers: HashMap<RequestId, Answer>,
+    jobs: Vec<Job>,
+    closed: Option<String>,
+    reporter: Reporter,
+    interrupt: Option<InterruptSource>,
+    user: String,
+}
+
+impl<T: Transport> std::fmt::Debug for Connection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("user", &self.user)
+            .field("session", &self.session)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> Connection<T> {
+    /// Runs the TLS handshake over `transport` and logs in (or registers). The login
+    /// and a PWD are pipelined; the returned string is the starting remote folder.
+    pub async fn open(
+        transport: T,
+        tls: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+        credentials: &Credentials,
+        reporter: Reporter,
+    ) -> Result<(Self, String), ClientError> {
+        let config = SessionConfig::new(transport.streams());
+        let session = ClientSession::new(tls, server_name, config, now())
+            .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;
+        let mut connection = Connection {
+            session,
+            driver: Driver::new(Arc::new(transport)),
+            answers: HashMap::new(),
+            jobs: Vec::new(),
+            closed: None,
+            reporter,
+            interrupt: None,
+            user: credentials.user.clone(),
+        };
+        let login = if credentials.register {
+            Command::Register {
+                user: credentials.user.clone(),
+                password: credentials.password.clone(),
+            }
+        } else {
+            Command::Login {
+                user: credentials.user.clone(),
+                password: credentials.password.clone(),
+            }
+        };
+        let login = connection.send(login)?;
+        let pwd = connection.send(Command::Pwd)?;
+        connection.wait_for(login).await?;
+        let cwd = match connection.wait_for(pwd).await?.as_slice() {
+            [Reply::Path { path }] => path.clone(),
+            other => return Err(unexpected(other)),
+        };
+        Ok((connection, cwd))
+    }
+
+    /// Sets what interrupts a wait (Ctrl-C in the binary).
+    pub fn set_interrupt(&mut self, source: InterruptSource) {
+        self.interrupt = Some(source);
+    }
+
+    /// The user logged in.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The reporter (notices printed so far, progress bars).
+    pub fn reporter(&self) -> &Reporter {
+        &self.reporter
+    }
+
+    /// The paths to the server, for `status`.
+    pub fn paths(&self) -> Vec<PathStatus> {
+        self.driver.transport().paths()
+    }
+
+    /// The negotiated stream counts.
+    pub fn streams(&self) -> StreamCounts {
+        self.driver.transport().streams()
+    }
+
+    /// Bytes sent and received on the wire so far (records and TLS included).
+    pub fn bytes_moved(&self) -> (u64, u64) {
+        let counters = self.driver.counters();
+        (counters.sent(), counters.received())
+    }
+
+    /// Why the session ended, once it has.
+    pub fn closed_reason(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// Sends a command without waiting (pipelining); collect with [`Self::wait_for`].
+    pub fn send(&mut self, command: Command) -> Result<RequestId, ClientError> {
+        if let Some(reason) = &self.closed {
+            return Err(ClientError::Closed(reason.clone()));
+        }
+        let id = self.session.send_command(command)?;
+        self.answers.insert(id, Answer::default());
+        Ok(id)
+    }
+
+    /// Waits for every part of the answer to `id`. A server error becomes
+    /// [`ClientError::Server`].
+    pub async fn wait_for(&mut self, id: RequestId) -> Result<Vec<Reply>, ClientError> {
+        let waited = self
+            .wait_until(|c| c.answers.get(&id).is_none_or(|a| a.complete))
+            .await;
+        if let Err(err) = waited {
+            self.answers.remove(&id);
+            return Err(err);
+        }
+        let answer = self.answers.remove(&id).unwrap_or_default();
+        if let Some(Reply::Error { code, message }) = answer.replies.last() {
+            return Err(ClientError::Server {
+                code: *code,
+                message: message.clone(),
+            });
+        }
+        Ok(answer.replies)
+    }
+
+    /// Sends one command and waits for its whole answer.
+    pub async fn request(&mut self, command: Command) -> Result<Vec<Reply>, ClientError> {
+        let id = self.send(command)?;
+        self.wait_for(id).await
+    }
+
+    /// Runs several downloads and uploads at once, spread over the data streams,
+    /// one progress bar each. Returns one result per spec, in order. On an
+    /// interrupt every unfinished transfer is aborted and reports
+    /// [`ClientError::Interrupted`].
+    pub async fn transfer_all(
+        &mut self,
+        specs: &[TransferSpec],
+    ) -> Vec<Result<TransferDone, ClientError>> {
+        let first = self.jobs.len();
+        for spec in specs {
+            let job = self.start_job(spec);
+            self.jobs.push(job);
+        }
+        let waited = self
+            .wait_until(|c| c.jobs[first..].iter().all(|job| job.result.is_some()))
+            .await;
+        if let Err(err) = waited {
+            let interrupted = matches!(err, ClientError::Interrupted);
+            for index in first..self.jobs.len() {
+                if self.jobs[index].result.is_none() {
+                    if let Some(transfer) = self.jobs[index].transfer {
+                        // The session may already be closed; the job fails either way.
+                        let _ = self.session.abort_transfer(
+                            transfer,
+                            ErrorCode::ABORTED,
+                            "cancelled by the user",
+                        );
+                    }
+                    let reason = if interrupted {
+                        ClientError::Interrupted
+                    } else {
+                        ClientError::Closed(err.to_string())
+                    };
+                    self.finish_job(index, Err(reason));
+                }
+            }
+            // Tell the server now, so it stops sending; failures show at the next request.
+            let _ = self.driver.flush(&mut self.session).await;
+        }
+        let results = self
+            .jobs
+            .drain(first..)
+            .map(|job| {
+                job.result
+                    .unwrap_or_else(|| Err(ClientError::TransferFailed("not run".into())))
+            })
+            .collect();
+        results
+    }
+
+    /// Ends the session politely (QUIT, then close).
+    pub async fn quit(mut self) {
+        if self.closed.is_none() {
+            if let Ok(id) = self.send(Command::Quit) {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.wait_for(id))
+                    .await;
+            }
+            self.session.close(ErrorCode::NO_ERROR, "bye");
+            let _ = self.driver.flush(&mut self.session).await;
+        }
+        self.driver.transport().shutdown();
+    }
+
+    fn start_job(&mut self, spec: &TransferSpec) -> Job {
+        let failed = |bar: ProgressBar, err| Job {
+            request: RequestId(0),
+            transfer: None,
+            bar,
+            kind: JobKind::Download {
+                part: None,
+                received: 0,
+            },
+            result: Some(Err(err)),
+        };
+        match spec {
+            TransferSpec::Download { remote, dest } => {
+                // The local side is checked before anything is asked of the server.
+                let part = match PartFile::create(dest) {
+                    Ok(part) => part,
+                    Err(err) => return failed(ProgressBar::hidden(), err.into()),
+                };
+                let request = match self.send(Command::Retr {
+                    path: remote.clone(),
+                    offset: 0,
+                }) {
+                    Ok(id) => id,
+                    Err(err) => return failed(ProgressBar::hidden(), err),
+                };
+                let label = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Job {
+                    request,
+                    transfer: None,
+                    bar: self.reporter.bar(&escape(&label), 0),
+                    kind: JobKind::Download {
+                        part: Some(part),
+                        received: 0,
+                    },
+                    result: None,
+                }
+            }
+            TransferSpec::Upload { local, remote } => {
+                let opened = File::open(local).and_then(|file| {
+                    let meta = file.metadata()?;
+                    if !meta.is_file() {
+                        return Err(io::Error::other("not a regular file"));
+                    }
+                    Ok((file, meta.len()))
+                });
+                let (file, size) = match opened {
+                    Ok(opened) => opened,
+                    Err(err) => return failed(ProgressBar::hidden(), ClientError::io(local, err)),
+                };
+                let request = match self.send(Command::Stor {
+                    path: remote.clone(),
+                    size,
+                }) {
+                    Ok(id) => id,
+                    Err(err) => return failed(ProgressBar::hidden(), err),
+                };
+                let label = local
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Job {
+                    request,
+                    transfer: None,
+                    bar: self.reporter.bar(&escape(&label), size),
+                    kind: JobKind::Upload {
+                        file,
+                        local: local.clone(),
+                        size,
+                        hasher: Sha256::new(),
+                        sent: None,
+                    },
+                    result: None,
+                }
+            }
+        }
+    }
+
+    fn finish_job(&mut self, index: usize, result: Result<TransferDone, ClientError>) {
+        let Some(job) = self.jobs.get_mut(index) else {
+            return;
+        };
+        if job.result.is_some() {
+            return;
+        }
+        if result.is_ok() {
+            job.bar.finish();
+        } else {
+            job.bar.abandon();
+        }
+        // Dropping an uncommitted PartFile removes the `.part`.
+        if let JobKind::Download { part, .. } = &mut job.kind {
+            part.take();
+        }
+        job.result = Some(result);
+    }
+
+    fn job_by_request(&self, id: RequestId) -> Option<usize> {
+        self.jobs
+            .iter()
+            .position(|job| job.result.is_none() && job.request == id)
+    }
+
+    fn job_by_transfer(&self, transfer: TransferId) -> Option<usize> {
+        self.jobs
+            .iter()
+            .position(|job| job.result.is_none() && job.transfer == Some(transfer))
+    }
+
+    /// Drives the session until `done` holds, the session closes, or the interrupt fires.
+    async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) -> Result<(), ClientError> {
+        let mut interrupt: Interrupt = match &self.interrupt {
+            Some(source) => source(),
+            None => Box::pin(std::future::pending()),
+        };
+        loop {
+            self.flush().await;
+            self.handle_events();
+            self.send_upload_chunks().await;
+            self.flush().await;
+            self.handle_events();
+            if done(self) {
+                return Ok(());
+            }
+            if let Some(reason) = &self.closed {
+                return Err(ClientError::Closed(reason.clone()));
+            }
+            let input = tokio::select! {
+                input = self.driver.next_input(&mut self.session) => input,
+                () = &mut interrupt => return Err(ClientError::Interrupted),
+            };
+            self.handle_input(input);
+        }
+    }
+
+    async fn flush(&mut self) {
+        if let Err(err) = self.driver.flush(&mut self.session).await {
+            self.transport_lost(Some(err));
+        }
+    }
+
+    fn transport_lost(&mut self, err: Option<TransportError>) {
+        if !self.session.is_closed() {
+            self.session.handle_transport_closed();
+        }
+        if self.closed.is_none() {
+            self.closed = Some(match err {
+                Some(err) => err.to_string(),
+                None => "the server closed the connection".to_owned(),
+            });
+        }
+    }
+
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Handled => {}
+            Input::Chunk(chunk) => self.write_chunk(chunk.transfer, chunk.offset, chunk.data()),
+            Input::Path(event) => {
+                let addr = event
+                    .addr
+                    .map_or_else(|| "a peer address".to_owned(), |a| a.to_string());
+                let line = match event.change {
+                    PathChange::Failed => {
+                        format!(
+                            "sfs: path to {addr} failed; traffic continues on the other path(s)"
+                        )
+                    }
+                    PathChange::PotentiallyFailed => {
+                        format!(
+                            "sfs: path to {addr} is not answering; traffic moved to another path"
+                        )
+                    }
+                    PathChange::Available => format!("sfs: path to {addr} is available again"),
+                    PathChange::MadePrimary => format!("sfs: path to {addr} is now the primary"),
+                    other => {
+                        log::debug!("path {addr}: {other}");
+                        return;
+                    }
+                };
+                self.reporter.notice(line);
+            }
+            Input::Notice(text) => log::info!("{text}"),
+            Input::TransportClosed(err) => self.transport_lost(err),
+        }
+    }
+
+    fn write_chunk(&mut self, transfer: TransferId, offset: u64, data: &[u8]) {
+        let Some(index) = self.job_by_transfer(transfer) else {
+            return;
+        };
+        let job = &mut self.jobs[index];
+        let JobKind::Download { part, received } = &mut job.kind else {
+            return;
+        };
+        let Some(part) = part else {
+            return;
+        };
+        // The session checked that the chunk lies inside the transfer's range.
+        match part.file().write_all_at(data, offset) {
+            Ok(()) => {
+                *received += data.len() as u64;
+                job.bar.set_position(*received);
+            }
+            Err(err) => {
+                let err = ClientError::io(part.part_path(), err);
+                let _ =
+                    self.session
+                        .abort_transfer(transfer, ErrorCode::ABORTED, "local write failed");
+                self.finish_job(index, Err(err));
+            }
+        }
+    }
+
+    fn handle_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Response { id, reply } => self.handle_response(id, reply),
+                Event::TransferFinished {
+                    transfer,
+                    length,
+                    sha256,
+                } => {
+                    if let Some(index) = self.job_by_transfer(transfer) {
+                        let result = self.commit_download(index, length, sha256);
+                        self.finish_job(index, result);
+                    }
+                }
+                Event::TransferFailed {
+                    transfer, reason, ..
+                } => {
+                    if let Some(index) = self.job_by_transfer(transfer) {
+                        self.finish_job(
+                            index,
+                            Err(ClientError::TransferFailed(escape(&reason).into_owned())),
+                        );
+                    }
+                }
+                Event::TransferSent { transfer } => {
+                    if let Some(index) = self.job_by_transfer(transfer) {
+                        if let JobKind::Upload { hasher, sent, .. } = &mut self.jobs[index].kind {
+                            *sent = Some(hasher.clone().finalize().into());
+                        }
+                    }
+                }
+                Event::Closed(reason) => {
+                    let mut text = reason.reason.clone();
+                    if let Some(tls) = &reason.tls {
+                        text = format!("TLS: {tls}");
+                    }
+                    self.closed = Some(escape(&text).into_owned());
+                    for index in 0..self.jobs.len() {
+                        self.finish_job(index, Err(ClientError::Closed(escape(&text).into())));
+                    }
+                }
+                Event::Connected | Event::CreditAvailable { .. } => {}
+                Event::LoginRequested { .. } | Event::Request { .. } => {}
+            }
+        }
+    }
+
+    fn handle_response(&mut self, id: RequestId, reply: Reply) {
+        if let Some(index) = self.job_by_request(id) {
+            match reply {
+                Reply::TransferOpen(open) => {
+                    let job = &mut self.jobs[index];
+                    job.transfer = Some(open.transfer);
+                    job.bar.set_length(open.length);
+                }
+                Reply::Error { code, message } => {
+                    if let Some(transfer) = self.jobs[index].transfer {
+                        let _ =
+                            self.session
+                                .abort_transfer(transfer, ErrorCode::ABORTED, "refused");
+                    }
+                    self.finish_job(index, Err(ClientError::Server { code, message }));
+                }
+                Reply::Ok => {
+                    // The final answer of STOR: the server has the file durably.
+                    let result = match &self.jobs[index].kind {
+                        JobKind::Upload {
+                            size,
+                            sent: Some(sha256),
+                            ..
+                        } => Ok(TransferDone {
+                            bytes: *size,
+                            sha256: *sha256,
+                        }),
+                        _ => Err(ClientError::UnexpectedReply(
+                            "OK before the transfer finished".into(),
+                        )),
+                    };
+                    self.finish_job(index, result);
+                }
+                other => {
+                    self.finish_job(index, Err(unexpected(std::slice::from_ref(&other))));
+                }
+            }
+            return;
+        }
+        if let Some(answer) = self.answers.get_mut(&id) {
+            let last = reply.is_last_part();
+            answer.replies.push(reply);
+            answer.complete |= last;
+        }
+        // Answers nobody waits for (an interrupted request) are dropped.
+    }
+
+    /// Checks the bytes on disk against the digest the protocol verified, then
+    /// renames the `.part` over the destination.
+    fn commit_download(
+        &mut self,
+        index: usize,
+        length: u64,
+        sha256: [u8; 32],
+    ) -> Result<TransferDone, ClientError> {
+        let JobKind::Download { part, .. } = &mut self.jobs[index].kind else {
+            return Err(ClientError::UnexpectedReply(
+                "download data for an upload".into(),
+            ));
+        };
+        let Some(mut part) = part.take() else {
+            return Err(ClientError::TransferFailed("no local file".into()));
+        };
+        let on_disk =
+            hash_file(part.file()).map_err(|err| ClientError::io(part.part_path(), err))?;
+        if on_disk != (length, sha256) {
+            return Err(ClientError::TransferFailed(
+                "the file written does not match the digest the server sent".into(),
+            ));
+        }
+        part.commit()?;
+        Ok(TransferDone {
+            bytes: length,
+            sha256,
+        })
+    }
+
+    /// Sends as many upload chunks as the credit allows, one per upload per round,
+    /// so parallel uploads share the association.
+    async fn send_upload_chunks(&mut self) {
+        loop {
+            let mut sent_any = false;
+            for index in 0..self.jobs.len() {
+                if self.closed.is_some() {
+                    return;
+                }
+                let job = &mut self.jobs[index];
+                let (
+                    Some(transfer),
+                    None,
+                    JobKind::Upload {
+                        file,
+                        local,
+                        hasher,
+                        ..
+                    },
+                ) = (job.transfer, &job.result, &mut job.kind)
+                else {
+                    continue;
+                };
+                let allowance = self.session.chunk_allowance(transfer).min(MAX_CHUNK);
+                let Some(offset) = self.session.next_chunk_offset(transfer) else {
+                    continue;
+                };
+                if allowance == 0 {
+                    continue;
+                }
+                let mut buf = chunk_buffer(allowance);
+                let start = buf.len();
+                buf.resize(start + allowance, 0);
+                let read = match file.read_at(&mut buf[start..], offset) {
+                    Ok(0) => Err(io::Error::other("the file shrank while uploading")),
+                    Ok(n) => Ok(n),
+                    Err(err) => Err(err),
+                };
+                let read = match read {
+                    Ok(n) => n,
+                    Err(err) => {
+                        let err = ClientError::io(local, err);
+                        let _ = self.session.abort_transfer(
+                            transfer,
+                            ErrorCode::ABORTED,
+                            "local read failed",
+                        );
+                        self.finish_job(index, Err(err));
+                        continue;
+                    }
+                };
+                buf.truncate(start + read);
+                hasher.update(&buf[start..]);
+                job.bar.set_position(offset + read as u64);
+                match self.session.send_chunk(transfer, buf) {
+                    Ok(transmit) => {
+                        if let Err(err) = self.driver.send(transmit).await {
+                            self.transport_lost(Some(err));
+                            return;
+                        }
+                        sent_any = true;
+                    }
+                    Err(err) => self.finish_job(index, Err(err.into())),
+                }
+            }
+            if !sent_any {
+                return;
+            }
+        }
+    }
+}
+
+fn hash_file(file: &mut File) -> io::Result<(u64, [u8; 32])> {
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, hasher.finalize().into()))
+}
+
+fn unexpected(replies: &[Reply]) -> ClientError {
+    let text = match replies.first() {
+        None => "nothing".to_owned(),
+        Some(reply) => format!("{reply:?}"),
+    };
+    ClientError::UnexpectedReply(escape(&text).into_owned())
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
