@@ -840,7 +840,14 @@ impl<T: Transport> Connection<T> {
                 job.bar.set_position(offset + read as u64);
                 match self.session.send_chunk(transfer, buf) {
                     Ok(transmit) => {
-                        if let Err(err) = self.driver.send(transmit).await {
+                        // Flush right after: the last chunk queues the transfer's
+                        // End records, and they must leave before any later record
+                        // on the same stream (the receiver demands sequence order).
+                        let sent = match self.driver.send(transmit).await {
+                            Ok(()) => self.driver.flush(&mut self.session).await,
+                            Err(err) => Err(err),
+                        };
+                        if let Err(err) = sent {
                             self.transport_lost(Some(err));
                             return;
                         }

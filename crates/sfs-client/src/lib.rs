@@ -52,4 +52,5 @@ pub mod connection;
 pub mod display;
 pub mod local;
 pub mod peers;
+pub mod repl;
 pub mod shell;

@@ -100,13 +100,16 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Creates (or truncates) `<final_path>.part`, mode 0600, refusing symbolic links.
+    /// Creates (or truncates) `<final_path>.part` for reading and writing, mode 0600,
+    /// refusing symbolic links.
     pub fn create(final_path: &Path) -> Result<PartFile, LocalPathError> {
         check_destination(final_path)?;
         let mut part_name = final_path.as_os_str().to_owned();
         part_name.push(".part");
         let part_path = PathBuf::from(part_name);
         let file = OpenOptions::new()
+            // Read too: the finished file is hashed again before commit.
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)

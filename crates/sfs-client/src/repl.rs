@@ -1,0 +1,245 @@
+//! The two ways of feeding commands to a [`Shell`]: a batch file (like `sftp -b`)
+//! and the interactive loop (rustyline: history, completion, Ctrl-C).
+//!
+//! Both are generic over the transport, so the interactive loop can be driven in a
+//! pseudo-terminal against a test double (`examples/shell_double.rs`).
+//!
+//! Exit codes: 0 when every command succeeded, 1 when one failed,
+//! [`EXIT_INTERRUPTED`] (130) when Ctrl-C stopped a batch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
+use sfs_net::Transport;
+
+use crate::command::{parse_line, Command, COMMANDS};
+use crate::connection::ClientError;
+use crate::display::escape;
+use crate::shell::{Flow, NameCache, Shell};
+
+/// Exit code when the user interrupted a one-shot or batch command.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// An error as one line (anyhow chains and server messages may hold newlines).
+pub fn one_line(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+/// Runs the lines of a batch file. Stops at the first failure unless
+/// `keep_going`; a line starting with `-` may fail without stopping.
+pub fn run_batch<T: Transport>(
+    runtime: &tokio::runtime::Runtime,
+    shell: &mut Shell<T>,
+    lines: &[String],
+    keep_going: bool,
+) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for (number, line) in lines.iter().enumerate() {
+        let number = number + 1;
+        let trimmed = line.trim_start();
+        let (may_fail, text) = match trimmed.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, trimmed),
+        };
+        let result = match parse_line(text) {
+            Ok(None) => continue,
+            Ok(Some(command)) => runtime
+                .block_on(shell.execute(command))
+                .map_err(|e| (e.to_string(), matches!(e, ClientError::Interrupted))),
+            Err(err) => Err((err.to_string(), false)),
+        };
+        match result {
+            Ok(Flow::Quit) => break,
+            Ok(Flow::Continue) => {}
+            Err((message, interrupted)) => {
+                eprintln!("sfs: line {number}: {}", one_line(&message));
+                if interrupted {
+                    return ExitCode::from(EXIT_INTERRUPTED);
+                }
+                if may_fail {
+                    continue;
+                }
+                code = ExitCode::FAILURE;
+                if !keep_going {
+                    break;
+                }
+            }
+        }
+        if shell.connection().closed_reason().is_some() {
+            eprintln!("sfs: the connection ended");
+            return ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+/// Where the shell keeps its history: `$SFS_HISTORY`, else `~/.sfs_history`.
+pub fn history_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SFS_HISTORY") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".sfs_history"))
+}
+
+/// The interactive shell: reads commands until `quit` or Ctrl-D. Ctrl-C at the
+/// prompt drops the line; during a transfer it aborts the transfer, and the shell
+/// carries on. The exit code reflects the last command.
+pub fn run_interactive<T: Transport>(
+    runtime: &tokio::runtime::Runtime,
+    shell: &mut Shell<T>,
+) -> anyhow::Result<ExitCode> {
+    let mut editor: Editor<ShellHelper, DefaultHistory> =
+        Editor::new().context("starting the line editor")?;
+    editor.set_helper(Some(ShellHelper {
+        names: shell.names(),
+        files: FilenameCompleter::new(),
+    }));
+    let history = history_file();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    runtime.block_on(shell.refresh_names());
+    println!(
+        "Connected as {}. Type `help` for the commands.",
+        escape(shell.connection().user())
+    );
+    let mut last_failed = false;
+    loop {
+        let prompt = format!("sfs:{}> ", escape(shell.remote_dir()));
+        let line = match editor.readline(&prompt) {
+            Ok(line) => line,
+            // Ctrl-C at the prompt drops the line, as in bash and sftp.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(err) => return Err(err).context("reading a command"),
+        };
+        if !line.trim().is_empty() {
+            let _ = editor.add_history_entry(line.as_str());
+        }
+        let command = match parse_line(&line) {
+            Ok(Some(command)) => command,
+            Ok(None) => continue,
+            Err(err) => {
+                eprintln!("sfs: {err}");
+                last_failed = true;
+                continue;
+            }
+        };
+        let changes_folder = matches!(
+            command,
+            Command::ChangeDir { .. }
+                | Command::ChangeDirUp
+                | Command::Put { .. }
+                | Command::PutMany { .. }
+                | Command::MakeDir { .. }
+                | Command::RemoveDir { .. }
+                | Command::Delete { .. }
+                | Command::Rename { .. }
+        );
+        match runtime.block_on(shell.execute(command)) {
+            Ok(Flow::Quit) => break,
+            Ok(Flow::Continue) => last_failed = false,
+            Err(ClientError::Interrupted) => {
+                eprintln!("sfs: interrupted");
+                last_failed = true;
+            }
+            Err(err) => {
+                eprintln!("sfs: {}", one_line(&err.to_string()));
+                last_failed = true;
+            }
+        }
+        if let Some(reason) = shell.connection().closed_reason() {
+            eprintln!("sfs: the connection ended: {reason}");
+            last_failed = true;
+            break;
+        }
+        if changes_folder {
+            runtime.block_on(shell.refresh_names());
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(if last_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Tab completion: command names first, then local files for the commands that
+/// take them, and remote names of the current folder otherwise.
+pub struct ShellHelper {
+    /// Remote names of the current folder.
+    pub names: NameCache,
+    /// Local file names.
+    pub files: FilenameCompleter,
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = line.get(..pos).unwrap_or(line);
+        let word_start = before.rfind(' ').map_or(0, |i| i + 1);
+        let word = &before[word_start..];
+        let first_word = before.split_whitespace().next().unwrap_or("");
+        if word_start == 0 {
+            let mut candidates: Vec<Pair> = COMMANDS
+                .iter()
+                .flat_map(|spec| spec.names.iter())
+                .filter(|name| name.starts_with(&word.to_ascii_lowercase()))
+                .map(|name| Pair {
+                    display: (*name).to_owned(),
+                    replacement: format!("{name} "),
+                })
+                .collect();
+            candidates.sort_by(|a, b| a.display.cmp(&b.display));
+            return Ok((0, candidates));
+        }
+        let local_first = matches!(
+            first_word.to_ascii_lowercase().as_str(),
+            "put" | "stor" | "mput" | "lcd" | "lls"
+        );
+        let args_before = before[..word_start].split_whitespace().count();
+        let is_local_arg = local_first
+            && (args_before == 1 || first_word.eq_ignore_ascii_case("mput"))
+            || (matches!(first_word.to_ascii_lowercase().as_str(), "get" | "retr")
+                && args_before == 2);
+        if is_local_arg {
+            return self.files.complete(line, pos, ctx);
+        }
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let candidates = names
+            .iter()
+            .filter(|name| name.starts_with(word))
+            // Names with control characters would be typed back into the line raw.
+            .filter(|name| escape(name) == name.as_str() && !name.contains(' '))
+            .map(|name| Pair {
+                display: name.clone(),
+                replacement: name.clone(),
+            })
+            .collect();
+        Ok((word_start, candidates))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}

@@ -1,0 +1,498 @@
+//! The client against a test-double server speaking the real protocol over the
+//! in-memory transport: commands, parallel transfers with digests, interrupts, and
+//! a hostile server's names.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sfs_client::command::{parse_line, Command};
+use sfs_client::connection::{
+    ClientError, Connection, Credentials, InterruptSource, Reporter, TransferSpec,
+};
+use sfs_client::shell::{Flow, Shell};
+use sfs_net::memory::MemoryTransport;
+use sfs_proto::control::{ErrorCode, Rights, ShareEntry};
+use sfs_proto::testing::TestPki;
+use support::{file_entry, pattern, sha256, Shared, State};
+
+/// Output captured from a shell.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn take(&self) -> String {
+        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+    }
+}
+
+fn alice() -> Credentials {
+    Credentials {
+        user: "alice".into(),
+        password: "pw".into(),
+        register: false,
+    }
+}
+
+async fn connect(state: State) -> (Connection<MemoryTransport>, String, Shared) {
+    let pki = TestPki::new(&["localhost"]);
+    let state = Arc::new(Mutex::new(state));
+    let transport = support::start(&pki, state.clone());
+    let (connection, cwd) = Connection::open(
+        transport,
+        pki.client_config(),
+        "localhost".try_into().unwrap(),
+        &alice(),
+        Reporter::hidden(),
+    )
+    .await
+    .expect("login");
+    (connection, cwd, state)
+}
+
+/// A shell working in `<outer>/work`, so writes outside it would show in `outer`.
+struct Fixture {
+    shell: Shell<MemoryTransport>,
+    out: Captured,
+    state: Shared,
+    outer: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new(state: State) -> Self {
+        let (connection, cwd, state) = connect(state).await;
+        let outer = tempfile::tempdir().unwrap();
+        std::fs::create_dir(outer.path().join("work")).unwrap();
+        let out = Captured::default();
+        let shell = Shell::new(
+            connection,
+            cwd,
+            outer.path().join("work"),
+            Box::new(out.clone()),
+            false,
+        );
+        Self {
+            shell,
+            out,
+            state,
+            outer,
+        }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.outer.path().join("work")
+    }
+
+    async fn run(&mut self, line: &str) -> Result<String, ClientError> {
+        let command = parse_line(line).unwrap().unwrap();
+        self.shell.execute(command).await?;
+        Ok(self.out.take())
+    }
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn hostile_state() -> State {
+    let mut state = State::default();
+    for (name, len) in [
+        ("../../.bashrc", 100),
+        ("/etc/x", 200),
+        ("a\x1b[2J", 300),
+        ("plain.txt", 400),
+    ] {
+        state.files.insert(name.to_owned(), pattern(len));
+        state.listing.push(file_entry(name, len as u64));
+    }
+    state.shares.push(ShareEntry {
+        owner: "mallory".into(),
+        path: "/\x1b]0;pwned\x07evil".into(),
+        grantee: "alice".into(),
+        rights: Rights::READ,
+    });
+    state
+}
+
+#[tokio::test]
+async fn login_answers_the_remote_folder_and_pipelines_pwd() {
+    let (_connection, cwd, state) = connect(State::default()).await;
+    assert_eq!(cwd, "/");
+    let log = state.lock().unwrap().log.clone();
+    assert_eq!(log, vec!["LOGIN alice".to_owned(), "PWD".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_wrong_login_is_an_error_with_the_servers_code() {
+    let pki = TestPki::new(&["localhost"]);
+    let transport = support::start(&pki, Arc::default());
+    let credentials = Credentials {
+        user: "mallory".into(),
+        ..alice()
+    };
+    let result = Connection::open(
+        transport,
+        pki.client_config(),
+        "localhost".try_into().unwrap(),
+        &credentials,
+        Reporter::hidden(),
+    )
+    .await;
+    match result {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::AUTH_FAILED),
+        other => panic!("expected AUTH_FAILED, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused() {
+    let pki = TestPki::new(&["localhost"]);
+    let transport = support::start(&pki, Arc::default());
+    let result = Connection::open(
+        transport,
+        pki.client_config(),
+        "other.example".try_into().unwrap(),
+        &alice(),
+        Reporter::hidden(),
+    )
+    .await;
+    match result {
+        Err(ClientError::Closed(reason)) => assert!(reason.contains("TLS"), "{reason}"),
+        other => panic!("expected a TLS failure, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn hostile_names_in_listings_and_shares_are_shown_escaped() {
+    let mut fx = Fixture::new(hostile_state()).await;
+    let listing = fx.run("ls").await.unwrap();
+    assert!(!listing.contains('\x1b'), "{listing:?}");
+    assert!(listing.contains("a\\x1b[2J"), "{listing}");
+    assert!(listing.contains("../../.bashrc"), "{listing}");
+    assert_eq!(
+        listing.lines().count(),
+        4,
+        "both parts of the listing: {listing}"
+    );
+    let shared = fx.run("shared").await.unwrap();
+    assert!(
+        !shared.chars().any(|c| c.is_control() && c != '\n'),
+        "{shared:?}"
+    );
+    assert!(shared.contains("\\x1b]0;pwned\\x07evil"), "{shared}");
+    assert!(shared.contains("from mallory"), "{shared}");
+    // A server error message is escaped too.
+    let err = fx.run("stat missing").await.unwrap_err();
+    assert!(!err.to_string().contains('\x1b'), "{err}");
+    assert!(err.to_string().contains("not found"), "{err}");
+}
+
+#[tokio::test]
+async fn hostile_remote_names_are_written_only_inside_the_named_folder() {
+    let mut fx = Fixture::new(hostile_state()).await;
+    fx.run("get ../../.bashrc").await.unwrap();
+    fx.run("get /etc/x").await.unwrap();
+    let err = fx.run("get 'a\x1b[2J'").await.unwrap_err();
+    assert!(matches!(err, ClientError::LocalPath(_)), "{err}");
+    assert!(!err.to_string().contains('\x1b'));
+    assert_eq!(names_in(&fx.work()), vec![".bashrc", "x"]);
+    assert_eq!(
+        names_in(fx.outer.path()),
+        vec!["work"],
+        "nothing outside work/"
+    );
+    assert_eq!(
+        std::fs::read(fx.work().join(".bashrc")).unwrap(),
+        pattern(100)
+    );
+    assert_eq!(std::fs::read(fx.work().join("x")).unwrap(), pattern(200));
+
+    // mget of every listed name: the safe ones land inside, the unsafe one fails.
+    let err = fx
+        .run("mget ../../.bashrc /etc/x 'a\x1b[2J' plain.txt")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::LocalPath(_)), "{err}");
+    assert_eq!(names_in(fx.outer.path()), vec!["work"]);
+    // The user may name any local file explicitly: that, and only that, is written.
+    fx.run("get 'a\x1b[2J' chosen.bin").await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.work().join("chosen.bin")).unwrap(),
+        pattern(300)
+    );
+    assert_eq!(names_in(&fx.work()), vec![".bashrc", "chosen.bin", "x"]);
+}
+
+#[tokio::test]
+async fn a_download_never_follows_a_symlink_at_the_destination() {
+    let mut fx = Fixture::new(hostile_state()).await;
+    let victim = fx.outer.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, fx.work().join("plain.txt")).unwrap();
+    let err = fx.run("get plain.txt").await.unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+}
+
+#[tokio::test]
+async fn put_then_get_round_trips_with_matching_digests() {
+    let mut fx = Fixture::new(State::default()).await;
+    let data = pattern(1_000_003);
+    std::fs::write(fx.work().join("big.bin"), &data).unwrap();
+    let out = fx.run("put big.bin remote.bin").await.unwrap();
+    let digest = sfs_client::connection::hex(&sha256(&data));
+    assert!(out.contains(&digest), "{out}");
+    assert_eq!(fx.state.lock().unwrap().uploads["remote.bin"], data);
+
+    let served = fx.state.lock().unwrap().uploads["remote.bin"].clone();
+    fx.state
+        .lock()
+        .unwrap()
+        .files
+        .insert("remote.bin".into(), served);
+    let out = fx.run("RETR remote.bin copy.bin").await.unwrap();
+    assert!(out.contains(&digest), "{out}");
+    assert_eq!(std::fs::read(fx.work().join("copy.bin")).unwrap(), data);
+    assert!(!fx.work().join("copy.bin.part").exists());
+}
+
+#[tokio::test]
+async fn empty_files_go_both_ways() {
+    let mut fx = Fixture::new(State::default()).await;
+    std::fs::write(fx.work().join("empty"), b"").unwrap();
+    fx.run("put empty").await.unwrap();
+    assert_eq!(fx.state.lock().unwrap().uploads["empty"], b"");
+    fx.state
+        .lock()
+        .unwrap()
+        .files
+        .insert("e".into(), Vec::new());
+    fx.run("get e").await.unwrap();
+    assert_eq!(std::fs::read(fx.work().join("e")).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn parallel_transfers_each_arrive_whole() {
+    let mut state = State::default();
+    for (i, name) in ["p1", "p2", "p3"].iter().enumerate() {
+        state
+            .files
+            .insert((*name).into(), pattern(200_000 + i * 77_777));
+    }
+    let mut fx = Fixture::new(state).await;
+    let out = fx.run("mget p1 p2 p3").await.unwrap();
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for (i, name) in ["p1", "p2", "p3"].iter().enumerate() {
+        assert_eq!(
+            std::fs::read(fx.work().join(name)).unwrap(),
+            pattern(200_000 + i * 77_777)
+        );
+    }
+    for (i, name) in ["u1", "u2", "u3"].iter().enumerate() {
+        std::fs::write(fx.work().join(name), pattern(150_000 + i * 1000)).unwrap();
+    }
+    fx.run("mput u1 u2 u3").await.unwrap();
+    let uploads = fx.state.lock().unwrap().uploads.clone();
+    for (i, name) in ["u1", "u2", "u3"].iter().enumerate() {
+        assert_eq!(uploads[*name], pattern(150_000 + i * 1000), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn one_failing_transfer_does_not_spoil_the_others() {
+    let mut state = State::default();
+    state.files.insert("good".into(), pattern(50_000));
+    let (mut connection, _, _) = connect(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let results = connection
+        .transfer_all(&[
+            TransferSpec::Download {
+                remote: "missing".into(),
+                dest: dir.path().join("missing"),
+            },
+            TransferSpec::Download {
+                remote: "good".into(),
+                dest: dir.path().join("good"),
+            },
+        ])
+        .await;
+    assert!(matches!(
+        &results[0],
+        Err(ClientError::Server { code, .. }) if *code == ErrorCode::NOT_FOUND
+    ));
+    assert_eq!(
+        results[1].as_ref().unwrap().sha256,
+        sha256(&pattern(50_000))
+    );
+    assert_eq!(names_in(dir.path()), vec!["good"], "no .part left behind");
+}
+
+#[tokio::test]
+async fn an_interrupt_aborts_transfers_cleanly_and_the_session_lives_on() {
+    let mut state = State::default();
+    state.files.insert("slow".into(), pattern(4_000_000));
+    state.chunk_delay = Some(Duration::from_millis(20));
+    let (mut connection, _, shared) = connect(state).await;
+    let fired = Arc::new(tokio::sync::Notify::new());
+    let trigger = fired.clone();
+    let source: InterruptSource = Arc::new(move || {
+        let fired = trigger.clone();
+        Box::pin(async move { fired.notified().await })
+    });
+    connection.set_interrupt(source);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("slow");
+    std::fs::write(&dest, b"the old file").unwrap();
+    let interrupter = {
+        let fired = fired.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            fired.notify_one();
+        })
+    };
+    let results = connection
+        .transfer_all(&[TransferSpec::Download {
+            remote: "slow".into(),
+            dest: dest.clone(),
+        }])
+        .await;
+    interrupter.await.unwrap();
+    assert!(
+        matches!(results[0], Err(ClientError::Interrupted)),
+        "{results:?}"
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), b"the old file");
+    assert_eq!(names_in(dir.path()), vec!["slow"], "the .part is gone");
+    // The session survives: the next request is answered, and the server saw the abort.
+    let replies = connection
+        .request(sfs_proto::control::Command::Pwd)
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(shared.lock().unwrap().aborted.len(), 1);
+}
+
+#[tokio::test]
+async fn server_refusals_are_errors_and_local_failures_ask_nothing() {
+    let mut fx = Fixture::new(State::default()).await;
+    std::fs::write(fx.work().join("f"), b"x").unwrap();
+    let err = fx.run("put f forbidden/f").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Server { code, .. } if code == ErrorCode::PERMISSION_DENIED),
+        "{err}"
+    );
+    let err = fx.run("get nothing-here").await.unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+    assert!(!fx.work().join("nothing-here").exists());
+    assert!(!fx.work().join("nothing-here.part").exists());
+    let before = fx.state.lock().unwrap().log.len();
+    let err = fx.run("put no-such-local-file").await.unwrap_err();
+    assert!(matches!(err, ClientError::Io { .. }), "{err}");
+    assert_eq!(fx.state.lock().unwrap().log.len(), before, "nothing sent");
+}
+
+#[tokio::test]
+async fn every_remote_command_reaches_the_server() {
+    let mut state = State::default();
+    state.files.insert("f".into(), pattern(10));
+    let mut fx = Fixture::new(state).await;
+    for line in [
+        "mkdir d",
+        "MKD d2",
+        "cd d",
+        "pwd",
+        "cdup",
+        "rmdir d2",
+        "mv f g",
+        "size f",
+        "digest f",
+        "stat f",
+        "share f bob rw",
+        "unshare f bob",
+        "shared",
+        "shares",
+        "ls",
+        "rm f",
+    ] {
+        fx.run(line).await.unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    let out = fx.run("digest f").await;
+    assert!(out.is_err(), "f was deleted");
+    let log = fx.state.lock().unwrap().log.join("\n");
+    for word in [
+        "MKD", "CWD", "PWD", "CDUP", "RMD", "RENAME", "SIZE", "DIGEST", "STAT", "SHAR", "UNSH",
+        "SHWM", "SHARED", "LIST", "DELE",
+    ] {
+        assert!(
+            log.to_uppercase().contains(word),
+            "{word} missing from\n{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cd_and_pwd_follow_the_server() {
+    let mut fx = Fixture::new(State::default()).await;
+    fx.run("cd projects").await.unwrap();
+    assert_eq!(fx.shell.remote_dir(), "/projects");
+    assert_eq!(fx.run("pwd").await.unwrap().trim(), "/projects");
+    fx.run("cdup").await.unwrap();
+    assert_eq!(fx.shell.remote_dir(), "/");
+}
+
+#[tokio::test]
+async fn local_commands_work_on_the_shells_own_folder() {
+    let mut fx = Fixture::new(State::default()).await;
+    std::fs::create_dir(fx.work().join("sub")).unwrap();
+    std::fs::write(fx.work().join("sub/inner.txt"), b"x").unwrap();
+    fx.run("lcd sub").await.unwrap();
+    let here = fx.run("lpwd").await.unwrap();
+    assert!(here.trim().ends_with("/work/sub"), "{here}");
+    assert_eq!(fx.run("lls").await.unwrap().trim(), "inner.txt");
+    assert!(fx.run("lcd inner.txt").await.is_err());
+}
+
+#[tokio::test]
+async fn status_shows_streams_tls_bytes_and_the_server_view() {
+    let mut fx = Fixture::new(State::default()).await;
+    let status = fx.run("status").await.unwrap();
+    assert!(
+        status.contains("streams: 8 outbound, 8 inbound"),
+        "{status}"
+    );
+    assert!(status.contains("TLS 1.3"), "{status}");
+    assert!(status.contains("bytes moved:"), "{status}");
+    assert!(status.contains("logged in as alice"), "{status}");
+}
+
+#[tokio::test]
+async fn help_lists_every_command_with_an_example_and_quit_ends() {
+    let mut fx = Fixture::new(State::default()).await;
+    let help = fx.run("help").await.unwrap();
+    for spec in sfs_client::command::COMMANDS {
+        assert!(help.contains(spec.usage), "{}", spec.usage);
+        assert!(help.contains(spec.example), "{}", spec.example);
+    }
+    let put = fx.run("help STOR").await.unwrap();
+    assert!(put.contains("example: put notes.txt"), "{put}");
+    let flow = fx.shell.execute(Command::Quit).await.unwrap();
+    assert_eq!(flow, Flow::Quit);
+}

@@ -1,0 +1,392 @@
+//! A test-double server: a real `ServerSession` (real TLS, real records) over the
+//! in-memory transport, answering from a scripted in-memory file table. It can be
+//! hostile: listings, shares and downloads carry whatever names the test puts in.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sfs_net::memory::{memory_pair, MemoryTransport};
+use sfs_net::{now, Driver, Input, Transport};
+use sfs_proto::control::{
+    Command, Entry, EntryKind, ErrorCode, Reply, RequestId, ShareEntry, TransferId,
+};
+use sfs_proto::record::chunk_buffer;
+use sfs_proto::session::{Event, ServerSession, SessionConfig};
+use sfs_proto::testing::TestPki;
+use sha2::{Digest, Sha256};
+
+/// What the double serves and what it saw.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Files served by RETR, by the exact path the client sends.
+    pub files: HashMap<String, Vec<u8>>,
+    /// Files received by STOR, by path.
+    pub uploads: HashMap<String, Vec<u8>>,
+    /// What LIST answers (any names, hostile ones included).
+    pub listing: Vec<Entry>,
+    /// What SHWM and SHARED answer.
+    pub shares: Vec<ShareEntry>,
+    /// Every command received, in order, as its debug text (passwords excluded).
+    pub log: Vec<String>,
+    /// Pause between download chunks, to make transfers slow enough to interrupt.
+    pub chunk_delay: Option<Duration>,
+    /// Transfers the client aborted.
+    pub aborted: Vec<TransferId>,
+    /// The working directory.
+    pub cwd: String,
+}
+
+/// A handle on the double's state.
+pub type Shared = Arc<Mutex<State>>;
+
+/// A file entry for a listing.
+pub fn file_entry(name: &str, size: u64) -> Entry {
+    Entry {
+        name: name.to_owned(),
+        kind: EntryKind::File,
+        size,
+        mtime: 1_700_000_000,
+        mode: 0o644,
+    }
+}
+
+/// Bytes that differ at every offset, so misplaced chunks show.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i / 251) as u8)
+        .collect()
+}
+
+/// The SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Starts a double on its own thread; returns the client's end of the transport.
+pub fn start(pki: &TestPki, state: Shared) -> MemoryTransport {
+    let (client, server) = memory_pair(8);
+    let pki = pki.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the double");
+        runtime.block_on(serve(server, pki, state));
+    });
+    client
+}
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Sending {
+    data: Vec<u8>,
+}
+
+struct Receiving {
+    request: RequestId,
+    path: String,
+    data: Vec<u8>,
+}
+
+/// Serves one client until it goes away.
+pub async fn serve(transport: MemoryTransport, pki: TestPki, state: Shared) {
+    let streams = transport.streams();
+    let config = SessionConfig::new(streams);
+    let data_streams = streams.outbound.saturating_sub(1).clamp(1, 3);
+    let mut driver = Driver::new(Arc::new(transport));
+    let Ok(mut session) = ServerSession::new(pki.server_config(), config, now()) else {
+        return;
+    };
+    let mut sending: HashMap<TransferId, Sending> = HashMap::new();
+    let mut receiving: HashMap<TransferId, Receiving> = HashMap::new();
+    loop {
+        if driver.flush(&mut session).await.is_err() {
+            return;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::LoginRequested { id, user, .. } => {
+                    lock(&state).log.push(format!("LOGIN {user}"));
+                    if user == "alice" {
+                        let _ = session.accept_login(id);
+                    } else {
+                        let _ = session.reject_login(id, ErrorCode::AUTH_FAILED, "login incorrect");
+                    }
+                }
+                Event::Request { id, command } => {
+                    lock(&state).log.push(command.name().to_owned());
+                    answer(
+                        &mut session,
+                        &state,
+                        id,
+                        command,
+                        data_streams,
+                        &mut sending,
+                        &mut receiving,
+                    );
+                }
+                Event::TransferFinished { transfer, .. } => {
+                    if let Some(done) = receiving.remove(&transfer) {
+                        lock(&state).uploads.insert(done.path, done.data);
+                        let _ = session.respond(done.request, Reply::Ok);
+                    }
+                }
+                Event::TransferFailed { transfer, .. } => {
+                    lock(&state).aborted.push(transfer);
+                    sending.remove(&transfer);
+                    if let Some(failed) = receiving.remove(&transfer) {
+                        let _ = session.respond(
+                            failed.request,
+                            Reply::Error {
+                                code: ErrorCode::ABORTED,
+                                message: "aborted".into(),
+                            },
+                        );
+                    }
+                }
+                Event::TransferSent { transfer } => {
+                    sending.remove(&transfer);
+                }
+                Event::Closed(_) => return,
+                _ => {}
+            }
+        }
+        let delay = lock(&state).chunk_delay;
+        // One chunk per transfer per round when slowed down; all the credit otherwise.
+        let mut sent_any = false;
+        let ids: Vec<TransferId> = sending.keys().copied().collect();
+        for transfer in ids {
+            loop {
+                let allowance = session.chunk_allowance(transfer).min(16 * 1024);
+                if allowance == 0 {
+                    break;
+                }
+                let Some(file) = sending.get(&transfer) else {
+                    break;
+                };
+                let Some(offset) = session.next_chunk_offset(transfer) else {
+                    break;
+                };
+                let offset = offset as usize;
+                let end = (offset + allowance).min(file.data.len());
+                let mut buf = chunk_buffer(end - offset);
+                buf.extend_from_slice(&file.data[offset..end]);
+                match session.send_chunk(transfer, buf) {
+                    Ok(transmit) => {
+                        // The last chunk queues End records: flush them before any
+                        // later record on the same stream.
+                        if driver.send(transmit).await.is_err()
+                            || driver.flush(&mut session).await.is_err()
+                        {
+                            return;
+                        }
+                        sent_any = true;
+                    }
+                    Err(_) => break,
+                }
+                if delay.is_some() {
+                    break;
+                }
+            }
+        }
+        if driver.flush(&mut session).await.is_err() {
+            return;
+        }
+        let input = match (delay, sent_any) {
+            (Some(delay), true) => tokio::select! {
+                input = driver.next_input(&mut session) => input,
+                () = tokio::time::sleep(delay) => Input::Handled,
+            },
+            _ => driver.next_input(&mut session).await,
+        };
+        match input {
+            Input::Chunk(chunk) => {
+                if let Some(upload) = receiving.get_mut(&chunk.transfer) {
+                    let at = chunk.offset as usize;
+                    let data = chunk.data();
+                    if upload.data.len() < at + data.len() {
+                        upload.data.resize(at + data.len(), 0);
+                    }
+                    upload.data[at..at + data.len()].copy_from_slice(data);
+                }
+            }
+            Input::TransportClosed(_) => return,
+            _ => {}
+        }
+    }
+}
+
+fn error(session: &mut ServerSession, id: RequestId, code: ErrorCode, message: &str) {
+    let _ = session.respond(
+        id,
+        Reply::Error {
+            code,
+            message: message.to_owned(),
+        },
+    );
+}
+
+fn answer(
+    session: &mut ServerSession,
+    state: &Shared,
+    id: RequestId,
+    command: Command,
+    data_streams: u16,
+    sending: &mut HashMap<TransferId, Sending>,
+    receiving: &mut HashMap<TransferId, Receiving>,
+) {
+    let mut st = lock(state);
+    let reply = match command {
+        Command::Pwd => Reply::Path {
+            path: if st.cwd.is_empty() {
+                "/".into()
+            } else {
+                st.cwd.clone()
+            },
+        },
+        Command::Cwd { path } => {
+            st.cwd = if path.starts_with('/') {
+                path
+            } else {
+                format!("/{path}")
+            };
+            Reply::Path {
+                path: st.cwd.clone(),
+            }
+        }
+        Command::Cdup => {
+            st.cwd = "/".into();
+            Reply::Path { path: "/".into() }
+        }
+        Command::List { .. } => {
+            // Two parts, to exercise multi-part answers.
+            let entries = st.listing.clone();
+            let half = entries.len() / 2;
+            let _ = session.respond(
+                id,
+                Reply::Listing {
+                    entries: entries[..half].to_vec(),
+                    more: true,
+                },
+            );
+            Reply::Listing {
+                entries: entries[half..].to_vec(),
+                more: false,
+            }
+        }
+        Command::Retr { path, offset } => {
+            let Some(data) = st.files.get(&path).cloned() else {
+                drop(st);
+                return error(session, id, ErrorCode::NOT_FOUND, "no such file");
+            };
+            let len = (data.len() as u64).saturating_sub(offset);
+            match session.open_transfer(id, offset, len, data_streams) {
+                Ok(transfer) => {
+                    sending.insert(transfer, Sending { data });
+                }
+                Err(_) => {
+                    drop(st);
+                    error(session, id, ErrorCode::INTERNAL, "cannot open");
+                }
+            }
+            return;
+        }
+        Command::Stor { path, size } => {
+            if path.contains("forbidden") {
+                drop(st);
+                return error(
+                    session,
+                    id,
+                    ErrorCode::PERMISSION_DENIED,
+                    "permission denied",
+                );
+            }
+            match session.open_transfer(id, 0, size, data_streams) {
+                Ok(transfer) => {
+                    receiving.insert(
+                        transfer,
+                        Receiving {
+                            request: id,
+                            path,
+                            data: Vec::new(),
+                        },
+                    );
+                }
+                Err(_) => {
+                    drop(st);
+                    error(session, id, ErrorCode::INTERNAL, "cannot open");
+                }
+            }
+            return;
+        }
+        Command::Size { path } => match st.files.get(&path) {
+            Some(data) => Reply::Size {
+                size: data.len() as u64,
+            },
+            None => Reply::Error {
+                code: ErrorCode::NOT_FOUND,
+                message: "no such file".into(),
+            },
+        },
+        Command::Digest { path } => match st.files.get(&path) {
+            Some(data) => Reply::Digest {
+                size: data.len() as u64,
+                sha256: sha256(data),
+            },
+            None => Reply::Error {
+                code: ErrorCode::NOT_FOUND,
+                message: "no such file".into(),
+            },
+        },
+        Command::Stat { path } => match st.files.get(&path) {
+            Some(data) => Reply::Stat {
+                entry: file_entry(&path, data.len() as u64),
+            },
+            None => Reply::Error {
+                code: ErrorCode::NOT_FOUND,
+                message: "no such file\x1b[2J".into(),
+            },
+        },
+        Command::Dele { path } => {
+            if st.files.remove(&path).is_some() {
+                Reply::Ok
+            } else {
+                Reply::Error {
+                    code: ErrorCode::NOT_FOUND,
+                    message: "no such file".into(),
+                }
+            }
+        }
+        Command::Shwm | Command::SharedByMe => Reply::Shares {
+            entries: st.shares.clone(),
+            more: false,
+        },
+        Command::Status => Reply::ServerStatus {
+            user: "alice".into(),
+            cwd: if st.cwd.is_empty() {
+                "/".into()
+            } else {
+                st.cwd.clone()
+            },
+            admin: false,
+            transfers: 0,
+        },
+        Command::Mkd { .. }
+        | Command::Rmd { .. }
+        | Command::Rename { .. }
+        | Command::Shar { .. }
+        | Command::Unsh { .. }
+        | Command::Quit => Reply::Ok,
+        Command::Login { .. } | Command::Register { .. } => Reply::Error {
+            code: ErrorCode::BAD_REQUEST,
+            message: "already logged in".into(),
+        },
+    };
+    drop(st);
+    let _ = session.respond(id, reply);
+}
