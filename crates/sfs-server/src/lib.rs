@@ -91,8 +91,12 @@
 
 pub mod accounts;
 pub mod audit;
+mod cmd;
 pub mod config;
+pub mod connection;
+pub mod context;
 pub mod durable;
+pub mod server;
 pub mod shares;
 pub mod startup;
 pub mod store;

@@ -367,6 +367,8 @@ pub struct Entry {
     pub size: u64,
     /// Last modification time, when the file system has one.
     pub modified: Option<SystemTime>,
+    /// Unix permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
 }
 
 impl Entry {
@@ -388,6 +390,7 @@ impl Entry {
                 0
             },
             modified: metadata.modified().ok().map(|t| t.into_std()),
+            mode: cap_std::fs::MetadataExt::mode(metadata) & 0o7777,
         }
     }
 }

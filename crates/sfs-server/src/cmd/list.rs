@@ -1,0 +1,146 @@
+//! LIST: the entries of a folder (or the one entry of a file), in parts that each
+//! fit one control message.
+
+use sfs_proto::control::{Entry, Reply};
+
+use super::{synthesized_dir, wire_entry, Job, Outcome, Target};
+use crate::audit::EventKind;
+use crate::shares::{Access, AccessError, SHARED_DIR};
+use crate::store::EntryKind;
+
+/// Bytes of entries per `Listing` part, well under the 64 KiB control message.
+const PART_BUDGET: usize = 48 * 1024;
+/// Fixed bytes of one encoded entry besides its name.
+const ENTRY_OVERHEAD: usize = 2 + 1 + 8 + 8 + 4;
+
+pub(super) fn list(job: &Job, text: &str) -> Result<Outcome, Reply> {
+    let kind = EventKind::List;
+    let path = job.parse_or_reply(kind, text)?;
+    let entries = match job.target(&path, Access::Read) {
+        Ok(Target::Home {
+            home,
+            path: real,
+            owner,
+        }) => {
+            let listed = home.stat(&real).and_then(|entry| match entry.kind {
+                EntryKind::Directory => home.list(&real),
+                _ => Ok(vec![entry]),
+            });
+            match listed {
+                Ok(found) => {
+                    job.ok(kind, &path, owner.as_ref());
+                    let mut entries: Vec<Entry> = found.iter().map(wire_entry).collect();
+                    if owner.is_none()
+                        && real.is_root()
+                        && !entries.iter().any(|e| e.name == SHARED_DIR)
+                    {
+                        // The virtual /shared folder sits in every home.
+                        entries.push(synthesized_dir(SHARED_DIR));
+                        entries.sort_by(|a, b| a.name.cmp(&b.name));
+                    }
+                    entries
+                }
+                Err(error) => {
+                    return Err(job.fail(kind, Some(&path), owner.as_ref(), &error.into()))
+                }
+            }
+        }
+        Ok(Target::SharedRoot) => {
+            let owners = if job.account.is_admin() {
+                // Admins reach every home through /shared.
+                match job.ctx.accounts.file().load() {
+                    Ok(db) => db
+                        .users()
+                        .map(|record| record.name.clone())
+                        .filter(|name| *name != job.account.name)
+                        .collect(),
+                    Err(error) => {
+                        log::error!("listing /shared: {error}");
+                        return Err(job.fail(
+                            kind,
+                            Some(&path),
+                            None,
+                            &AccessError::Store(crate::store::StoreError::Io(
+                                std::io::Error::other("users file unreadable"),
+                            )),
+                        ));
+                    }
+                }
+            } else {
+                job.ctx
+                    .shares
+                    .with(|db| db.owners_sharing_with(&job.account.name))
+            };
+            job.ok(kind, &path, None);
+            owners
+                .iter()
+                .map(|owner| synthesized_dir(owner.as_str()))
+                .collect()
+        }
+        Ok(Target::Listing { children }) => {
+            job.ok(kind, &path, None);
+            children.iter().map(|name| synthesized_dir(name)).collect()
+        }
+        Err(error) => return Err(job.fail(kind, Some(&path), None, &error)),
+    };
+    Ok(Outcome::Replies {
+        replies: listing_parts(entries),
+        cwd: None,
+    })
+}
+
+/// Splits entries into `Listing` replies, all but the last with `more` set.
+fn listing_parts(entries: Vec<Entry>) -> Vec<Reply> {
+    let mut parts = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for entry in entries {
+        let cost = ENTRY_OVERHEAD + entry.name.len();
+        if size + cost > PART_BUDGET && !current.is_empty() {
+            parts.push(Reply::Listing {
+                entries: std::mem::take(&mut current),
+                more: true,
+            });
+            size = 0;
+        }
+        size += cost;
+        current.push(entry);
+    }
+    parts.push(Reply::Listing {
+        entries: current,
+        more: false,
+    });
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_fit_a_message_and_only_the_last_is_final() {
+        let entries: Vec<Entry> = (0..1000)
+            .map(|i| synthesized_dir(&format!("{i:0>200}")))
+            .collect();
+        let parts = listing_parts(entries);
+        assert!(parts.len() > 3);
+        let mut total = 0;
+        for (i, part) in parts.iter().enumerate() {
+            let Reply::Listing { entries, more } = part else {
+                panic!("not a listing")
+            };
+            assert_eq!(*more, i + 1 < parts.len());
+            let bytes: usize = entries.iter().map(|e| ENTRY_OVERHEAD + e.name.len()).sum();
+            assert!(bytes <= PART_BUDGET);
+            total += entries.len();
+        }
+        assert_eq!(total, 1000);
+        assert_eq!(
+            listing_parts(Vec::new()),
+            vec![Reply::Listing {
+                entries: vec![],
+                more: false
+            }]
+        );
+    }
+}

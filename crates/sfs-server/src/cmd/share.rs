@@ -1,0 +1,221 @@
+//! SHAR, UNSH, SHWM and the "shared by me" listing.
+
+use sfs_proto::control::{ErrorCode, Reply, Rights as WireRights, ShareEntry};
+
+use super::{Job, Outcome};
+use crate::accounts::Username;
+use crate::audit::{EventKind, Outcome as LogOutcome};
+use crate::shares::{AccessError, Resolved, Rights, Share, ShareError};
+use crate::store::VirtualPath;
+
+/// Bytes of share entries per `Shares` part, well under the 64 KiB control message.
+const PART_BUDGET: usize = 48 * 1024;
+/// Fixed bytes of one encoded share besides its strings.
+const SHARE_OVERHEAD: usize = 2 + 2 + 2 + 1;
+
+/// The protocol's rights byte as the share database's rights.
+pub(crate) fn rights_from_wire(rights: WireRights) -> Rights {
+    Rights {
+        read: rights.contains(WireRights::READ),
+        write: rights.contains(WireRights::WRITE),
+        create: rights.contains(WireRights::CREATE),
+        delete: rights.contains(WireRights::DELETE),
+    }
+}
+
+/// The share database's rights as the protocol's rights byte.
+pub(crate) fn rights_to_wire(rights: Rights) -> WireRights {
+    let mut wire = WireRights::NONE;
+    for (has, right) in [
+        (rights.read, WireRights::READ),
+        (rights.write, WireRights::WRITE),
+        (rights.create, WireRights::CREATE),
+        (rights.delete, WireRights::DELETE),
+    ] {
+        if has {
+            wire |= right;
+        }
+    }
+    wire
+}
+
+/// The item to share: only something in the caller's own home.
+fn own_item(job: &Job, kind: EventKind, text: &str) -> Result<VirtualPath, Reply> {
+    let path = job.parse_or_reply(kind, text)?;
+    match job.ctx.shares.with(|db| db.resolve(&job.account, &path)) {
+        Resolved::Own(path) => Ok(path),
+        _ => Err(job.fail(kind, Some(&path), None, &ShareError::BadTarget.into())),
+    }
+}
+
+fn grantee(job: &Job, kind: EventKind, path: &VirtualPath, text: &str) -> Result<Username, Reply> {
+    Username::parse(text)
+        .map_err(|_| job.fail(kind, Some(path), None, &ShareError::NoSuchUser.into()))
+}
+
+pub(super) fn share(
+    job: &Job,
+    text: &str,
+    user: &str,
+    rights: WireRights,
+) -> Result<Outcome, Reply> {
+    let kind = EventKind::Share;
+    let path = own_item(job, kind, text)?;
+    let grantee = grantee(job, kind, &path, user)?;
+    let rights = rights_from_wire(rights);
+    let home = job
+        .ctx
+        .store
+        .home(&job.account.name)
+        .map_err(|error| job.fail(kind, Some(&path), None, &error.into()))?;
+    if let Err(error) = home.stat(&path) {
+        return Err(job.fail(kind, Some(&path), None, &error.into()));
+    }
+    let users = match job.ctx.accounts.file().load() {
+        Ok(users) => users,
+        Err(error) => {
+            job.record(
+                &job.event(kind, LogOutcome::Failed)
+                    .path(&path)
+                    .reason(&error),
+            );
+            return Err(Reply::error(ErrorCode::INTERNAL, "internal error"));
+        }
+    };
+    let owner = job.account.name.clone();
+    match job
+        .ctx
+        .shares
+        .update(|db| db.grant(&owner, &path, &grantee, rights, &users))
+    {
+        Ok(()) => {
+            job.record(
+                &job.event(kind, LogOutcome::Ok)
+                    .path(&path)
+                    .grantee(&grantee)
+                    .rights(rights),
+            );
+            Ok(Outcome::reply(Reply::Ok))
+        }
+        Err(error) => Err(fail_with_grantee(job, kind, &path, &grantee, error)),
+    }
+}
+
+pub(super) fn unshare(job: &Job, text: &str, user: &str) -> Result<Outcome, Reply> {
+    let kind = EventKind::Unshare;
+    let path = own_item(job, kind, text)?;
+    let grantee = Username::parse(user)
+        .map_err(|_| job.fail(kind, Some(&path), None, &ShareError::NoSuchShare.into()))?;
+    let owner = job.account.name.clone();
+    match job
+        .ctx
+        .shares
+        .update(|db| db.revoke(&owner, &path, &grantee))
+    {
+        Ok(_) => {
+            job.record(
+                &job.event(kind, LogOutcome::Ok)
+                    .path(&path)
+                    .grantee(&grantee),
+            );
+            Ok(Outcome::reply(Reply::Ok))
+        }
+        Err(error) => Err(fail_with_grantee(job, kind, &path, &grantee, error)),
+    }
+}
+
+fn fail_with_grantee(
+    job: &Job,
+    kind: EventKind,
+    path: &VirtualPath,
+    grantee: &Username,
+    error: ShareError,
+) -> Reply {
+    let error = AccessError::from(error);
+    let (code, message) = super::error_reply(&error);
+    let outcome = if code == ErrorCode::INTERNAL {
+        LogOutcome::Failed
+    } else {
+        LogOutcome::Denied
+    };
+    job.record(
+        &job.event(kind, outcome)
+            .path(path)
+            .grantee(grantee)
+            .reason(&error),
+    );
+    Reply::error(code, message)
+}
+
+pub(super) fn shared_with_me(job: &Job) -> Result<Outcome, Reply> {
+    let shares: Vec<Share> = job.ctx.shares.with(|db| {
+        db.shared_with(&job.account.name)
+            .into_iter()
+            .cloned()
+            .collect()
+    });
+    job.record(&job.event(EventKind::ListShares, LogOutcome::Ok));
+    Ok(Outcome::Replies {
+        replies: share_parts(&shares),
+        cwd: None,
+    })
+}
+
+pub(super) fn shared_by_me(job: &Job) -> Result<Outcome, Reply> {
+    let shares: Vec<Share> = job.ctx.shares.with(|db| {
+        db.shared_by(&job.account.name)
+            .into_iter()
+            .cloned()
+            .collect()
+    });
+    job.record(&job.event(EventKind::ListShares, LogOutcome::Ok));
+    Ok(Outcome::Replies {
+        replies: share_parts(&shares),
+        cwd: None,
+    })
+}
+
+/// Splits shares into `Shares` replies, all but the last with `more` set.
+fn share_parts(shares: &[Share]) -> Vec<Reply> {
+    let mut parts = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for share in shares {
+        let entry = ShareEntry {
+            owner: share.owner.to_string(),
+            path: share.path.to_string(),
+            grantee: share.grantee.to_string(),
+            rights: rights_to_wire(share.rights),
+        };
+        let cost = SHARE_OVERHEAD + entry.owner.len() + entry.path.len() + entry.grantee.len();
+        if size + cost > PART_BUDGET && !current.is_empty() {
+            parts.push(Reply::Shares {
+                entries: std::mem::take(&mut current),
+                more: true,
+            });
+            size = 0;
+        }
+        size += cost;
+        current.push(entry);
+    }
+    parts.push(Reply::Shares {
+        entries: current,
+        more: false,
+    });
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rights_convert_both_ways() {
+        for bits in 0..=15u8 {
+            let wire = WireRights::from_bits(bits).unwrap();
+            assert_eq!(rights_to_wire(rights_from_wire(wire)), wire);
+        }
+        assert_eq!(rights_from_wire(WireRights::READ), Rights::READ);
+        assert_eq!(rights_from_wire(WireRights::ALL), Rights::ALL);
+    }
+}

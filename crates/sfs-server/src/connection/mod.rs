@@ -1,0 +1,510 @@
+//! One client's connection: the loop that drives a [`ServerSession`] over a
+//! [`Transport`] and does what its events ask.
+//!
+//! ```text
+//!            ┌──────────── one task per connection ────────────┐
+//!  network ──┤ Driver::next_input ─▶ ServerSession ─▶ events ──┼─▶ jobs (JoinSet):
+//!            │        ▲                  │                     │   bcrypt, file commands,
+//!            │        └─── flush ◀───────┘ replies, chunks ◀───┼── reads, writes, commits
+//!            └─────────────────────────────────────────────────┘
+//! ```
+//!
+//! The task owns the session; everything slow runs elsewhere and comes back as a
+//! [`Completion`] through a `JoinSet`, so the loop never waits on a disk or on
+//! bcrypt:
+//!
+//! - **Logins** run bcrypt on the blocking pool (bounded by the
+//!   [`Hasher`](crate::accounts::Hasher)); failures then wait out the throttle's
+//!   delay in a timer task before the reply goes out.
+//! - **Commands** run one at a time, in the order they arrived, each as a blocking
+//!   job ([`crate::cmd`]): a client that pipelines `MKD a`, `CWD a` gets what it
+//!   typed. Transfers are opened by a command but then proceed in parallel with
+//!   later commands and with each other.
+//! - **Downloads** read one chunk at a time per transfer with `pread`, as credit
+//!   allows; the session spreads chunks over the data streams.
+//! - **Uploads** arrive as chunks in any order across streams. They are put in
+//!   offset order in memory and appended to the temporary file by a write job;
+//!   once the session reports `TransferFinished` (length and SHA-256 verified), a
+//!   commit job checks the digest of what was written, fsyncs, renames over the
+//!   target and fsyncs the folder, and only then is the STOR answered `Ok`.
+//!
+//! Memory per session is bounded: upload bytes held in memory are capped by
+//! [`SessionSettings::max_buffered_upload`](crate::context::SessionSettings) (the
+//! loop stops reading from the network until writes catch up), downloads hold one
+//! chunk per transfer, and the session bounds requests in flight and transfers.
+//!
+//! Shutdown: when the signal fires, new commands are answered `SHUTTING_DOWN`,
+//! transfers in flight get [`shutdown_grace`](crate::context::SessionSettings) to
+//! finish, and then the session closes with `SHUTTING_DOWN`. An unfinished upload
+//! is discarded (its temporary file removed), so the old file stays intact.
+
+mod login;
+mod transfer;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use sfs_net::{now, Driver, Input, PathChange, Transport};
+use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
+use sfs_proto::session::{Event, ServerSession, Transmit};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::accounts::Account;
+use crate::audit::{Event as LogEvent, EventKind, Outcome as LogOutcome};
+use crate::cmd::{self, Job, Outcome};
+use crate::context::ServerContext;
+use crate::store::VirtualPath;
+use crate::throttle::ConnectionAttempts;
+
+use transfer::{DownloadState, UploadState};
+
+/// Tells connections that the server is shutting down: the value turns `true`.
+pub type ShutdownSignal = watch::Receiver<bool>;
+
+/// How a connection ended, for the server's bookkeeping and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSummary {
+    /// The user, if one logged in.
+    pub user: Option<String>,
+    /// The code the session closed with.
+    pub code: ErrorCode,
+}
+
+/// Something slow that finished, for the connection loop to act on.
+enum Completion {
+    /// A login or registration was checked.
+    Login(login::LoginDone),
+    /// A failed login's delay is over: send the refusal now.
+    LoginRefused {
+        id: RequestId,
+        code: ErrorCode,
+        message: &'static str,
+        close: bool,
+    },
+    /// A queued command finished.
+    Command { id: RequestId, outcome: Outcome },
+    /// A download chunk was read (the buffer has the record header room).
+    Read {
+        transfer: TransferId,
+        result: std::io::Result<Vec<u8>>,
+    },
+    /// Upload bytes were appended to the temporary file.
+    Written {
+        transfer: TransferId,
+        upload: crate::store::Upload,
+        bytes: usize,
+        result: Result<(), crate::store::StoreError>,
+    },
+    /// An upload was committed (or failed to).
+    Committed {
+        transfer: TransferId,
+        result: Result<u64, crate::store::StoreError>,
+    },
+}
+
+/// Serves one client until its session ends. `transport` is an accepted SCTP
+/// association in the server, or one end of a memory pair in tests.
+pub async fn serve<T: Transport>(
+    ctx: Arc<ServerContext>,
+    transport: T,
+    shutdown: ShutdownSignal,
+) -> ConnectionSummary {
+    let peers: Arc<[SocketAddr]> = transport.peer_addrs().into();
+    let source = peers
+        .first()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), SocketAddr::ip);
+    let config = ctx.settings.session_config(transport.streams());
+    let data_streams = config.streams.outbound.max(config.streams.inbound);
+    let session = match ServerSession::new(ctx.tls.clone(), config, now()) {
+        Ok(session) => session,
+        Err(error) => {
+            log::error!("cannot start a TLS session: {error}");
+            return ConnectionSummary {
+                user: None,
+                code: ErrorCode::INTERNAL,
+            };
+        }
+    };
+    let mut connection = Connection {
+        driver: Driver::new(Arc::new(transport)),
+        session,
+        peers,
+        source,
+        account: None,
+        cwd: VirtualPath::root(),
+        attempts: ConnectionAttempts::new(),
+        queue: VecDeque::new(),
+        running: false,
+        jobs: JoinSet::new(),
+        downloads: HashMap::new(),
+        uploads: HashMap::new(),
+        outbox: VecDeque::new(),
+        buffered: 0,
+        data_streams,
+        shutdown,
+        draining: None,
+        close_code: ErrorCode::NO_ERROR,
+        ctx,
+    };
+    connection.run().await;
+    ConnectionSummary {
+        user: connection.account.map(|a| a.name.to_string()),
+        code: connection.close_code,
+    }
+}
+
+struct Connection<T: Transport> {
+    ctx: Arc<ServerContext>,
+    driver: Driver<T>,
+    session: ServerSession,
+    peers: Arc<[SocketAddr]>,
+    source: IpAddr,
+    account: Option<Account>,
+    cwd: VirtualPath,
+    attempts: ConnectionAttempts,
+    /// Commands waiting for the one running before them.
+    queue: VecDeque<(RequestId, Command)>,
+    /// A queued command is running.
+    running: bool,
+    jobs: JoinSet<Completion>,
+    downloads: HashMap<TransferId, DownloadState>,
+    uploads: HashMap<TransferId, UploadState>,
+    /// Messages the session produced, in order, waiting to be sent.
+    outbox: VecDeque<Transmit>,
+    /// Upload bytes received and not yet written.
+    buffered: usize,
+    data_streams: u16,
+    shutdown: ShutdownSignal,
+    /// When shutting down: the deadline for transfers in flight.
+    draining: Option<Instant>,
+    close_code: ErrorCode,
+}
+
+impl<T: Transport> Connection<T> {
+    async fn run(&mut self) {
+        self.record(LogEvent::new(EventKind::Connect, LogOutcome::Info));
+        if *self.shutdown.borrow() {
+            self.begin_drain();
+        }
+        // Sending happens inside the select below, next to receiving, so that a
+        // client that stops reading cannot stall this loop (its timers, the
+        // shutdown signal, its other transfers) behind a full send buffer.
+        let transport = self.driver.transport().clone();
+        loop {
+            while let Some(event) = self.session.poll_event() {
+                self.handle_event(event);
+            }
+            self.start_next_command();
+            self.check_drain();
+            while let Some(transmit) = self.session.poll_transmit() {
+                self.outbox.push_back(transmit);
+            }
+            if self.session.is_closed() {
+                // Deliver the Close and close_notify if the peer still listens.
+                let _ = tokio::time::timeout(CLOSE_FLUSH_TIME, async {
+                    for transmit in self.outbox.drain(..) {
+                        if transport
+                            .send(transmit.stream, &transmit.bytes)
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                while let Some(event) = self.session.poll_event() {
+                    self.handle_event(event);
+                }
+                break;
+            }
+            let reading = self.buffered < self.ctx.settings.max_buffered_upload;
+            let draining = self.draining;
+            let next = self.outbox.front();
+            tokio::select! {
+                input = self.driver.next_input(&mut self.session), if reading => {
+                    self.handle_input(input);
+                }
+                sent = send_front(&*transport, next), if next.is_some() => {
+                    match sent {
+                        Ok(()) => {
+                            self.outbox.pop_front();
+                            if self.outbox.len() < MAX_OUTBOX {
+                                self.pump_all_downloads();
+                            }
+                        }
+                        Err(error) => {
+                            log::debug!("send failed: {error}");
+                            self.session.handle_transport_closed();
+                        }
+                    }
+                }
+                Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    match done {
+                        Ok(completion) => self.handle_completion(completion),
+                        Err(error) => {
+                            log::error!("a connection job failed: {error}");
+                            self.session.close(ErrorCode::INTERNAL, "internal error");
+                        }
+                    }
+                }
+                changed = self.shutdown.changed(), if draining.is_none() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        self.begin_drain();
+                    }
+                }
+                () = sleep_until(draining), if draining.is_some() => {
+                    self.session.close(ErrorCode::SHUTTING_DOWN, "server shutting down");
+                }
+            }
+        }
+        transport.shutdown();
+        // Uploads not committed are dropped here, which removes their temporary
+        // files; jobs still running finish on their own (a commit in progress
+        // completes, its reply simply has nowhere to go).
+        self.uploads.clear();
+        self.downloads.clear();
+        self.jobs.abort_all();
+        while self.jobs.join_next().await.is_some() {}
+    }
+
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Handled => {}
+            Input::Chunk(chunk) => self.receive_chunk(chunk),
+            Input::Path(event) => {
+                let outcome = LogOutcome::Info;
+                let reason: &'static str = match event.change {
+                    PathChange::Failed => "path failed",
+                    PathChange::PotentiallyFailed => "path potentially failed",
+                    PathChange::Available => "path available",
+                    PathChange::Confirmed => "path confirmed",
+                    PathChange::MadePrimary => "path made primary",
+                    PathChange::Added => "address added",
+                    PathChange::Removed => "address removed",
+                };
+                let addrs: Vec<SocketAddr> = event.addr.into_iter().collect();
+                let mut line = LogEvent::new(EventKind::PathChange, outcome)
+                    .peers(&addrs)
+                    .reason(reason);
+                if let Some(account) = &self.account {
+                    line = line.user(&account.name);
+                }
+                self.write_log(&line);
+            }
+            Input::Notice(text) => log::info!("transport: {text}"),
+            Input::TransportClosed(error) => {
+                if let Some(error) = error {
+                    log::info!("transport closed: {error}");
+                }
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Connected | Event::Response { .. } => {}
+            Event::LoginRequested {
+                id,
+                user,
+                password,
+                register,
+            } => self.start_login(id, user, password, register),
+            Event::Request { id, command } => self.queue.push_back((id, command)),
+            Event::CreditAvailable { transfer } => self.pump_download(transfer),
+            Event::TransferSent { transfer } => self.download_sent(transfer),
+            Event::TransferFinished {
+                transfer,
+                length,
+                sha256,
+            } => self.upload_finished(transfer, length, sha256),
+            Event::TransferFailed {
+                transfer,
+                by,
+                code,
+                reason,
+            } => self.transfer_failed(transfer, by, code, &reason),
+            Event::Closed(reason) => {
+                self.close_code = reason.code;
+                let outcome = LogOutcome::Info;
+                let text = reason.code.name().unwrap_or("unknown code");
+                let mut line = LogEvent::new(EventKind::Disconnect, outcome)
+                    .peers(&self.peers)
+                    .reason(text);
+                if let Some(account) = &self.account {
+                    line = line.user(&account.name);
+                }
+                self.write_log(&line);
+            }
+        }
+    }
+
+    /// Starts the next queued command if none is running.
+    fn start_next_command(&mut self) {
+        while !self.running {
+            let Some((id, command)) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(account) = self.account.clone() else {
+                // The session releases commands only after login.
+                self.respond(id, Reply::error(ErrorCode::NOT_LOGGED_IN, "log in first"));
+                continue;
+            };
+            if self.draining.is_some() {
+                self.respond(
+                    id,
+                    Reply::error(ErrorCode::SHUTTING_DOWN, "the server is shutting down"),
+                );
+                continue;
+            }
+            match command {
+                Command::Pwd => {
+                    let path = self.cwd.to_string();
+                    self.respond(id, Reply::Path { path });
+                }
+                Command::Cdup => {
+                    self.cwd = self.cwd.parent().unwrap_or_default();
+                    let path = self.cwd.to_string();
+                    self.respond(id, Reply::Path { path });
+                }
+                Command::Status => {
+                    let reply = Reply::ServerStatus {
+                        user: account.name.to_string(),
+                        cwd: self.cwd.to_string(),
+                        admin: account.is_admin(),
+                        transfers: u32::try_from(self.session.open_transfers()).unwrap_or(u32::MAX),
+                    };
+                    self.respond(id, reply);
+                }
+                Command::Retr { .. } | Command::Stor { .. }
+                    if self.session.open_transfers() >= self.ctx.settings.max_transfers =>
+                {
+                    self.respond(
+                        id,
+                        Reply::error(ErrorCode::BUSY, "too many transfers in flight"),
+                    );
+                }
+                command => {
+                    let job = Job {
+                        ctx: self.ctx.clone(),
+                        account,
+                        cwd: self.cwd.clone(),
+                        peers: self.peers.clone(),
+                    };
+                    self.running = true;
+                    self.jobs.spawn_blocking(move || Completion::Command {
+                        id,
+                        outcome: cmd::run(&job, command),
+                    });
+                }
+            }
+        }
+    }
+
+    fn handle_completion(&mut self, completion: Completion) {
+        match completion {
+            Completion::Login(done) => self.login_done(done),
+            Completion::LoginRefused {
+                id,
+                code,
+                message,
+                close,
+            } => {
+                if self.session.reject_login(id, code, message).is_ok() && close {
+                    self.session
+                        .close(ErrorCode::AUTH_FAILED, "too many failed logins");
+                }
+            }
+            Completion::Command { id, outcome } => {
+                self.running = false;
+                match outcome {
+                    Outcome::Replies { replies, cwd } => {
+                        if let Some(cwd) = cwd {
+                            self.cwd = cwd;
+                        }
+                        for reply in replies {
+                            self.respond(id, reply);
+                        }
+                    }
+                    Outcome::Retr(download) => self.open_download(id, download),
+                    Outcome::Stor(target) => self.open_upload(id, target),
+                }
+            }
+            Completion::Read { transfer, result } => self.chunk_read(transfer, result),
+            Completion::Written {
+                transfer,
+                upload,
+                bytes,
+                result,
+            } => self.chunk_written(transfer, upload, bytes, result),
+            Completion::Committed { transfer, result } => self.committed(transfer, result),
+        }
+    }
+
+    fn respond(&mut self, id: RequestId, reply: Reply) {
+        if let Err(error) = self.session.respond(id, reply) {
+            // The session closed meanwhile, or the request was already answered.
+            log::debug!("reply to {id:?} not sent: {error}");
+        }
+    }
+
+    fn begin_drain(&mut self) {
+        if self.draining.is_none() {
+            self.draining = Some(Instant::now() + self.ctx.settings.shutdown_grace);
+        }
+    }
+
+    /// Closes a draining session once nothing is in flight.
+    fn check_drain(&mut self) {
+        if self.draining.is_some()
+            && !self.session.is_closed()
+            && !self.running
+            && self.downloads.is_empty()
+            && self.uploads.is_empty()
+        {
+            self.session
+                .close(ErrorCode::SHUTTING_DOWN, "server shutting down");
+        }
+    }
+
+    fn record(&self, event: LogEvent<'_>) {
+        let mut event = event.peers(&self.peers);
+        if let Some(account) = &self.account {
+            event = event.user(&account.name);
+        }
+        self.write_log(&event);
+    }
+
+    fn write_log(&self, event: &LogEvent<'_>) {
+        if let Err(error) = self.ctx.audit.record(event) {
+            log::error!("cannot write server.log: {error}");
+        }
+    }
+}
+
+/// Messages queued for sending beyond which downloads stop reading ahead.
+const MAX_OUTBOX: usize = 16;
+/// How long a closing session may take to deliver its last messages.
+const CLOSE_FLUSH_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends the first queued message; cancellation-safe, since the message leaves
+/// the queue only once sent.
+async fn send_front<T: Transport>(
+    transport: &T,
+    next: Option<&Transmit>,
+) -> Result<(), sfs_net::TransportError> {
+    match next {
+        Some(transmit) => transport.send(transmit.stream, &transmit.bytes).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

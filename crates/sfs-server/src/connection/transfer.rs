@@ -1,0 +1,409 @@
+//! The data half of RETR and STOR: reading chunks for downloads, ordering and
+//! writing chunks of uploads, and committing uploads.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use sfs_net::{ReceivedChunk, Transport};
+use sfs_proto::control::{ErrorCode, Reply, RequestId, TransferId};
+use sfs_proto::record::{chunk_buffer, CHUNK_PREFIX_LEN, MAX_CHUNK_DATA};
+use sfs_proto::session::Initiator;
+
+use super::{Completion, Connection};
+use crate::accounts::Username;
+use crate::audit::{Event as LogEvent, EventKind, Outcome as LogOutcome, Reason};
+use crate::cmd::{store_error_reply, Download, UploadTarget};
+use crate::store::{StoreError, Upload, VirtualPath};
+
+/// Most upload bytes handed to one write job.
+const WRITE_BATCH: usize = 1024 * 1024;
+
+/// A download in progress.
+pub(super) struct DownloadState {
+    file: Arc<std::fs::File>,
+    /// A read job is running.
+    reading: bool,
+    path: VirtualPath,
+    owner: Option<Username>,
+    length: u64,
+}
+
+/// An upload in progress.
+pub(super) struct UploadState {
+    request: RequestId,
+    /// `None` while a write or commit job holds it.
+    upload: Option<Upload>,
+    /// Chunks that arrived ahead of `next_offset`, by offset.
+    pending: BTreeMap<u64, ReceivedChunk>,
+    /// The next byte to append to the temporary file.
+    next_offset: u64,
+    /// The verified digest, once the session finished the transfer.
+    finished: Option<[u8; 32]>,
+    path: VirtualPath,
+    owner: Option<Username>,
+}
+
+impl<T: Transport> Connection<T> {
+    pub(super) fn open_download(&mut self, id: RequestId, download: Download) {
+        let Download {
+            file,
+            length,
+            offset,
+            path,
+            owner,
+        } = download;
+        match self
+            .session
+            .open_transfer(id, offset, length - offset, self.data_streams)
+        {
+            Ok(transfer) => {
+                self.downloads.insert(
+                    transfer,
+                    DownloadState {
+                        file,
+                        reading: false,
+                        path,
+                        owner,
+                        length: length - offset,
+                    },
+                );
+                // Nothing may be sent before the client's first credit; the
+                // session says when with CreditAvailable.
+            }
+            Err(error) => {
+                log::warn!("cannot open a download: {error}");
+                self.respond(
+                    id,
+                    Reply::error(ErrorCode::BUSY, "cannot start the transfer"),
+                );
+            }
+        }
+    }
+
+    /// Starts reading the next chunk if credit allows and no read is running.
+    pub(super) fn pump_download(&mut self, transfer: TransferId) {
+        let Some(state) = self.downloads.get_mut(&transfer) else {
+            return;
+        };
+        if state.reading || self.outbox.len() >= super::MAX_OUTBOX {
+            return;
+        }
+        let allowance = self.session.chunk_allowance(transfer).min(MAX_CHUNK_DATA);
+        let Some(offset) = self.session.next_chunk_offset(transfer) else {
+            return;
+        };
+        if allowance == 0 {
+            return;
+        }
+        state.reading = true;
+        let file = state.file.clone();
+        self.jobs.spawn_blocking(move || {
+            let mut buffer = chunk_buffer(allowance);
+            buffer.resize(CHUNK_PREFIX_LEN + allowance, 0);
+            let result = file
+                .read_exact_at(&mut buffer[CHUNK_PREFIX_LEN..], offset)
+                .map(|()| buffer);
+            Completion::Read { transfer, result }
+        });
+    }
+
+    pub(super) fn pump_all_downloads(&mut self) {
+        let transfers: Vec<TransferId> = self.downloads.keys().copied().collect();
+        for transfer in transfers {
+            self.pump_download(transfer);
+        }
+    }
+
+    pub(super) fn chunk_read(&mut self, transfer: TransferId, result: std::io::Result<Vec<u8>>) {
+        let Some(state) = self.downloads.get_mut(&transfer) else {
+            return;
+        };
+        state.reading = false;
+        let buffer = match result {
+            Ok(buffer) => buffer,
+            Err(error) => {
+                // The file shrank or the disk failed: the client is told, the
+                // details stay here.
+                log::error!("reading a download failed: {error}");
+                let _ = self.session.abort_transfer(
+                    transfer,
+                    ErrorCode::INTERNAL,
+                    "the file could not be read",
+                );
+                if let Some(state) = self.downloads.remove(&transfer) {
+                    self.log_transfer(
+                        EventKind::Retrieve,
+                        LogOutcome::Failed,
+                        &state.path,
+                        state.owner.as_ref(),
+                        None,
+                        Reason::from(&error),
+                    );
+                }
+                return;
+            }
+        };
+        let transmit = match self.session.send_chunk(transfer, buffer) {
+            Ok(transmit) => transmit,
+            Err(error) => {
+                log::debug!("chunk not sent: {error}");
+                return;
+            }
+        };
+        self.outbox.push_back(transmit);
+        // Read the next chunk while this one goes out.
+        self.pump_download(transfer);
+    }
+
+    pub(super) fn download_sent(&mut self, transfer: TransferId) {
+        if let Some(state) = self.downloads.remove(&transfer) {
+            self.log_transfer(
+                EventKind::Retrieve,
+                LogOutcome::Ok,
+                &state.path,
+                state.owner.as_ref(),
+                Some(state.length),
+                Reason::from("sent"),
+            );
+        }
+    }
+
+    pub(super) fn open_upload(&mut self, id: RequestId, target: UploadTarget) {
+        let UploadTarget {
+            upload,
+            size,
+            path,
+            owner,
+        } = target;
+        match self.session.open_transfer(id, 0, size, self.data_streams) {
+            Ok(transfer) => {
+                self.uploads.insert(
+                    transfer,
+                    UploadState {
+                        request: id,
+                        upload: Some(upload),
+                        pending: BTreeMap::new(),
+                        next_offset: 0,
+                        finished: None,
+                        path,
+                        owner,
+                    },
+                );
+            }
+            Err(error) => {
+                // Dropping the upload removes its temporary file.
+                log::warn!("cannot open an upload: {error}");
+                self.respond(
+                    id,
+                    Reply::error(ErrorCode::BUSY, "cannot start the transfer"),
+                );
+            }
+        }
+    }
+
+    pub(super) fn receive_chunk(&mut self, chunk: ReceivedChunk) {
+        let Some(state) = self.uploads.get_mut(&chunk.transfer) else {
+            // Late data of a transfer that already ended.
+            return;
+        };
+        let transfer = chunk.transfer;
+        self.buffered += chunk.data().len();
+        state.pending.insert(chunk.offset, chunk);
+        self.pump_upload(transfer);
+    }
+
+    /// Starts writing what is contiguous, or committing once all is written.
+    fn pump_upload(&mut self, transfer: TransferId) {
+        let Some(state) = self.uploads.get_mut(&transfer) else {
+            return;
+        };
+        let Some(mut upload) = state.upload.take() else {
+            return;
+        };
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while bytes < WRITE_BATCH {
+            let Some(entry) = state.pending.first_entry() else {
+                break;
+            };
+            if *entry.key() != state.next_offset {
+                break;
+            }
+            let chunk = entry.remove();
+            let len = chunk.data().len();
+            state.next_offset += len as u64;
+            bytes += len;
+            batch.push(chunk);
+        }
+        if !batch.is_empty() {
+            self.jobs.spawn_blocking(move || {
+                let result = batch
+                    .iter()
+                    .try_for_each(|chunk| upload.write(chunk.data()));
+                Completion::Written {
+                    transfer,
+                    upload,
+                    bytes,
+                    result,
+                }
+            });
+        } else if let (Some(digest), true) = (state.finished, state.pending.is_empty()) {
+            self.jobs.spawn_blocking(move || Completion::Committed {
+                transfer,
+                result: upload.commit(&digest),
+            });
+        } else {
+            state.upload = Some(upload);
+        }
+    }
+
+    pub(super) fn chunk_written(
+        &mut self,
+        transfer: TransferId,
+        upload: Upload,
+        bytes: usize,
+        result: Result<(), StoreError>,
+    ) {
+        self.buffered = self.buffered.saturating_sub(bytes);
+        let Some(state) = self.uploads.get_mut(&transfer) else {
+            // The transfer failed meanwhile: dropping the upload removes the file.
+            return;
+        };
+        match result {
+            Ok(()) => {
+                state.upload = Some(upload);
+                self.pump_upload(transfer);
+            }
+            Err(error) => {
+                drop(upload);
+                let (code, message) = store_error_reply(&error);
+                let _ = self.session.abort_transfer(transfer, code, &message);
+                self.fail_upload(transfer, code, message, Reason::from(&error));
+            }
+        }
+    }
+
+    pub(super) fn upload_finished(&mut self, transfer: TransferId, length: u64, sha256: [u8; 32]) {
+        let Some(state) = self.uploads.get_mut(&transfer) else {
+            return;
+        };
+        log::debug!("upload {transfer:?} received in full ({length} bytes)");
+        state.finished = Some(sha256);
+        self.pump_upload(transfer);
+    }
+
+    pub(super) fn committed(&mut self, transfer: TransferId, result: Result<u64, StoreError>) {
+        let Some(state) = self.uploads.remove(&transfer) else {
+            return;
+        };
+        match result {
+            Ok(bytes) => {
+                self.log_transfer(
+                    EventKind::Store,
+                    LogOutcome::Ok,
+                    &state.path,
+                    state.owner.as_ref(),
+                    Some(bytes),
+                    Reason::from("committed"),
+                );
+                self.respond(state.request, Reply::Ok);
+            }
+            Err(error) => {
+                let (code, message) = store_error_reply(&error);
+                self.uploads.insert(transfer, state);
+                self.fail_upload(transfer, code, message, Reason::from(&error));
+            }
+        }
+    }
+
+    pub(super) fn transfer_failed(
+        &mut self,
+        transfer: TransferId,
+        by: Initiator,
+        code: ErrorCode,
+        reason: &str,
+    ) {
+        log::debug!("transfer {transfer:?} failed ({by:?}, {code:?}): {reason}");
+        let why: &'static str = match by {
+            Initiator::Remote => "aborted by the client",
+            Initiator::Local => "failed the length or digest check",
+        };
+        if let Some(state) = self.downloads.remove(&transfer) {
+            self.log_transfer(
+                EventKind::Retrieve,
+                LogOutcome::Failed,
+                &state.path,
+                state.owner.as_ref(),
+                None,
+                Reason::from(why),
+            );
+        } else if self.uploads.contains_key(&transfer) {
+            let (code, message) = match by {
+                Initiator::Remote => (ErrorCode::ABORTED, "upload aborted; nothing was changed"),
+                Initiator::Local => (
+                    ErrorCode::TRANSFER_FAILED,
+                    "upload failed its integrity check; nothing was changed",
+                ),
+            };
+            self.fail_upload(transfer, code, message.into(), Reason::from(why));
+        }
+    }
+
+    /// Ends an upload without committing: the temporary file goes, the STOR gets
+    /// its error, the log gets a line.
+    fn fail_upload(
+        &mut self,
+        transfer: TransferId,
+        code: ErrorCode,
+        message: String,
+        reason: Reason,
+    ) {
+        let Some(state) = self.uploads.remove(&transfer) else {
+            return;
+        };
+        let held: usize = state.pending.values().map(|c| c.data().len()).sum();
+        self.buffered = self.buffered.saturating_sub(held);
+        let outcome = if code == ErrorCode::INTERNAL || code == ErrorCode::NO_SPACE {
+            LogOutcome::Failed
+        } else {
+            LogOutcome::Denied
+        };
+        self.log_transfer(
+            EventKind::Store,
+            outcome,
+            &state.path,
+            state.owner.as_ref(),
+            None,
+            reason,
+        );
+        self.respond(state.request, Reply::error(code, message));
+        // `state.upload` (if not held by a job) is dropped here, removing the
+        // temporary file; a job holding it drops it when it reports back.
+    }
+
+    fn log_transfer(
+        &self,
+        kind: EventKind,
+        outcome: LogOutcome,
+        path: &VirtualPath,
+        owner: Option<&Username>,
+        bytes: Option<u64>,
+        reason: Reason,
+    ) {
+        let mut event = LogEvent::new(kind, outcome).path(path).peers(&self.peers);
+        if let Some(account) = &self.account {
+            event = event.user(&account.name);
+        }
+        if let Some(owner) = owner {
+            event = event.owner(owner);
+        }
+        if let Some(bytes) = bytes {
+            event = event.bytes(bytes);
+        }
+        if outcome != LogOutcome::Ok {
+            event = event.reason(reason);
+        }
+        self.write_log(&event);
+    }
+}

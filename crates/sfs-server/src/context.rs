@@ -1,0 +1,220 @@
+//! What every connection of one server shares: accounts, homes, shares, the log,
+//! the login throttle, TLS, and the per-session settings.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use sfs_proto::record::MAX_CHUNK_DATA;
+use sfs_proto::session::{SessionConfig, StreamCounts};
+
+use crate::accounts::{Accounts, AccountsError, Hasher, UsersFile};
+use crate::audit::AuditLog;
+use crate::config::ServerConfig;
+use crate::shares::{ShareDb, SharesFile};
+use crate::startup::Preflight;
+use crate::store::FileStore;
+use crate::throttle::{LoginPolicy, LoginThrottle};
+
+/// How a session behaves: timers, limits and what clients may do.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Whether clients may create their own (non-admin) accounts.
+    pub allow_registration: bool,
+    /// Time to finish the handshake and log in.
+    pub login_grace: Duration,
+    /// Close after this long without application messages (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Transfers open at once per session.
+    pub max_transfers: usize,
+    /// Receive window per upload (the credit granted beyond what was hashed).
+    pub transfer_window: u64,
+    /// Upload bytes a session holds in memory (received, not yet on disk) before
+    /// it stops reading from the network until the disk catches up.
+    pub max_buffered_upload: usize,
+    /// How long in-flight transfers may take to finish once shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            allow_registration: false,
+            login_grace: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_transfers: 8,
+            transfer_window: 2 * 1024 * 1024,
+            max_buffered_upload: 8 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SessionSettings {
+    /// The settings a configuration asks for.
+    pub fn from_config(config: &ServerConfig) -> Self {
+        let idle = config.limits.idle_timeout();
+        Self {
+            allow_registration: config.allow_registration,
+            login_grace: config.limits.login_grace(),
+            idle_timeout: (!idle.is_zero()).then_some(idle),
+            max_transfers: config.limits.max_transfers_per_session.max(1),
+            ..Self::default()
+        }
+    }
+
+    /// The protocol session's configuration for the negotiated `streams`.
+    pub fn session_config(&self, streams: StreamCounts) -> SessionConfig {
+        SessionConfig {
+            transfer_window: self.transfer_window.max(MAX_CHUNK_DATA as u64),
+            max_transfers: self.max_transfers,
+            handshake_timeout: self.login_grace,
+            idle_timeout: self.idle_timeout,
+            ..SessionConfig::new(streams)
+        }
+    }
+}
+
+/// The shares, in memory for resolving paths, and on disk for durability.
+#[derive(Debug)]
+pub struct Shares {
+    file: SharesFile,
+    // A std RwLock: nothing awaits while it is held, and resolving is quick.
+    db: RwLock<ShareDb>,
+}
+
+impl Shares {
+    /// Shares kept in `file`, starting from `db` (what the file held at startup).
+    pub fn new(file: SharesFile, db: ShareDb) -> Self {
+        Self {
+            file,
+            db: RwLock::new(db),
+        }
+    }
+
+    /// A snapshot of the current shares.
+    pub fn snapshot(&self) -> ShareDb {
+        self.db
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    /// Runs `f` on the current shares without copying them.
+    pub fn with<R>(&self, f: impl FnOnce(&ShareDb) -> R) -> R {
+        f(&self.db.read().unwrap_or_else(|poison| poison.into_inner()))
+    }
+
+    /// Applies `edit` durably (see [`SharesFile::update`]) and then to the copy in
+    /// memory. Blocking: call it from `spawn_blocking`.
+    pub fn update<T>(
+        &self,
+        edit: impl FnOnce(&mut ShareDb) -> Result<T, crate::shares::ShareError>,
+    ) -> Result<T, crate::shares::ShareError> {
+        let (outcome, db) = self.file.update(|db| {
+            let outcome = edit(db)?;
+            Ok((outcome, db.clone()))
+        })?;
+        *self.db.write().unwrap_or_else(|poison| poison.into_inner()) = db;
+        Ok(outcome)
+    }
+}
+
+/// Everything the connections of one server share.
+#[derive(Debug)]
+pub struct ServerContext {
+    /// Logins and registrations.
+    pub accounts: Accounts,
+    /// The homes.
+    pub store: FileStore,
+    /// The shares.
+    pub shares: Shares,
+    /// `server.log`.
+    pub audit: AuditLog,
+    /// The failed-login history (a std Mutex: no call awaits while holding it).
+    pub throttle: Mutex<LoginThrottle>,
+    /// The TLS configuration handed to each session.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Session behaviour.
+    pub settings: SessionSettings,
+}
+
+/// Why a [`ServerContext`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The users file could not be opened, or the dummy hash not computed.
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
+    /// The certificate and key do not make a TLS configuration.
+    #[error("certificate {} and key {} do not make a TLS configuration: {source}", cert.display(), key.display())]
+    Tls {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// Why.
+        source: sfs_proto::tls::ConfigError,
+    },
+    /// The certificate or key could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl ServerContext {
+    /// Builds the context from a configuration and what its preflight loaded.
+    /// Runs one bcrypt (the dummy hash): call it at startup.
+    pub fn new(config: &ServerConfig, preflight: Preflight) -> Result<Self, ContextError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| ContextError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let tls = sfs_proto::tls::server_config(&read(&config.cert)?, &read(&config.key)?)
+            .map_err(|source| ContextError::Tls {
+                cert: config.cert.clone(),
+                key: config.key.clone(),
+                source,
+            })?;
+        let hasher = Hasher::new(
+            config.bcrypt_cost,
+            config.limits.max_concurrent_hashes.max(1),
+        );
+        let accounts = Accounts::open(UsersFile::new(&config.users_file), hasher)?;
+        Ok(Self {
+            accounts,
+            store: preflight.store,
+            shares: Shares::new(SharesFile::new(&config.shares_file), preflight.shares),
+            audit: preflight.audit,
+            throttle: Mutex::new(LoginThrottle::new(config.login.policy())),
+            tls,
+            settings: SessionSettings::from_config(config),
+        })
+    }
+
+    /// A context assembled from parts (tests, embedding).
+    pub fn from_parts(
+        accounts: Accounts,
+        store: FileStore,
+        shares: Shares,
+        audit: AuditLog,
+        policy: LoginPolicy,
+        tls: Arc<rustls::ServerConfig>,
+        settings: SessionSettings,
+    ) -> Self {
+        Self {
+            accounts,
+            store,
+            shares,
+            audit,
+            throttle: Mutex::new(LoginThrottle::new(policy)),
+            tls,
+            settings,
+        }
+    }
+}

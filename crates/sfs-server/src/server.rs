@@ -1,0 +1,310 @@
+//! The listening server: binds, accepts, applies the connection limits, runs one
+//! [`connection::serve`] task per client, and shuts down gracefully.
+//!
+//! ```text
+//!  bind(config) ─▶ SctpListener ─▶ run(listener, ctx, limits, shutdown)
+//!                                   │ accept ─▶ limits? ─▶ spawn serve(ctx, association, signal)
+//!                                   │ accept error ─▶ log, back off (10 ms doubling to 1 s)
+//!                                   └ shutdown fires ─▶ stop accepting, signal every
+//!                                     connection, wait for them (bounded)
+//! ```
+//!
+//! [`run`] takes the shutdown signal as a future (as mini-redis does), so the
+//! binary passes Ctrl-C/SIGTERM and tests pass whatever they like, through one
+//! code path. It is generic over [`Listener`] so that host tests can feed it
+//! in-memory transports.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sfs_net::Transport;
+use sfs_sctp::{
+    DelayedSack, FailoverTuning, SctpAssociation, SctpConfig, SctpListener, StreamScheduler,
+};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::audit::{Event, EventKind, Outcome};
+use crate::config::{Scheduler, ServerConfig};
+use crate::connection;
+use crate::context::ServerContext;
+
+/// Where connections come from: an [`SctpListener`] in the server, a channel of
+/// in-memory transports in tests.
+pub trait Listener: Send + 'static {
+    /// The accepted connection.
+    type Connection: Transport;
+    /// Waits for the next connection.
+    fn accept(&self) -> impl Future<Output = Result<Self::Connection, sfs_sctp::Error>> + Send;
+}
+
+impl Listener for SctpListener {
+    type Connection = SctpAssociation;
+
+    fn accept(&self) -> impl Future<Output = Result<SctpAssociation, sfs_sctp::Error>> + Send {
+        SctpListener::accept(self)
+    }
+}
+
+/// Limits on connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more are refused.
+    pub max_clients: usize,
+    /// Connections at once from one source address; more are refused.
+    pub max_per_source: usize,
+    /// How long to wait for connections to end after the shutdown signal, beyond
+    /// their own grace for transfers.
+    pub shutdown_wait: Duration,
+}
+
+impl ConnectionLimits {
+    /// The limits a configuration asks for.
+    pub fn from_config(config: &ServerConfig) -> Self {
+        Self {
+            max_clients: config.limits.max_clients.max(1),
+            max_per_source: config.limits.max_per_source.max(1),
+            shutdown_wait: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The SCTP settings a configuration asks for. `streams` counts data streams, so
+/// the association asks for one more (stream 0 carries control).
+pub fn sctp_config(config: &ServerConfig) -> SctpConfig {
+    let tuning = &config.sctp;
+    let streams = config.streams.saturating_add(1);
+    SctpConfig {
+        outbound_streams: streams,
+        max_inbound_streams: streams,
+        max_message_size: config.limits.max_message_bytes.max(70 * 1024),
+        send_buffer_size: tuning.send_buffer_bytes,
+        recv_buffer_size: tuning.recv_buffer_bytes,
+        nodelay: tuning.nodelay,
+        failover: tuning.fast_failover.then(|| FailoverTuning {
+            rto_initial: Duration::from_millis(tuning.rto_initial_ms.into()),
+            rto_min: Duration::from_millis(tuning.rto_min_ms.into()),
+            rto_max: Duration::from_millis(tuning.rto_max_ms.into()),
+            heartbeat_interval: Duration::from_millis(tuning.heartbeat_interval_ms.into()),
+            path_max_retrans: tuning.path_max_retrans,
+            pf_retrans: tuning.pf_retrans,
+        }),
+        delayed_sack: Some(DelayedSack {
+            delay: Duration::from_millis(tuning.sack_delay_ms.into()),
+            frequency: tuning.sack_frequency,
+        }),
+        scheduler: match tuning.scheduler {
+            Scheduler::Fcfs => StreamScheduler::FirstComeFirstServed,
+            Scheduler::RoundRobin => StreamScheduler::RoundRobin,
+            Scheduler::FairCapacity => StreamScheduler::FairCapacity,
+        },
+        interleaving: tuning.interleaving,
+        ..SctpConfig::default()
+    }
+}
+
+/// Why the server could not start listening.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The kernel has no SCTP.
+    #[error("kernel SCTP is not available: load it with `sudo modprobe sctp`")]
+    SctpUnavailable,
+    /// Another process holds the port.
+    #[error("port {port} is already in use on {addrs} (is another sfs-server running?)")]
+    PortInUse {
+        /// The port.
+        port: u16,
+        /// The addresses, comma-separated.
+        addrs: String,
+    },
+    /// An address is not one of this host's.
+    #[error("cannot bind {addrs}: an address is not assigned to this host")]
+    AddressNotAvailable {
+        /// The addresses, comma-separated.
+        addrs: String,
+    },
+    /// Anything else.
+    #[error("cannot listen on {addrs}: {source}")]
+    Other {
+        /// The addresses, comma-separated.
+        addrs: String,
+        /// Why.
+        source: sfs_sctp::Error,
+    },
+}
+
+/// Binds every configured address (one multi-homed listener) on the configured port.
+pub fn bind(config: &ServerConfig) -> Result<SctpListener, BindError> {
+    let addrs: Vec<SocketAddr> = config
+        .bind
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, config.port))
+        .collect();
+    let shown = addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    SctpListener::bind(&addrs, &sctp_config(config)).map_err(|error| match error {
+        sfs_sctp::Error::SctpUnavailable => BindError::SctpUnavailable,
+        sfs_sctp::Error::Io { ref source, .. }
+            if source.raw_os_error() == Some(nix::libc::EADDRINUSE) =>
+        {
+            BindError::PortInUse {
+                port: config.port,
+                addrs: shown,
+            }
+        }
+        sfs_sctp::Error::Io { ref source, .. }
+            if source.raw_os_error() == Some(nix::libc::EADDRNOTAVAIL) =>
+        {
+            BindError::AddressNotAvailable { addrs: shown }
+        }
+        source => BindError::Other {
+            addrs: shown,
+            source,
+        },
+    })
+}
+
+/// Connections per source address, released when a connection ends.
+#[derive(Debug, Default)]
+struct SourceCounts {
+    // A std Mutex: held only to bump a counter.
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+struct SourceSlot {
+    counts: Arc<SourceCounts>,
+    source: IpAddr,
+}
+
+impl SourceCounts {
+    fn take(self: &Arc<Self>, source: IpAddr, max: usize) -> Option<SourceSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(source).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SourceSlot {
+            counts: self.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.source) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Accepts and serves connections until `shutdown` completes, then stops
+/// accepting, tells every connection, and waits (bounded) for them to end.
+pub async fn run<L: Listener>(
+    listener: L,
+    ctx: Arc<ServerContext>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (signal, watcher) = watch::channel(false);
+    let clients = Arc::new(Semaphore::new(limits.max_clients));
+    let sources = Arc::new(SourceCounts::default());
+    let mut handlers = JoinSet::new();
+    let mut backoff = INITIAL_BACKOFF;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = handlers.join_next(), if !handlers.is_empty() => continue,
+            accepted = listener.accept() => accepted,
+        };
+        let transport = match accepted {
+            Ok(transport) => {
+                backoff = INITIAL_BACKOFF;
+                transport
+            }
+            Err(error) => {
+                // Usually one association died before it was accepted; if the
+                // listener itself is failing, backing off keeps the log readable.
+                log::warn!("accept failed: {error}; retrying in {backoff:?}");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let peers = transport.peer_addrs();
+        let Ok(permit) = clients.clone().try_acquire_owned() else {
+            refuse(&ctx, &transport, &peers, "too many clients");
+            continue;
+        };
+        let slot = match peers.first() {
+            Some(peer) => match sources.take(peer.ip(), limits.max_per_source) {
+                Some(slot) => Some(slot),
+                None => {
+                    refuse(
+                        &ctx,
+                        &transport,
+                        &peers,
+                        "too many connections from this source",
+                    );
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let ctx = ctx.clone();
+        let watcher = watcher.clone();
+        handlers.spawn(async move {
+            let _permit = permit;
+            let _slot = slot;
+            connection::serve(ctx, transport, watcher).await
+        });
+    }
+    drop(listener);
+    let _ = signal.send(true);
+    let wait = ctx.settings.shutdown_grace + limits.shutdown_wait;
+    let finished = tokio::time::timeout(wait, async {
+        while handlers.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        log::warn!(
+            "{} connection(s) did not end within {wait:?}; dropping them",
+            handlers.len()
+        );
+        handlers.abort_all();
+        while handlers.join_next().await.is_some() {}
+    }
+}
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+fn refuse<T: Transport>(
+    ctx: &ServerContext,
+    transport: &T,
+    peers: &[SocketAddr],
+    why: &'static str,
+) {
+    let event = Event::new(EventKind::Refuse, Outcome::Denied)
+        .peers(peers)
+        .reason(why);
+    if let Err(error) = ctx.audit.record(&event) {
+        log::error!("cannot write server.log: {error}");
+    }
+    transport.shutdown();
+}
