@@ -535,7 +535,8 @@ impl<T: Transport> Connection<T> {
         if result.is_ok() {
             job.bar.finish();
         } else {
-            job.bar.abandon();
+            // The error is reported in words; a frozen bar would only repeat it.
+            job.bar.finish_and_clear();
         }
         // Dropping an uncommitted PartFile removes the `.part`.
         if let JobKind::Download { part, .. } = &mut job.kind {
