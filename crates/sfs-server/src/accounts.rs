@@ -255,7 +255,10 @@ impl fmt::Debug for PasswordHash {
 
 /// Hashes a password with bcrypt at `cost`, on the calling thread (slow on purpose).
 pub fn hash_password(password: &Password, cost: u32) -> Result<PasswordHash, AccountsError> {
-    bcrypt::non_truncating_hash(password.expose_secret(), cost)
+    // `Password` already holds at most 72 bytes. The non-truncating variants count
+    // the NUL terminator bcrypt appends, and so refuse exactly-72-byte passwords;
+    // the plain ones use all 72 bytes and drop only that terminator.
+    bcrypt::hash(password.expose_secret(), cost)
         .map(PasswordHash)
         .map_err(|e| AccountsError::Hash(e.to_string()))
 }
@@ -263,7 +266,8 @@ pub fn hash_password(password: &Password, cost: u32) -> Result<PasswordHash, Acc
 /// Checks a password against a hash, on the calling thread. A malformed hash counts
 /// as a mismatch.
 pub fn verify_password(password: &Password, hash: &PasswordHash) -> bool {
-    bcrypt::non_truncating_verify(password.expose_secret(), hash.as_str()).unwrap_or(false)
+    // See `hash_password` for why the truncating variant is the right one here.
+    bcrypt::verify(password.expose_secret(), hash.as_str()).unwrap_or(false)
 }
 
 /// One account in the users file.
