@@ -18,7 +18,7 @@
 //!                 Response / TransferFinished          Chunk -> .part file (write_at)
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Read as _};
@@ -254,6 +254,8 @@ pub struct Connection<T: Transport> {
     reporter: Reporter,
     interrupt: Option<InterruptSource>,
     user: String,
+    /// Paths announced as down, so a failover is told once.
+    paths_down: HashSet<String>,
 }
 
 impl<T: Transport> std::fmt::Debug for Connection<T> {
@@ -288,6 +290,7 @@ impl<T: Transport> Connection<T> {
             reporter,
             interrupt: None,
             user: credentials.user.clone(),
+            paths_down: HashSet::new(),
         };
         let login = if credentials.register {
             Command::Register {
@@ -609,18 +612,23 @@ impl<T: Transport> Connection<T> {
                 let addr = event
                     .addr
                     .map_or_else(|| "a peer address".to_owned(), |a| a.to_string());
+                // One line per failover: SCTP-PF reports "potentially failed"
+                // and then "failed" for the same path, which is one event to a user.
                 let line = match event.change {
-                    PathChange::Failed => {
+                    PathChange::Failed | PathChange::PotentiallyFailed => {
+                        if !self.paths_down.insert(addr.clone()) {
+                            return;
+                        }
                         format!(
                             "sfs: path to {addr} failed; traffic continues on the other path(s)"
                         )
                     }
-                    PathChange::PotentiallyFailed => {
-                        format!(
-                            "sfs: path to {addr} is not answering; traffic moved to another path"
-                        )
+                    PathChange::Available => {
+                        if !self.paths_down.remove(&addr) {
+                            return;
+                        }
+                        format!("sfs: path to {addr} is available again")
                     }
-                    PathChange::Available => format!("sfs: path to {addr} is available again"),
                     PathChange::MadePrimary => format!("sfs: path to {addr} is now the primary"),
                     other => {
                         log::debug!("path {addr}: {other}");

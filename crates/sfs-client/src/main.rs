@@ -31,7 +31,7 @@ use sfs_sctp::{SctpAssociation, SctpConfig};
 /// is read from --password-file, or the SFS_PASSWORD environment variable, or a
 /// hidden prompt; it is never taken from the command line.
 #[derive(Debug, Parser)]
-#[command(name = "sfs", version, after_help = EXAMPLES)]
+#[command(name = "sfs", version, after_help = EXAMPLES, args_override_self = true)]
 struct Cli {
     /// The server's addresses, comma-separated, with an optional port on any of
     /// them (it applies to all): `198.51.100.1,203.0.113.1:7373`.

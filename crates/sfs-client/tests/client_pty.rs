@@ -54,7 +54,7 @@ impl Pane {
             .map(|s| assert!(s.success(), "tmux new-session failed"))
             .expect("tmux must be installed (apt-get install tmux)");
         pane.run(&["set-option", "-t", "0", "remain-on-exit", "on"]);
-        pane.wait_for("the prompt", |screen| screen.contains("sfs:/>"));
+        pane.prompt();
         pane
     }
 
@@ -99,6 +99,14 @@ impl Pane {
         }
     }
 
+    /// Waits until the shell shows an empty prompt, so keys typed next reach the
+    /// line editor (in raw mode) and not the terminal's cooked mode.
+    fn prompt(&self) {
+        self.wait_for("an empty prompt", |s| s.trim_end().ends_with("sfs:/>"));
+        // rustyline switches the terminal to raw mode around printing the prompt.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     /// The exit status once the shell ended.
     fn exit_status(&self) -> Option<i32> {
         let text = std::fs::read_to_string(self.dir.path().join("status")).ok()?;
@@ -128,8 +136,10 @@ fn typed_commands_history_ctrl_c_during_a_transfer_and_quit() {
     assert!(screen.contains("evil\\x1b[2J"), "{screen}");
 
     // A download, then history: Up twice recalls `ls`, Up once `get ...`.
+    pane.prompt();
     pane.keys(&["get notes.txt copy.txt", "Enter"]);
     pane.wait_for("the download", |s| s.contains("downloaded notes.txt"));
+    pane.prompt();
     assert_eq!(
         std::fs::read(pane.dir.path().join("copy.txt"))
             .unwrap()
@@ -140,17 +150,20 @@ fn typed_commands_history_ctrl_c_during_a_transfer_and_quit() {
     pane.wait_for("`ls` recalled", |s| s.trim_end().ends_with("sfs:/> ls"));
     pane.keys(&["Enter"]);
     pane.wait_for("the second listing", |s| count(s, "slow.bin") >= 2);
+    pane.prompt();
 
     // Ctrl-C at the prompt drops the half-typed line.
     pane.keys(&["rm notes", "C-c"]);
     pane.keys(&["pwd", "Enter"]);
     pane.wait_for("pwd after Ctrl-C", |s| s.lines().any(|l| l.trim() == "/"));
+    pane.prompt();
 
     // Ctrl-C during a slow transfer stops it; the shell lives on.
     pane.keys(&["get slow.bin", "Enter"]);
     pane.wait_for("the progress bar", |s| s.contains("ETA"));
     pane.keys(&["C-c"]);
     pane.wait_for("the interruption", |s| s.contains("sfs: interrupted"));
+    pane.prompt();
     let dir = pane.dir.path();
     assert!(!dir.join("slow.bin").exists());
     assert!(!dir.join("slow.bin.part").exists(), "the .part is removed");
@@ -192,6 +205,7 @@ fn tab_completes_commands_and_remote_names() {
     pane.keys(&["Enter"]);
     pane.wait_for("the download", |s| s.contains("downloaded notes.txt"));
     assert!(pane.dir.path().join("notes.txt").exists());
+    pane.prompt();
     // Ctrl-D at an empty prompt ends the shell too.
     pane.keys(&["C-d"]);
     pane.wait_for("the exit", |s| s.contains("shell_double: bye"));
