@@ -141,6 +141,28 @@ async fn login_answers_the_remote_folder_and_pipelines_pwd() {
 }
 
 #[tokio::test]
+async fn register_sends_a_registration_instead_of_a_login() {
+    let pki = TestPki::new(&["localhost"]);
+    let state: Shared = Arc::default();
+    let transport = support::start(&pki, state.clone());
+    let credentials = Credentials {
+        register: true,
+        ..alice()
+    };
+    let (_connection, cwd) = Connection::open(
+        transport,
+        pki.client_config(),
+        "localhost".try_into().unwrap(),
+        &credentials,
+        Reporter::hidden(),
+    )
+    .await
+    .expect("registered");
+    assert_eq!(cwd, "/");
+    assert_eq!(state.lock().unwrap().log[0], "REGISTER alice");
+}
+
+#[tokio::test]
 async fn a_wrong_login_is_an_error_with_the_servers_code() {
     let pki = TestPki::new(&["localhost"]);
     let transport = support::start(&pki, Arc::default());
@@ -495,4 +517,112 @@ async fn help_lists_every_command_with_an_example_and_quit_ends() {
     assert!(put.contains("example: put notes.txt"), "{put}");
     let flow = fx.shell.execute(Command::Quit).await.unwrap();
     assert_eq!(flow, Flow::Quit);
+}
+
+/// A memory transport whose `recv` also yields path events the test injects, as
+/// kernel SCTP reports a failover.
+struct PathEvents {
+    inner: MemoryTransport,
+    events: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<sfs_net::PathEvent>>,
+}
+
+impl sfs_net::Transport for PathEvents {
+    fn streams(&self) -> sfs_proto::session::StreamCounts {
+        self.inner.streams()
+    }
+
+    async fn send(&self, stream: u16, data: &[u8]) -> Result<(), sfs_net::TransportError> {
+        self.inner.send(stream, data).await
+    }
+
+    async fn recv(&self) -> Result<sfs_net::TransportEvent, sfs_net::TransportError> {
+        let mut events = self.events.lock().await;
+        tokio::select! {
+            Some(event) = events.recv() => Ok(sfs_net::TransportEvent::Path(event)),
+            message = self.inner.recv() => message,
+        }
+    }
+
+    fn paths(&self) -> Vec<sfs_net::PathStatus> {
+        Vec::new()
+    }
+
+    fn peer_addrs(&self) -> Vec<std::net::SocketAddr> {
+        Vec::new()
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
+    use sfs_net::{PathChange, PathEvent};
+    let pki = TestPki::new(&["localhost"]);
+    let mut state = State::default();
+    state.files.insert("f".into(), pattern(2_000_000));
+    state.chunk_delay = Some(Duration::from_millis(5));
+    let inner = support::start(&pki, Arc::new(Mutex::new(state)));
+    let (inject, events) = tokio::sync::mpsc::unbounded_channel();
+    let transport = PathEvents {
+        inner,
+        events: tokio::sync::Mutex::new(events),
+    };
+    let (mut connection, _) = Connection::open(
+        transport,
+        pki.client_config(),
+        "localhost".try_into().unwrap(),
+        &alice(),
+        Reporter::hidden(),
+    )
+    .await
+    .unwrap();
+    let addr = Some("198.51.100.1:7373".parse().unwrap());
+    // SCTP-PF reports "potentially failed" and then "failed": one failover.
+    for change in [
+        PathChange::PotentiallyFailed,
+        PathChange::Failed,
+        PathChange::Failed,
+    ] {
+        inject.send(PathEvent { addr, change }).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let results = connection
+        .transfer_all(&[TransferSpec::Download {
+            remote: "f".into(),
+            dest: dir.path().join("f"),
+        }])
+        .await;
+    assert_eq!(
+        results[0].as_ref().unwrap().sha256,
+        sha256(&pattern(2_000_000))
+    );
+    let notices = connection.reporter().notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("198.51.100.1:7373 failed"),
+        "{notices:?}"
+    );
+    assert!(!notices[0].to_lowercase().contains("error"));
+    // The path coming back is told once too.
+    inject
+        .send(PathEvent {
+            addr,
+            change: PathChange::Available,
+        })
+        .unwrap();
+    // The event is read at the next wait; a reply may win the race once.
+    for _ in 0..5 {
+        connection
+            .request(sfs_proto::control::Command::Pwd)
+            .await
+            .unwrap();
+        if connection.reporter().notices().len() > 1 {
+            break;
+        }
+    }
+    let notices = connection.reporter().notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices[1].contains("available again"), "{notices:?}");
 }

@@ -110,8 +110,11 @@ pub async fn serve(transport: MemoryTransport, pki: TestPki, state: Shared) {
         }
         while let Some(event) = session.poll_event() {
             match event {
-                Event::LoginRequested { id, user, .. } => {
-                    lock(&state).log.push(format!("LOGIN {user}"));
+                Event::LoginRequested {
+                    id, user, register, ..
+                } => {
+                    let verb = if register { "REGISTER" } else { "LOGIN" };
+                    lock(&state).log.push(format!("{verb} {user}"));
                     if user == "alice" {
                         let _ = session.accept_login(id);
                     } else {
