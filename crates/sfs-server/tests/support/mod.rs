@@ -180,6 +180,13 @@ impl Client {
         pki: &TestPki,
         server: JoinHandle<ConnectionSummary>,
     ) -> Self {
+        let mut client = Self::detached(end, pki);
+        client.server = Some(server);
+        client
+    }
+
+    /// A client on `end`, whose server side runs elsewhere.
+    pub fn detached(end: MemoryTransport, pki: &TestPki) -> Self {
         let config = SessionConfig::new(end.streams());
         let driver = Driver::new(Arc::new(end));
         let name = "localhost".try_into().unwrap();
@@ -187,7 +194,7 @@ impl Client {
         Self {
             driver,
             session,
-            server: Some(server),
+            server: None,
             replies: HashMap::new(),
             done: HashSet::new(),
             stor_data: HashMap::new(),
@@ -250,6 +257,30 @@ impl Client {
             _ => {}
         }
         self.poll_events();
+    }
+
+    /// Steps for `time`, without waiting for input beyond it.
+    pub async fn settle(&mut self, time: Duration) {
+        let deadline = tokio::time::Instant::now() + time;
+        while !self.is_over() {
+            self.push_uploads().await;
+            let _ = self.driver.flush(&mut self.session).await;
+            self.poll_events();
+            tokio::select! {
+                input = self.driver.next_input(&mut self.session) => match input {
+                    Input::Chunk(chunk) => {
+                        if let Some(download) = self.downloads.get_mut(&chunk.transfer) {
+                            let at = (chunk.offset - download.offset) as usize;
+                            download.data[at..at + chunk.data().len()].copy_from_slice(chunk.data());
+                        }
+                    }
+                    Input::TransportClosed(_) => self.transport_closed = true,
+                    _ => {}
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+            self.poll_events();
+        }
     }
 
     async fn push_uploads(&mut self) {

@@ -1,0 +1,261 @@
+//! Transfers through the connection handler: several at once, aborted and cut
+//! uploads, timeouts on a paused clock, graceful shutdown, and the accept loop's
+//! limits.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sfs_net::memory::{memory_pair, MemoryTransport};
+use sfs_proto::control::{Command, ErrorCode, Reply};
+use sfs_server::context::SessionSettings;
+use sfs_server::server::{self, ConnectionLimits, Listener};
+use support::{code, pattern, Fixture, STREAMS};
+use tokio::sync::{mpsc, Mutex};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_uploads_and_downloads_in_flight_at_once() {
+    let fx = Fixture::new();
+    let mut c = fx.login("alice").await;
+    let files: Vec<Vec<u8>> = (0..4)
+        .map(|i| pattern(400_000 + i * 1234, i as u8))
+        .collect();
+    let ids: Vec<_> = files
+        .iter()
+        .enumerate()
+        .map(|(i, data)| c.send_stor(&format!("f{i}"), data.clone()))
+        .collect();
+    // A LIST in between is answered while the uploads are running.
+    let list = c.send(Command::List { path: "/".into() });
+    for id in &ids {
+        assert_eq!(c.reply(*id).await, Reply::Ok);
+    }
+    c.replies(list).await;
+    assert!(
+        c.streams_used.len() > 1,
+        "chunks spread over streams: {:?}",
+        c.streams_used
+    );
+    for (i, data) in files.iter().enumerate() {
+        assert_eq!(
+            &std::fs::read(fx.home("alice").join(format!("f{i}"))).unwrap(),
+            data
+        );
+    }
+    let ids: Vec<_> = (0..4).map(|i| c.send_retr(&format!("f{i}"), 0)).collect();
+    for (id, data) in ids.into_iter().zip(&files) {
+        assert_eq!(&c.download_result(id).await.unwrap(), data);
+    }
+    let log = fx.log();
+    assert_eq!(log.matches("event=store result=ok").count(), 4, "{log}");
+    assert_eq!(log.matches("event=retrieve result=ok").count(), 4, "{log}");
+}
+
+#[tokio::test]
+async fn an_aborted_upload_keeps_the_old_file_and_the_session() {
+    let fx = Fixture::new();
+    let mut c = fx.login("alice").await;
+    let old = pattern(10_000, 1);
+    assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
+
+    let id = c.send_stor("keep.bin", pattern(1_000_000, 2));
+    c.limit_upload(id, 200_000);
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    c.settle(Duration::from_millis(300)).await;
+    let transfer = c.stor_transfer[&id];
+    c.session
+        .abort_transfer(transfer, ErrorCode::ABORTED, "user pressed Ctrl-C")
+        .unwrap();
+    let reply = c.reply(id).await;
+    assert_eq!(code(&reply), ErrorCode::ABORTED);
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
+        old
+    );
+    // The session goes on.
+    assert_eq!(
+        c.request(Command::Pwd).await,
+        Reply::Path { path: "/".into() }
+    );
+    assert!(fx.leftover_uploads().is_empty());
+    assert!(
+        fx.log().contains("event=store result=denied"),
+        "{}",
+        fx.log()
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_upload_leaves_the_old_file_intact() {
+    let fx = Fixture::new();
+    let mut c = fx.login("alice").await;
+    let old = pattern(10_000, 3);
+    assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
+    let id = c.send_stor("keep.bin", pattern(1_000_000, 4));
+    c.limit_upload(id, 300_000);
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    c.settle(Duration::from_millis(300)).await;
+    let server = c.server.take().unwrap();
+    drop(c);
+    let summary = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the handler ends")
+        .unwrap();
+    assert_eq!(summary.code, ErrorCode::TRANSPORT_CLOSED);
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
+        old
+    );
+    assert!(
+        fx.leftover_uploads().is_empty(),
+        "{:?}",
+        fx.leftover_uploads()
+    );
+    // The server serves on.
+    let mut c = fx.login("alice").await;
+    assert_eq!(c.download("keep.bin").await.unwrap(), old);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_login_within_the_grace_period_closes_the_session() {
+    let fx = Fixture::with(SessionSettings {
+        login_grace: Duration::from_secs(5),
+        ..SessionSettings::default()
+    });
+    let mut c = fx.connect().await;
+    let reason = c.until_closed().await.expect("closed by the server");
+    assert_eq!(reason.code, ErrorCode::TIMED_OUT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_session_is_closed() {
+    let fx = Fixture::with(SessionSettings {
+        idle_timeout: Some(Duration::from_secs(60)),
+        ..SessionSettings::default()
+    });
+    let mut c = fx.login("alice").await;
+    let started = tokio::time::Instant::now();
+    let reason = c.until_closed().await.expect("closed by the server");
+    assert_eq!(reason.code, ErrorCode::TIMED_OUT);
+    assert!(started.elapsed() >= Duration::from_secs(60));
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_transfer_finish_then_closes() {
+    let fx = Fixture::new();
+    let mut c = fx.login("alice").await;
+    let data = pattern(2_000_000, 5);
+    let id = c.send_stor("big.bin", data.clone());
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    fx.shutdown.send(true).unwrap();
+    // New work is refused, the transfer in flight completes.
+    let refused = c.send(Command::Mkd {
+        path: "late".into(),
+    });
+    assert_eq!(c.reply(id).await, Reply::Ok);
+    assert_eq!(code(&c.reply(refused).await), ErrorCode::SHUTTING_DOWN);
+    let reason = c.until_closed().await.expect("closed by the server");
+    assert_eq!(reason.code, ErrorCode::SHUTTING_DOWN);
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("big.bin")).unwrap(),
+        data
+    );
+    assert!(!fx.home("alice").join("late").exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_fails_a_stalled_upload_cleanly_after_the_grace() {
+    let fx = Fixture::with(SessionSettings {
+        shutdown_grace: Duration::from_secs(3),
+        allow_registration: false,
+        ..SessionSettings::default()
+    });
+    let mut c = fx.login("alice").await;
+    assert_eq!(c.upload("keep.bin", b"old").await, Reply::Ok);
+    let id = c.send_stor("keep.bin", pattern(500_000, 6));
+    c.limit_upload(id, 100_000);
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    fx.shutdown.send(true).unwrap();
+    let reason = c.until_closed().await.expect("closed by the server");
+    assert_eq!(reason.code, ErrorCode::SHUTTING_DOWN);
+    let server = c.server.take().unwrap();
+    drop(c);
+    server.await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
+        b"old"
+    );
+    assert!(fx.leftover_uploads().is_empty());
+}
+
+/// Memory transports handed to `server::run` as if accepted.
+struct MemoryListener(Mutex<mpsc::Receiver<MemoryTransport>>);
+
+impl Listener for MemoryListener {
+    type Connection = MemoryTransport;
+
+    async fn accept(&self) -> Result<MemoryTransport, sfs_sctp::Error> {
+        match self.0.lock().await.recv().await {
+            Some(transport) => Ok(transport),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_accept_loop_caps_clients_and_shuts_down() {
+    let fx = Fixture::new();
+    let (queue, accepted) = mpsc::channel(4);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = ConnectionLimits {
+        max_clients: 1,
+        max_per_source: 1,
+        shutdown_wait: Duration::from_secs(5),
+    };
+    let server = tokio::spawn(server::run(
+        MemoryListener(Mutex::new(accepted)),
+        Arc::clone(&fx.ctx),
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let (client_end, server_end) = memory_pair(STREAMS);
+    queue.send(server_end).await.unwrap();
+    let mut first = support::Client::detached(client_end, &fx.pki);
+    assert_eq!(first.login("alice", support::PASSWORD).await, Reply::Ok);
+
+    let (client_end, server_end) = memory_pair(STREAMS);
+    queue.send(server_end).await.unwrap();
+    let mut second = support::Client::detached(client_end, &fx.pki);
+    second.until_closed().await;
+    assert!(second.transport_closed, "refused without a session");
+    assert!(
+        fx.log().contains("event=refuse result=denied"),
+        "{}",
+        fx.log()
+    );
+
+    // The first client is still served; then the server shuts down.
+    assert_eq!(
+        first.request(Command::Pwd).await,
+        Reply::Path { path: "/".into() }
+    );
+    stop.send(()).unwrap();
+    let reason = first.until_closed().await.expect("closed by the server");
+    assert_eq!(reason.code, ErrorCode::SHUTTING_DOWN);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
