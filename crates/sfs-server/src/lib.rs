@@ -1,10 +1,22 @@
-//! The SFS server library: everything the server does that needs no network.
+//! The SFS server: accounts, homes, sharing, the audit log, and the network
+//! service that serves them over multi-homed SCTP and TLS 1.3.
 //!
-//! The network session (SCTP, TLS, the protocol state machine) lives elsewhere and
-//! calls into these modules:
+//! ```text
+//!  sfs-server (main.rs): config ─▶ startup::preflight ─▶ ServerContext ─▶ server::bind
+//!                                                                          │
+//!  server::run(listener, ctx, limits, shutdown) ── accept, limits ─────────┘
+//!      └─▶ one task per client: connection::serve(ctx, association, signal)
+//!              ServerSession (sfs-proto) driven by sfs-net's Driver
+//!              ├─ logins: accounts + throttle        ├─ commands: cmd/* on the blocking pool
+//!              └─ transfers: pread chunks / ordered writes + commit, in parallel
+//! ```
 //!
 //! | module | job |
 //! |---|---|
+//! | [`server`] | binding, the accept loop, connection limits, graceful shutdown |
+//! | [`connection`] | one client's session: logins, command queue, transfers, timeouts |
+//! | [`context`] | what connections share: accounts, store, shares, log, TLS, settings |
+//! | `cmd` (private) | the file commands, one file per family (list, nav, info, change, share, open) |
 //! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
@@ -45,6 +57,74 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Serving a client
+//!
+//! [`connection::serve`] is generic over [`sfs_net::Transport`], so the same code
+//! serves a kernel SCTP association in the binary and one end of an in-memory pair
+//! in host tests (`tests/session_*.rs` drive it with a real `ClientSession`):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use sfs_server::accounts::{Accounts, Hasher, UsersFile};
+//! use sfs_server::audit::AuditLog;
+//! use sfs_server::context::{ServerContext, SessionSettings, Shares};
+//! use sfs_server::shares::{ShareDb, SharesFile};
+//! use sfs_server::store::FileStore;
+//! use sfs_server::throttle::LoginPolicy;
+//! # let state = tempfile::tempdir()?;
+//! # let (chain, key) = {
+//! #     let c = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+//! #     (c.cert.pem(), c.signing_key.serialize_pem())
+//! # };
+//! let ctx = Arc::new(ServerContext::from_parts(
+//!     Accounts::open(UsersFile::new(state.path().join("users.json")), Hasher::new(4, 2))?,
+//!     FileStore::open(&state.path().join("server_files"))?,
+//!     Shares::new(SharesFile::new(state.path().join("shares.json")), ShareDb::default()),
+//!     AuditLog::open(&state.path().join("server.log"))?,
+//!     LoginPolicy::default(),
+//!     sfs_proto::tls::server_config(chain.as_bytes(), key.as_bytes())?,
+//!     SessionSettings::default(),
+//! ));
+//! let (_client_end, server_end) = sfs_net::memory::memory_pair(5);
+//! let (shutdown, signal) = tokio::sync::watch::channel(false);
+//! let connection = tokio::spawn(sfs_server::connection::serve(ctx, server_end, signal));
+//! shutdown.send(true)?; // the session closes with SHUTTING_DOWN
+//! let summary = connection.await?;
+//! assert_eq!(summary.code, sfs_proto::control::ErrorCode::SHUTTING_DOWN);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design decisions
+//!
+//! - **One task per connection owns its session**; slow work (bcrypt, file IO,
+//!   fsync) runs on the blocking pool and reports back through a `JoinSet`, so a
+//!   session never waits on a disk while its timers, other transfers or the
+//!   shutdown signal need attention. Sending is one branch of the same `select!`
+//!   as receiving, so a client that stops reading cannot wedge its handler.
+//! - **Commands of one session run in arrival order, one at a time**, so
+//!   pipelined `MKD a; CWD a; STOR f` behave as typed. Transfers, once opened,
+//!   run in parallel with each other and with later commands.
+//! - **Uploads**: chunks may arrive out of order across streams; they are put in
+//!   order in memory (bounded per session, reading pauses beyond it) and appended
+//!   to the store's temporary upload file. The session checks length and SHA-256;
+//!   the commit checks the digest *of what was written* again, fsyncs, renames and
+//!   fsyncs the folder, and only then answers `Ok`. Anything else (abort, digest
+//!   failure, disconnect, shutdown, disk full) drops the upload, which removes the
+//!   temporary file: the old file is never touched.
+//! - **Refusals do not leak**: error replies carry an `ErrorCode` and the text of
+//!   the server's own error types, which never hold a real path; `INTERNAL` errors
+//!   say only "internal error" and the details go to `server.log`. A path outside
+//!   every share reads exactly like a missing file.
+//! - **Over-limit connections** (max clients, per source) are shut down at once
+//!   without a TLS session, and logged as `event=refuse`.
+//! - **Shutdown** (SIGINT/SIGTERM, or any future given to [`server::run`]): stop
+//!   accepting, answer new commands `SHUTTING_DOWN`, give transfers in flight
+//!   [`SessionSettings::shutdown_grace`](context::SessionSettings) to finish, then
+//!   close every session with `SHUTTING_DOWN`.
 //!
 //! # One command, end to end
 //!
