@@ -82,6 +82,7 @@ async fn concurrent_senders_keep_per_stream_order_and_whole_messages() {
     };
     let (listener, addrs) = two_address_listener(&config);
     let (client, server) = pair(&listener, &addrs, &config).await;
+    assert_eq!(client.max_send_size(), limit);
     let client = Arc::new(client);
 
     let senders: Vec<_> = (0..STREAMS)

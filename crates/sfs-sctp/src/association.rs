@@ -1,6 +1,5 @@
 //! One SCTP association on a one-to-one style socket.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -36,7 +35,11 @@ const READ_BUFFER_LEN: usize = 128 * 1024;
 pub struct SctpAssociation {
     fd: AsyncFd<OwnedFd>,
     assoc_id: i32,
+    /// Largest message accepted from the peer ([`SctpConfig::max_message_size`]).
     max_message_size: usize,
+    /// Largest message [`send`](Self::send) takes: the configured maximum, or less
+    /// if the kernel granted a smaller send buffer.
+    max_send_size: usize,
     outbound_streams: AtomicU16,
     inbound_streams: AtomicU16,
     receiver: Mutex<Receiver>,
@@ -48,7 +51,6 @@ struct Receiver {
     reassembler: Reassembler,
     buffer: Vec<u8>,
     control: sys::ControlBuffer,
-    pending: VecDeque<Event>,
     ended: Option<Ended>,
 }
 
@@ -106,16 +108,23 @@ impl SctpAssociation {
     pub(crate) fn from_established(fd: AsyncFd<OwnedFd>, config: &SctpConfig) -> Result<Self> {
         socket::tune(fd.get_ref(), config, false)?;
         let status = read_status(fd.get_ref())?;
+        let send_limit = socket::send_buffer_limit(fd.get_ref())?;
+        if send_limit < config.max_message_size {
+            log::warn!(
+                "messages sent are limited to {send_limit} bytes (the send buffer), below max_message_size {}",
+                config.max_message_size
+            );
+        }
         Ok(Self {
             assoc_id: status.assoc_id,
             outbound_streams: AtomicU16::new(status.outstrms),
             inbound_streams: AtomicU16::new(status.instrms),
             max_message_size: config.max_message_size,
+            max_send_size: config.max_message_size.min(send_limit),
             receiver: Mutex::new(Receiver {
                 reassembler: Reassembler::new(config.max_message_size),
                 buffer: vec![0; READ_BUFFER_LEN],
                 control: sys::ControlBuffer([0; 64]),
-                pending: VecDeque::new(),
                 ended: None,
             }),
             fd,
@@ -131,6 +140,13 @@ impl SctpAssociation {
     /// Inbound streams negotiated: the peer sends on `0..inbound_streams()`.
     pub fn inbound_streams(&self) -> u16 {
         self.inbound_streams.load(Ordering::Relaxed)
+    }
+
+    /// The largest message [`send`](Self::send) accepts: [`SctpConfig::max_message_size`],
+    /// or less if the kernel capped the send buffer (`net.core.wmem_max`), since it
+    /// refuses a message larger than the send buffer.
+    pub fn max_send_size(&self) -> usize {
+        self.max_send_size
     }
 
     /// Sends one whole message on `stream` with payload protocol id `ppid`.
@@ -149,10 +165,10 @@ impl SctpAssociation {
         if data.is_empty() {
             return Err(Error::EmptyMessage);
         }
-        if data.len() > self.max_message_size {
+        if data.len() > self.max_send_size {
             return Err(Error::MessageTooLarge {
                 len: data.len(),
-                limit: self.max_message_size,
+                limit: self.max_send_size,
             });
         }
         let flags = if unordered { sys::SCTP_UNORDERED } else { 0 };
@@ -182,10 +198,13 @@ impl SctpAssociation {
         loop {
             {
                 let mut receiver = self.receiver();
-                if let Some(event) = receiver.pending.pop_front() {
+                let Receiver {
+                    reassembler, ended, ..
+                } = &mut *receiver;
+                if let Some(event) = self.take_ready(reassembler, ended) {
                     return Ok(event);
                 }
-                if let Some(ended) = receiver.ended {
+                if let Some(ended) = ended {
                     return Err(ended.error());
                 }
             }
@@ -228,8 +247,12 @@ impl SctpAssociation {
             };
             let is_notification = received.flags & sys::MSG_NOTIFICATION != 0;
             if received.len == 0 && !is_notification {
+                reassembler.finish();
                 *ended = Some(Ended::Closed);
-                return Ok(Err(Error::Closed));
+                return Ok(match self.take_ready(reassembler, ended) {
+                    Some(event) => Ok(event),
+                    None => Err(Error::Closed),
+                });
             }
             let piece = buffer.get(..received.len).unwrap_or_default();
             let end_of_record = received.flags & libc::MSG_EOR != 0;
@@ -240,23 +263,11 @@ impl SctpAssociation {
                 cmsg::find_rcvinfo(control)
             };
             match reassembler.push(piece, end_of_record, is_notification, info) {
-                Ok(Some(event)) => {
-                    self.note_stream_counts(&event);
-                    // After these the kernel has nothing more to deliver, and on a
-                    // one-to-one socket it does not always wake readers again, so
-                    // the next call must not wait.
-                    if let Event::Notification(Notification::AssocChange(change)) = &event {
-                        match change.state {
-                            AssocState::ShutdownComplete => *ended = Some(Ended::Closed),
-                            AssocState::CommLost | AssocState::CantStartAssoc => {
-                                *ended = Some(Ended::Lost)
-                            }
-                            _ => {}
-                        }
+                Ok(()) => {
+                    if let Some(event) = self.take_ready(reassembler, ended) {
+                        return Ok(Ok(event));
                     }
-                    return Ok(Ok(event));
                 }
-                Ok(None) => continue,
                 Err(_too_large) => {
                     let limit = self.max_message_size;
                     log::warn!("peer sent a message over {limit} bytes; aborting the association");
@@ -268,6 +279,28 @@ impl SctpAssociation {
         }
     }
 
+    /// The next completed event, with its effects on the association's state:
+    /// stream counts from COMM_UP/RESTART, and the end of the association.
+    fn take_ready(
+        &self,
+        reassembler: &mut Reassembler,
+        ended: &mut Option<Ended>,
+    ) -> Option<Event> {
+        let event = reassembler.pop()?;
+        self.note_stream_counts(&event);
+        // After these the kernel has nothing more to deliver, and on a one-to-one
+        // socket it does not always wake readers again, so the next call must
+        // not wait.
+        if let Event::Notification(Notification::AssocChange(change)) = &event {
+            match change.state {
+                AssocState::ShutdownComplete => *ended = Some(Ended::Closed),
+                AssocState::CommLost | AssocState::CantStartAssoc => *ended = Some(Ended::Lost),
+                _ => {}
+            }
+        }
+        Some(event)
+    }
+
     fn note_stream_counts(&self, event: &Event) {
         if let Event::Notification(Notification::AssocChange(change)) = event {
             if matches!(change.state, AssocState::CommUp | AssocState::Restart) {
@@ -277,6 +310,24 @@ impl SctpAssociation {
                     .store(change.inbound_streams, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Whether I-DATA chunk interleaving (RFC 8260) is in use on this association:
+    /// both ends asked for it ([`SctpConfig::interleaving`]) and both kernels allow
+    /// it (`net.sctp.intl_enable`).
+    pub fn interleaving(&self) -> Result<bool> {
+        let mut value = sys::AssocValue {
+            assoc_id: self.assoc_id,
+            value: 0,
+        };
+        sys::read_option(
+            self.fd.get_ref(),
+            SOL_SCTP,
+            sys::SCTP_INTERLEAVING_SUPPORTED,
+            &mut value,
+        )
+        .map_err(|e| Error::io("reading SCTP_INTERLEAVING_SUPPORTED", e))?;
+        Ok(value.value != 0)
     }
 
     /// The association's state, stream counts and primary path (`SCTP_STATUS`).

@@ -24,6 +24,8 @@ const fn cmsg_align(len: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RcvInfo {
     pub stream: u16,
+    /// Stream sequence number (for I-DATA, the low 16 bits of the message id).
+    pub ssn: u16,
     pub flags: u16,
     /// As it was on the wire (network byte order, see [`crate::Message::ppid`]).
     pub ppid_raw: u32,
@@ -68,6 +70,7 @@ pub(crate) fn find_rcvinfo(control: &[u8]) -> Option<RcvInfo> {
         if level == SOL_SCTP && kind == SCTP_RCVINFO && data.len() >= RCVINFO_LEN {
             return Some(RcvInfo {
                 stream: u16::from_ne_bytes(data.get(0..2)?.try_into().ok()?),
+                ssn: u16::from_ne_bytes(data.get(2..4)?.try_into().ok()?),
                 flags: u16::from_ne_bytes(data.get(4..6)?.try_into().ok()?),
                 ppid_raw: u32::from_ne_bytes(data.get(8..12)?.try_into().ok()?),
             });
@@ -113,6 +116,7 @@ mod tests {
         let control = rcvinfo_fixture(9, 1, [0, 0, 0, 42]);
         let info = find_rcvinfo(&control).unwrap();
         assert_eq!(info.stream, 9);
+        assert_eq!(info.ssn, 7);
         assert!(info.unordered());
         assert_eq!(u32::from_be(info.ppid_raw), 42);
     }

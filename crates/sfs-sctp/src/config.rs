@@ -30,8 +30,13 @@ pub struct SctpConfig {
     pub max_message_size: usize,
     /// `SO_SNDBUF` in bytes (the kernel doubles it). SCTP has no buffer
     /// autotuning, so the default is 2 MiB; below 512 KiB one flow collapses.
+    /// The kernel caps it at `net.core.wmem_max` (often 208 KiB) unless the
+    /// process has CAP_NET_ADMIN (then `SO_SNDBUFFORCE` is used); a capped buffer
+    /// is logged, and also lowers
+    /// [`SctpAssociation::max_send_size`](crate::SctpAssociation::max_send_size).
     pub send_buffer_size: usize,
-    /// `SO_RCVBUF` in bytes (the kernel doubles it). Default 2 MiB.
+    /// `SO_RCVBUF` in bytes (the kernel doubles it). Default 2 MiB, capped like
+    /// the send buffer by `net.core.rmem_max`.
     pub recv_buffer_size: usize,
     /// `SCTP_NODELAY`: send small messages at once (no Nagle). Default on.
     pub nodelay: bool,

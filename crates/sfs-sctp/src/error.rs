@@ -39,7 +39,7 @@ pub enum Error {
     MessageTooLarge {
         /// Its length.
         len: usize,
-        /// [`crate::SctpConfig::max_message_size`].
+        /// [`crate::SctpAssociation::max_send_size`].
         limit: usize,
     },
 

@@ -7,8 +7,10 @@
 //! reassembled apart from data and never confused with it. This module does no IO,
 //! so all of it is tested on the host.
 
+use std::collections::{HashMap, VecDeque};
+
 use crate::cmsg::RcvInfo;
-use crate::notification::{parse_notification, Notification, LARGEST_FIXED_LEN};
+use crate::notification::{parse_notification, AssocState, Notification, LARGEST_FIXED_LEN};
 
 /// One whole user message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,20 +40,44 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooLarge;
 
+/// Ordered messages held back waiting for an earlier one are released anyway
+/// (with a warning) past this many, so a kernel surprise can never stall the
+/// association.
+const MAX_HELD_MESSAGES: usize = 256;
+
 struct Partial {
     stream: u16,
     unordered: bool,
+    ssn: u16,
     ppid: u32,
     data: Vec<u8>,
 }
 
-/// Reassembly state of one association.
+/// An ordered message that completed before an earlier one on its stream.
+struct Held {
+    ssn: u16,
+    message: Message,
+}
+
+/// Reassembly and per-stream ordering state of one association.
+///
+/// Pieces of one message share (stream, unordered flag, stream sequence number),
+/// so partial messages are keyed by all three: pieces of two messages of one
+/// stream are never joined. Ordered messages are released in stream sequence
+/// order. The kernel's partial delivery of a large message bypasses its own
+/// ordering for plain DATA chunks, and was seen in the VM to hand out a message
+/// before an earlier, smaller one of the same stream; holding the later one back
+/// until the gap fills restores the order SCTP promises.
 pub(crate) struct Reassembler {
     max_message_size: usize,
     partials: Vec<Partial>,
     /// The first bytes of a notification that came in pieces, and its full length.
     notification: Vec<u8>,
     notification_len: usize,
+    /// The next stream sequence number expected on each stream (0 at start).
+    next_ssn: HashMap<u16, u16>,
+    held: Vec<Held>,
+    ready: VecDeque<Event>,
 }
 
 impl Reassembler {
@@ -61,33 +87,45 @@ impl Reassembler {
             partials: Vec::new(),
             notification: Vec::new(),
             notification_len: 0,
+            next_ssn: HashMap::new(),
+            held: Vec::new(),
+            ready: VecDeque::new(),
         }
     }
 
-    /// Feeds one piece. Returns the event it completes, if any.
+    /// The next event ready for the application, if any.
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.ready.pop_front()
+    }
+
+    /// Feeds one piece as `recvmsg` returned it; completed events become
+    /// available from [`pop`](Self::pop).
     ///
     /// `info` is the `SCTP_RCVINFO` of a data piece; without one (which the kernel
-    /// does not do once `SCTP_RECVRCVINFO` is on) the piece counts as stream 0.
+    /// does not do once `SCTP_RECVRCVINFO` is on) the piece counts as an unordered
+    /// message of stream 0.
     pub(crate) fn push(
         &mut self,
         piece: &[u8],
         end_of_record: bool,
         is_notification: bool,
         info: Option<RcvInfo>,
-    ) -> Result<Option<Event>, TooLarge> {
+    ) -> Result<(), TooLarge> {
         if is_notification {
-            return Ok(self.push_notification(piece, end_of_record));
+            self.push_notification(piece, end_of_record);
+            return Ok(());
         }
         let info = info.unwrap_or(RcvInfo {
             stream: 0,
-            flags: 0,
+            ssn: 0,
+            flags: crate::sys::SCTP_UNORDERED,
             ppid_raw: 0,
         });
-        let (stream, unordered) = (info.stream, info.unordered());
+        let (stream, unordered, ssn) = (info.stream, info.unordered(), info.ssn);
         let slot = self
             .partials
             .iter()
-            .position(|p| p.stream == stream && p.unordered == unordered);
+            .position(|p| p.stream == stream && p.unordered == unordered && p.ssn == ssn);
         let so_far = slot
             .and_then(|i| self.partials.get(i))
             .map_or(0, |p| p.data.len());
@@ -98,35 +136,95 @@ impl Reassembler {
             return Err(TooLarge);
         }
         let ppid = u32::from_be(info.ppid_raw);
-        if end_of_record {
-            let (ppid, data) = match slot {
-                Some(i) => {
-                    let mut partial = self.partials.swap_remove(i);
-                    partial.data.extend_from_slice(piece);
-                    (partial.ppid, partial.data)
-                }
-                None => (ppid, piece.to_vec()),
-            };
-            return Ok(Some(Event::Message(Message {
-                stream,
-                ppid,
-                unordered,
-                data,
-            })));
+        if !end_of_record {
+            match slot.and_then(|i| self.partials.get_mut(i)) {
+                Some(partial) => partial.data.extend_from_slice(piece),
+                None => self.partials.push(Partial {
+                    stream,
+                    unordered,
+                    ssn,
+                    ppid,
+                    data: piece.to_vec(),
+                }),
+            }
+            return Ok(());
         }
-        match slot.and_then(|i| self.partials.get_mut(i)) {
-            Some(partial) => partial.data.extend_from_slice(piece),
-            None => self.partials.push(Partial {
-                stream,
-                unordered,
-                ppid,
-                data: piece.to_vec(),
-            }),
-        }
-        Ok(None)
+        let (ppid, data) = match slot {
+            Some(i) => {
+                let mut partial = self.partials.swap_remove(i);
+                partial.data.extend_from_slice(piece);
+                (partial.ppid, partial.data)
+            }
+            None => (ppid, piece.to_vec()),
+        };
+        let message = Message {
+            stream,
+            ppid,
+            unordered,
+            data,
+        };
+        self.complete(message, ssn);
+        Ok(())
     }
 
-    fn push_notification(&mut self, piece: &[u8], end_of_record: bool) -> Option<Event> {
+    fn complete(&mut self, message: Message, ssn: u16) {
+        if message.unordered {
+            self.ready.push_back(Event::Message(message));
+            return;
+        }
+        let stream = message.stream;
+        let next = self.next_ssn.get(&stream).copied().unwrap_or(0);
+        // Serial number arithmetic (RFC 1982) on 16 bits.
+        let ahead = ssn.wrapping_sub(next) as i16;
+        if ahead < 0 {
+            log::warn!("stream {stream}: message {ssn} arrived after {next} was expected");
+            self.ready.push_back(Event::Message(message));
+            return;
+        }
+        if ahead > 0 {
+            self.held.push(Held { ssn, message });
+            if self.held.len() > MAX_HELD_MESSAGES {
+                log::warn!("stream {stream}: gave up waiting for message {next}");
+                self.release_held();
+            }
+            return;
+        }
+        self.ready.push_back(Event::Message(message));
+        let mut next = ssn.wrapping_add(1);
+        while let Some(i) = self
+            .held
+            .iter()
+            .position(|h| h.message.stream == stream && h.ssn == next)
+        {
+            let held = self.held.swap_remove(i);
+            self.ready.push_back(Event::Message(held.message));
+            next = next.wrapping_add(1);
+        }
+        self.next_ssn.insert(stream, next);
+    }
+
+    /// The association ended (EOF): whatever is held can only be released now.
+    pub(crate) fn finish(&mut self) {
+        self.release_held();
+    }
+
+    /// Releases every held message, each stream in sequence order, and moves each
+    /// stream's expectation past what was released.
+    fn release_held(&mut self) {
+        let mut held = std::mem::take(&mut self.held);
+        let next_ssn = &self.next_ssn;
+        held.sort_by_key(|h| {
+            let next = next_ssn.get(&h.message.stream).copied().unwrap_or(0);
+            (h.message.stream, h.ssn.wrapping_sub(next))
+        });
+        for h in held {
+            self.next_ssn
+                .insert(h.message.stream, h.ssn.wrapping_add(1));
+            self.ready.push_back(Event::Message(h.message));
+        }
+    }
+
+    fn push_notification(&mut self, piece: &[u8], end_of_record: bool) {
         // Only the fixed part is parsed; a send-failed event's copy of the
         // undelivered message is counted, not kept, so its size is not a concern.
         let room = LARGEST_FIXED_LEN.saturating_sub(self.notification.len());
@@ -134,52 +232,74 @@ impl Reassembler {
         self.notification.extend_from_slice(kept);
         self.notification_len = self.notification_len.saturating_add(piece.len());
         if !end_of_record {
-            return None;
+            return;
         }
         let bytes = std::mem::take(&mut self.notification);
         let total = std::mem::take(&mut self.notification_len);
-        match parse_notification(&bytes, total) {
-            Ok(notification) => Some(Event::Notification(notification)),
+        let notification = match parse_notification(&bytes, total) {
+            Ok(notification) => notification,
             Err(err) => {
                 log::warn!("ignoring a malformed SCTP notification: {err}");
-                None
+                return;
+            }
+        };
+        if let Notification::AssocChange(change) = &notification {
+            // Nothing earlier can arrive after these, so nothing may stay held;
+            // after a restart, sequence numbers start again from 0.
+            if change.state.is_terminal() || change.state == AssocState::Restart {
+                self.release_held();
+            }
+            if change.state == AssocState::Restart {
+                self.next_ssn.clear();
+                self.partials.clear();
             }
         }
+        self.ready.push_back(Event::Notification(notification));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notification::{AssocChange, AssocState};
+    use crate::notification::AssocChange;
 
-    fn info(stream: u16, unordered: bool, ppid: u32) -> Option<RcvInfo> {
+    fn info(stream: u16, ssn: u16, unordered: bool, ppid: u32) -> Option<RcvInfo> {
         Some(RcvInfo {
             stream,
+            ssn,
             flags: u16::from(unordered),
             ppid_raw: ppid.to_be(),
         })
     }
 
-    fn comm_up() -> Vec<u8> {
+    fn assoc_change(state: u16) -> Vec<u8> {
         let mut b = Vec::new();
         for v in [0x8001u16, 0] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&20u32.to_ne_bytes());
-        for v in [0u16, 0, 9, 10] {
+        for v in [state, 0, 9, 10] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&1i32.to_ne_bytes());
         b
     }
 
+    fn messages(r: &mut Reassembler) -> Vec<(u16, u32, Vec<u8>)> {
+        std::iter::from_fn(|| r.pop())
+            .filter_map(|e| match e {
+                Event::Message(m) => Some((m.stream, m.ppid, m.data)),
+                Event::Notification(_) => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_whole_piece_is_a_message() {
         let mut r = Reassembler::new(100);
-        let event = r.push(b"hello", true, false, info(3, false, 7)).unwrap();
+        r.push(b"hello", true, false, info(3, 0, false, 7)).unwrap();
         assert_eq!(
-            event,
+            r.pop(),
             Some(Event::Message(Message {
                 stream: 3,
                 ppid: 7,
@@ -187,53 +307,133 @@ mod tests {
                 data: b"hello".to_vec()
             }))
         );
+        assert_eq!(r.pop(), None);
     }
 
     #[test]
-    fn pieces_are_joined_until_eor_per_stream() {
+    fn pieces_are_joined_until_eor_per_message() {
         let mut r = Reassembler::new(100);
-        assert_eq!(r.push(b"ab", false, false, info(1, false, 5)), Ok(None));
+        r.push(b"ab", false, false, info(1, 0, false, 5)).unwrap();
         // Interleaved piece of another stream completes first.
-        let other = r.push(b"zz", true, false, info(2, false, 6)).unwrap();
+        r.push(b"zz", true, false, info(2, 0, false, 6)).unwrap();
+        r.push(b"cd", false, false, info(1, 0, false, 5)).unwrap();
+        assert_eq!(messages(&mut r), vec![(2, 6, b"zz".to_vec())]);
+        r.push(b"e", true, false, info(1, 0, false, 5)).unwrap();
+        assert_eq!(messages(&mut r), vec![(1, 5, b"abcde".to_vec())]);
+    }
+
+    #[test]
+    fn pieces_of_two_messages_of_one_stream_are_never_joined() {
+        let mut r = Reassembler::new(100);
+        // Message 1 is being delivered in pieces when message 0 (whole) comes.
+        r.push(b"big-", false, false, info(7, 1, false, 1)).unwrap();
+        r.push(b"x", true, false, info(7, 0, false, 0)).unwrap();
+        r.push(b"end", true, false, info(7, 1, false, 1)).unwrap();
+        assert_eq!(
+            messages(&mut r),
+            vec![(7, 0, b"x".to_vec()), (7, 1, b"big-end".to_vec())]
+        );
+    }
+
+    #[test]
+    fn ordered_messages_are_released_in_sequence() {
+        let mut r = Reassembler::new(100);
+        r.push(b"two", true, false, info(4, 2, false, 2)).unwrap();
+        r.push(b"one", true, false, info(4, 1, false, 1)).unwrap();
+        // Another stream is not held up by stream 4's gap.
+        r.push(b"other", true, false, info(5, 0, false, 9)).unwrap();
+        assert_eq!(messages(&mut r), vec![(5, 9, b"other".to_vec())]);
+        r.push(b"zero", true, false, info(4, 0, false, 0)).unwrap();
+        assert_eq!(
+            messages(&mut r),
+            vec![
+                (4, 0, b"zero".to_vec()),
+                (4, 1, b"one".to_vec()),
+                (4, 2, b"two".to_vec())
+            ]
+        );
+        // Unordered messages are never held.
+        r.push(b"u", true, false, info(4, 40, true, 3)).unwrap();
+        assert_eq!(messages(&mut r), vec![(4, 3, b"u".to_vec())]);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut r = Reassembler::new(100);
+        r.next_ssn.insert(1, u16::MAX);
+        r.push(b"b", true, false, info(1, 0, false, 0)).unwrap();
+        r.push(b"a", true, false, info(1, u16::MAX, false, 0))
+            .unwrap();
+        let data: Vec<_> = messages(&mut r).into_iter().map(|m| m.2).collect();
+        assert_eq!(data, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn held_messages_are_released_before_the_association_ends() {
+        let mut r = Reassembler::new(100);
+        r.push(b"late", true, false, info(2, 5, false, 0)).unwrap();
+        assert_eq!(r.pop(), None);
+        r.push(&assoc_change(1), true, true, None).unwrap(); // COMM_LOST
+        assert!(matches!(r.pop(), Some(Event::Message(m)) if m.data == b"late"));
         assert!(matches!(
-            other,
-            Some(Event::Message(Message { stream: 2, .. }))
+            r.pop(),
+            Some(Event::Notification(Notification::AssocChange(
+                AssocChange {
+                    state: AssocState::CommLost,
+                    ..
+                }
+            )))
         ));
-        assert_eq!(r.push(b"cd", false, false, info(1, false, 5)), Ok(None));
-        match r.push(b"e", true, false, info(1, false, 5)).unwrap() {
-            Some(Event::Message(m)) => {
-                assert_eq!((m.stream, m.ppid, m.data.as_slice()), (1, 5, &b"abcde"[..]));
-            }
-            other => panic!("unexpected {other:?}"),
+    }
+
+    #[test]
+    fn a_gap_that_never_fills_cannot_stall_delivery() {
+        let mut r = Reassembler::new(100);
+        for ssn in 1..=(MAX_HELD_MESSAGES as u16 + 1) {
+            r.push(b"m", true, false, info(3, ssn, false, u32::from(ssn)))
+                .unwrap();
         }
+        let got: Vec<u32> = messages(&mut r).into_iter().map(|m| m.1).collect();
+        assert_eq!(got, (1..=MAX_HELD_MESSAGES as u32 + 1).collect::<Vec<_>>());
+        // And the stream carries on from there.
+        r.push(
+            b"n",
+            true,
+            false,
+            info(3, MAX_HELD_MESSAGES as u16 + 2, false, 0),
+        )
+        .unwrap();
+        assert_eq!(messages(&mut r).len(), 1);
     }
 
     #[test]
     fn oversize_messages_are_refused() {
         let mut r = Reassembler::new(4);
-        assert_eq!(r.push(b"abc", false, false, info(1, false, 0)), Ok(None));
-        assert_eq!(r.push(b"de", true, false, info(1, false, 0)), Err(TooLarge));
+        r.push(b"abc", false, false, info(1, 0, false, 0)).unwrap();
         assert_eq!(
-            r.push(b"abcde", true, false, info(2, false, 0)),
+            r.push(b"de", true, false, info(1, 0, false, 0)),
+            Err(TooLarge)
+        );
+        assert_eq!(
+            r.push(b"abcde", true, false, info(2, 0, false, 0)),
             Err(TooLarge)
         );
         // Exactly the limit is fine.
-        assert!(r
-            .push(b"abcd", true, false, info(2, false, 0))
-            .unwrap()
-            .is_some());
+        r.push(b"abcd", true, false, info(2, 0, false, 0)).unwrap();
+        assert_eq!(messages(&mut r).len(), 1);
     }
 
     #[test]
     fn notifications_are_never_data() {
         let mut r = Reassembler::new(100);
-        let bytes = comm_up();
+        let bytes = assoc_change(0);
         // A notification split in two, with a data piece of stream 0 pending.
-        assert_eq!(r.push(b"x", false, false, info(0, false, 0)), Ok(None));
-        assert_eq!(r.push(&bytes[..6], false, true, None), Ok(None));
-        let event = r.push(&bytes[6..], true, true, None).unwrap();
+        r.push(b"x", false, false, info(0, 0, false, 0)).unwrap();
+        r.push(&bytes[..6], false, true, None).unwrap();
+        assert_eq!(r.pop(), None);
+        r.push(&bytes[6..], true, true, None).unwrap();
         assert_eq!(
-            event,
+            r.pop(),
             Some(Event::Notification(Notification::AssocChange(
                 AssocChange {
                     state: AssocState::CommUp,
@@ -243,15 +443,14 @@ mod tests {
                 }
             )))
         );
-        match r.push(b"y", true, false, info(0, false, 0)).unwrap() {
-            Some(Event::Message(m)) => assert_eq!(m.data, b"xy"),
-            other => panic!("unexpected {other:?}"),
-        }
+        r.push(b"y", true, false, info(0, 0, false, 0)).unwrap();
+        assert_eq!(messages(&mut r), vec![(0, 0, b"xy".to_vec())]);
     }
 
     #[test]
     fn malformed_notifications_are_dropped() {
         let mut r = Reassembler::new(100);
-        assert_eq!(r.push(&[1, 0x80], true, true, None), Ok(None));
+        r.push(&[1, 0x80], true, true, None).unwrap();
+        assert_eq!(r.pop(), None);
     }
 }

@@ -34,24 +34,68 @@ fn clamp_int(value: usize) -> libc::c_int {
     libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX)
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Buffer {
+    Send,
+    Receive,
+}
+
+/// Sets `SO_SNDBUF`/`SO_RCVBUF`. The kernel caps these at `net.core.wmem_max` /
+/// `rmem_max` (208 KiB by default on many systems), which is too small for SCTP,
+/// so a capped value is retried with the `*FORCE` variant (allowed with
+/// CAP_NET_ADMIN), and a still-capped one is logged with the fix.
+fn set_buffer(fd: &impl AsRawFd, which: Buffer, bytes: usize) -> Result<()> {
+    let (name, force, sysctl, op) = match which {
+        Buffer::Send => (
+            libc::SO_SNDBUF,
+            libc::SO_SNDBUFFORCE,
+            "net.core.wmem_max",
+            "setting SO_SNDBUF",
+        ),
+        Buffer::Receive => (
+            libc::SO_RCVBUF,
+            libc::SO_RCVBUFFORCE,
+            "net.core.rmem_max",
+            "setting SO_RCVBUF",
+        ),
+    };
+    let wanted = clamp_int(bytes);
+    set_int(fd, libc::SOL_SOCKET, name, wanted, op)?;
+    // The kernel reports (and uses) twice the value set.
+    let granted = |fd: &_| effective_buffer(fd, name).map(|b| b / 2);
+    if granted(fd)? >= bytes {
+        return Ok(());
+    }
+    if sys::set_option(fd, libc::SOL_SOCKET, force, &wanted).is_ok() && granted(fd)? >= bytes {
+        return Ok(());
+    }
+    log::warn!(
+        "{which:?} buffer capped at {} bytes instead of {bytes}: raise {sysctl} (sysctl -w {sysctl}={bytes})",
+        granted(fd)?
+    );
+    Ok(())
+}
+
+/// The buffer size the kernel uses (`getsockopt`, already doubled).
+fn effective_buffer(fd: &impl AsRawFd, name: libc::c_int) -> Result<usize> {
+    let mut value: libc::c_int = 0;
+    sys::read_option(fd, libc::SOL_SOCKET, name, &mut value)
+        .map_err(|e| Error::io("reading a socket buffer size", e))?;
+    Ok(usize::try_from(value).unwrap_or(0))
+}
+
+/// The largest message `sendmsg` accepts: the kernel refuses one larger than the
+/// effective send buffer with EMSGSIZE.
+pub(crate) fn send_buffer_limit(fd: &impl AsRawFd) -> Result<usize> {
+    effective_buffer(fd, libc::SO_SNDBUF)
+}
+
 /// Applies everything that must be in place before an association exists: the
 /// stream counts offered in INIT, buffers, notifications, and the defaults every
 /// future association on this socket (or accepted from it) inherits.
 pub(crate) fn prepare(fd: &impl AsRawFd, config: &SctpConfig) -> Result<()> {
-    set_int(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_SNDBUF,
-        clamp_int(config.send_buffer_size),
-        "setting SO_SNDBUF",
-    )?;
-    set_int(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUF,
-        clamp_int(config.recv_buffer_size),
-        "setting SO_RCVBUF",
-    )?;
+    set_buffer(fd, Buffer::Send, config.send_buffer_size)?;
+    set_buffer(fd, Buffer::Receive, config.recv_buffer_size)?;
     let init = sys::InitMsg {
         num_ostreams: config.outbound_streams,
         max_instreams: config.max_inbound_streams,
