@@ -1,0 +1,71 @@
+//! A full disk during a STOR through the connection handler: the client gets
+//! `NO_SPACE`, the previous file is intact, no temporary file is left, and the
+//! session goes on serving.
+//!
+//! Like `full_disk.rs`, the test re-runs itself inside a private mount namespace
+//! (`unshare --map-root-user --mount`) with a 512 KiB tmpfs as `TMPDIR`, so the
+//! fixture's whole server folder lives on the small file system. If no such
+//! namespace can be made, the test fails rather than skips.
+
+mod support;
+
+use std::process::Command;
+
+use sfs_proto::control::{ErrorCode, Reply};
+use support::{code, pattern, Fixture};
+
+const INNER_ENV: &str = "SFS_SESSION_FULL_DISK";
+
+#[test]
+fn full_disk_during_stor_keeps_the_old_file() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(inner());
+    }
+    let mount_point = tempfile::tempdir().unwrap();
+    let script = r#"mount -t tmpfs -o size=512k,mode=0700 sfs-test "$1" && shift && exec "$@""#;
+    let output = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .arg(mount_point.path())
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "full_disk_during_stor_keeps_the_old_file",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(INNER_ENV, "1")
+        .env("TMPDIR", mount_point.path())
+        .output()
+        .expect("running unshare (util-linux) to get a private tmpfs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "inner run failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "inner run did not run the test\n{stdout}\n{stderr}"
+    );
+}
+
+async fn inner() {
+    let fx = Fixture::new();
+    let mut c = fx.login("alice").await;
+    let old = pattern(20_000, 1);
+    assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
+    let reply = c.upload("keep.bin", &pattern(2_000_000, 2)).await;
+    assert_eq!(code(&reply), ErrorCode::NO_SPACE, "{reply:?}");
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
+        old
+    );
+    assert!(fx.leftover_uploads().is_empty());
+    // Space is back once the failed upload is gone: the session serves on.
+    assert_eq!(c.upload("small.bin", b"fits").await, Reply::Ok);
+    assert_eq!(c.download("keep.bin").await.unwrap(), old);
+}
