@@ -236,3 +236,40 @@ async fn server_port_in_use_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn server_client_killed_mid_stor_leaves_the_old_file() {
+    let dir = ServerDir::new("killed", &loopbacks(), &[("alice", "user")]);
+    let port = 17405;
+    let server = start(&dir, port);
+    let mut c = connect(&addrs(port), None, &dir).await;
+    assert_eq!(c.login("alice").await, Reply::Ok);
+    let old = pattern(50_000, 1);
+    assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
+    let id = c.send_stor("keep.bin", pattern(600_000, 2));
+    c.limit_upload(id, 200_000);
+    c.until_upload_stalls(id).await;
+    // The client process dies: its socket is closed under the transfer.
+    drop(c);
+
+    // The server notices, drops the upload, and serves on.
+    let mut again = connect(&addrs(port), None, &dir).await;
+    assert_eq!(again.login("alice").await, Reply::Ok);
+    let mut leftovers = leftover_uploads(&dir.path.join("server_files"));
+    for _ in 0..100 {
+        if leftovers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        leftovers = leftover_uploads(&dir.path.join("server_files"));
+    }
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(again.download("keep.bin").await.unwrap(), old);
+    assert_eq!(
+        std::fs::read(dir.home("alice").join("keep.bin")).unwrap(),
+        old
+    );
+    let log = dir.log();
+    assert!(log.contains("event=store result=failed"), "{log}");
+    drop(server);
+}

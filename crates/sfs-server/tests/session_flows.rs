@@ -429,7 +429,7 @@ async fn registration_rules() {
 async fn parallel_registrations_of_one_name_have_one_winner() {
     let fx = Fixture::new();
     let mut tasks = Vec::new();
-    for i in 0..20 {
+    for i in 0..50 {
         let mut c = fx.connect().await;
         tasks.push(tokio::spawn(async move {
             let reply = c

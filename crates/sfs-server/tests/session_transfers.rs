@@ -116,6 +116,11 @@ async fn a_client_that_vanishes_mid_upload_leaves_the_old_file_intact() {
         "{:?}",
         fx.leftover_uploads()
     );
+    assert!(
+        fx.log().contains("event=store result=failed"),
+        "{}",
+        fx.log()
+    );
     // The server serves on.
     let mut c = fx.login("alice").await;
     assert_eq!(c.download("keep.bin").await.unwrap(), old);

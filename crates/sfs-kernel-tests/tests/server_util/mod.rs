@@ -210,6 +210,10 @@ pub struct Client<T: Transport> {
     stor_data: HashMap<RequestId, Vec<u8>>,
     stor_ids: HashSet<RequestId>,
     uploads: HashMap<TransferId, Vec<u8>>,
+    /// Upload bytes to send at most, per request (to stall an upload on purpose).
+    upload_limits: HashMap<RequestId, usize>,
+    limit_of: HashMap<TransferId, usize>,
+    pub stor_transfer: HashMap<RequestId, TransferId>,
     downloads: HashMap<TransferId, Download>,
     retr_transfer: HashMap<RequestId, TransferId>,
     pub streams_used: HashSet<u16>,
@@ -234,6 +238,9 @@ impl<T: Transport> Client<T> {
             stor_data: HashMap::new(),
             stor_ids: HashSet::new(),
             uploads: HashMap::new(),
+            upload_limits: HashMap::new(),
+            limit_of: HashMap::new(),
+            stor_transfer: HashMap::new(),
             downloads: HashMap::new(),
             retr_transfer: HashMap::new(),
             streams_used: HashSet::new(),
@@ -254,6 +261,28 @@ impl<T: Transport> Client<T> {
         self.stor_ids.insert(id);
         self.stor_data.insert(id, data);
         id
+    }
+
+    /// Sends at most `limit` bytes of upload `id`, then stalls it.
+    pub fn limit_upload(&mut self, id: RequestId, limit: usize) {
+        self.upload_limits.insert(id, limit);
+    }
+
+    /// Steps until the upload `id` has sent everything its limit allows.
+    pub async fn until_upload_stalls(&mut self, id: RequestId) {
+        loop {
+            assert!(!self.is_over(), "session ended: {:?}", self.closed);
+            if let Some(transfer) = self.stor_transfer.get(&id) {
+                let limit = self.limit_of.get(transfer).copied().unwrap_or(usize::MAX);
+                let sent = self.session.next_chunk_offset(*transfer).unwrap_or(0) as usize;
+                if sent >= limit {
+                    self.push_uploads().await;
+                    let _ = self.driver.flush(&mut self.session).await;
+                    return;
+                }
+            }
+            self.step().await;
+        }
     }
 
     pub fn send_retr(&mut self, path: &str, offset: u64) -> RequestId {
@@ -296,7 +325,10 @@ impl<T: Transport> Client<T> {
                 };
                 let offset = offset as usize;
                 let data = &self.uploads[&transfer];
-                let end = (offset + allowance).min(data.len());
+                let mut end = (offset + allowance).min(data.len());
+                if let Some(limit) = self.limit_of.get(&transfer) {
+                    end = end.min(*limit);
+                }
                 if allowance == 0 || end <= offset {
                     break;
                 }
@@ -316,6 +348,10 @@ impl<T: Transport> Client<T> {
                     if let Reply::TransferOpen(open) = &reply {
                         if let Some(data) = self.stor_data.remove(&id) {
                             self.uploads.insert(open.transfer, data);
+                            self.stor_transfer.insert(id, open.transfer);
+                            if let Some(limit) = self.upload_limits.remove(&id) {
+                                self.limit_of.insert(open.transfer, limit);
+                            }
                         } else {
                             self.downloads.insert(
                                 open.transfer,

@@ -265,7 +265,7 @@ impl<T: Transport> Connection<T> {
         // Uploads not committed are dropped here, which removes their temporary
         // files; jobs still running finish on their own (a commit in progress
         // completes, its reply simply has nowhere to go).
-        self.uploads.clear();
+        self.abandon_uploads();
         self.downloads.clear();
         self.jobs.abort_all();
         while self.jobs.join_next().await.is_some() {}

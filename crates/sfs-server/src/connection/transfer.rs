@@ -382,6 +382,23 @@ impl<T: Transport> Connection<T> {
         // temporary file; a job holding it drops it when it reports back.
     }
 
+    /// Logs and drops every upload still open when the connection ends (dropping
+    /// removes the temporary files; the old files stay as they were).
+    pub(super) fn abandon_uploads(&mut self) {
+        let unfinished: Vec<UploadState> = self.uploads.drain().map(|(_, state)| state).collect();
+        for state in unfinished {
+            self.log_transfer(
+                EventKind::Store,
+                LogOutcome::Failed,
+                &state.path,
+                state.owner.as_ref(),
+                None,
+                Reason::from("the connection ended before the upload completed"),
+            );
+        }
+        self.buffered = 0;
+    }
+
     fn log_transfer(
         &self,
         kind: EventKind,
