@@ -308,3 +308,37 @@ fn refuse<T: Transport>(
     }
     transport.shutdown();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_source_slots_are_capped_and_released() {
+        let counts = Arc::new(SourceCounts::default());
+        let one: IpAddr = "192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        let first = counts.take(one, 2).unwrap();
+        let second = counts.take(one, 2).unwrap();
+        assert!(counts.take(one, 2).is_none(), "a third from one source");
+        let elsewhere = counts.take(other, 2).unwrap();
+        drop(first);
+        let again = counts.take(one, 2).expect("a slot came free");
+        drop((second, again, elsewhere));
+        assert!(counts.counts.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn sctp_config_asks_for_the_control_stream_too() {
+        let mut config = ServerConfig {
+            streams: 8,
+            ..ServerConfig::default()
+        };
+        config.sctp.rto_min_ms = 150;
+        let sctp = sctp_config(&config);
+        assert_eq!((sctp.outbound_streams, sctp.max_inbound_streams), (9, 9));
+        assert_eq!(sctp.failover.unwrap().rto_min, Duration::from_millis(150));
+        config.sctp.fast_failover = false;
+        assert!(sctp_config(&config).failover.is_none());
+    }
+}
