@@ -204,9 +204,9 @@ impl SctpAssociation {
                 if let Some(event) = self.take_ready(reassembler, ended) {
                     return Ok(event);
                 }
-                if let Some(ended) = ended {
-                    return Err(ended.error());
-                }
+            }
+            if let Some(end) = self.ended() {
+                return self.read_after_end(end);
             }
             let mut guard = self
                 .fd
@@ -218,6 +218,26 @@ impl SctpAssociation {
                 Ok(Err(err)) => return Err(Error::io("receiving (recvmsg)", err)),
                 Err(_would_block) => continue,
             }
+        }
+    }
+
+    fn ended(&self) -> Option<Ended> {
+        self.receiver().ended
+    }
+
+    /// After the association ended, the kernel may still hold notifications (a
+    /// send-failed event per undelivered message follows COMM_LOST), but it does
+    /// not always wake readers again: read without waiting, and once nothing is
+    /// left, report the end.
+    fn read_after_end(&self, end: Ended) -> Result<Event> {
+        if let Ended::TooLarge(_) = end {
+            return Err(end.error());
+        }
+        match self.read_event(self.fd.get_ref()) {
+            Ok(Ok(event)) => Ok(event),
+            // The kernel's own reason (ECONNRESET, ETIMEDOUT) says more.
+            Ok(Err(err @ Error::Aborted(_))) if matches!(end, Ended::Lost) => Err(err),
+            _ => Err(end.error()),
         }
     }
 

@@ -86,9 +86,22 @@
 //!   association gets the smaller offer. Read it from
 //!   [`SctpAssociation::outbound_streams`]. Sending on a stream beyond it is
 //!   [`Error::NoSuchStream`].
-//! - [`SctpConfig::default`] tunes for fast failover (about 115 ms instead of about
-//!   1 s when the primary path dies) and for throughput (no Nagle, short delayed
-//!   SACK, 2 MiB buffers, round-robin stream scheduling); see [`FailoverTuning`].
+//! - [`SctpConfig::default`] tunes for fast failover and for throughput (no
+//!   Nagle, short delayed SACK, 2 MiB buffers, round-robin stream scheduling); see
+//!   [`FailoverTuning`]. Measured in the project's VM (kernel 6.1, two paths of
+//!   10 ms RTT, primary cut mid-stream, `transport_failover.rs`): the longest
+//!   delivery gap was about 1 s with the kernel defaults and 80 to 125 ms with
+//!   [`FailoverTuning::FAST`], with no message lost.
+//! - Socket buffers: the kernel caps `SO_SNDBUF`/`SO_RCVBUF` at
+//!   `net.core.wmem_max`/`rmem_max` (often 208 KiB). The crate retries with the
+//!   `*FORCE` options (CAP_NET_ADMIN) and logs a warning with the sysctl to raise
+//!   if still capped. A message larger than the send buffer cannot be sent, so
+//!   [`SctpAssociation::max_send_size`] may be below
+//!   [`SctpConfig::max_message_size`]; size chunks by it.
+//! - Ordering: with plain DATA chunks, the kernel's partial delivery of a large
+//!   message can overtake a smaller, earlier message of the same stream (seen in
+//!   the VM). Received ordered messages are therefore released by stream sequence
+//!   number, so each stream's order always holds.
 //! - Peer addresses are not authenticated; nothing security-related may rest on
 //!   them.
 //! - There is no half-close: [`SctpAssociation::shutdown`] ends sending both ways.
