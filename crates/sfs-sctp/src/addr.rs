@@ -56,6 +56,7 @@ pub(crate) fn sockaddr_storage(addr: &SocketAddr) -> [u8; SOCKADDR_STORAGE_LEN] 
     let mut bytes = Vec::with_capacity(SOCKADDR_IN6_LEN);
     encode_sockaddr(addr, &mut bytes);
     let mut storage = [0; SOCKADDR_STORAGE_LEN];
+    // In bounds: an encoded address is at most 28 bytes, the storage 128.
     storage[..bytes.len()].copy_from_slice(&bytes);
     storage
 }

@@ -90,8 +90,10 @@
 //!   Nagle, short delayed SACK, 2 MiB buffers, round-robin stream scheduling); see
 //!   [`FailoverTuning`]. Measured in the project's VM (kernel 6.1, two paths of
 //!   10 ms RTT, primary cut mid-stream, `transport_failover.rs`): the longest
-//!   delivery gap was about 1 s with the kernel defaults and 80 to 125 ms with
-//!   [`FailoverTuning::FAST`], with no message lost.
+//!   delivery gap was about 1 s with the kernel defaults and 80 to 160 ms with
+//!   [`SctpConfig::default`], with no message lost. Do not combine the short
+//!   delayed SACK with the kernel's failover settings (`failover: None`): that
+//!   mix stalled about 4 s.
 //! - Socket buffers: the kernel caps `SO_SNDBUF`/`SO_RCVBUF` at
 //!   `net.core.wmem_max`/`rmem_max` (often 208 KiB). The crate retries with the
 //!   `*FORCE` options (CAP_NET_ADMIN) and logs a warning with the sysctl to raise

@@ -237,6 +237,7 @@ pub(crate) fn addr_list(
     loop {
         // struct sctp_getaddrs: assoc_id (in), addr_num (out), packed addresses.
         let mut buf = vec![0u8; 8 + capacity * crate::addr::SOCKADDR_IN6_LEN];
+        // In bounds: the buffer is at least 8 bytes long.
         buf[..4].copy_from_slice(&assoc_id.to_ne_bytes());
         match sys::read_option_bytes(fd, SOL_SCTP, option, &mut buf) {
             Ok(_) => {
