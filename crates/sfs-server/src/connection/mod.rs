@@ -10,14 +10,14 @@
 //! ```
 //!
 //! The task owns the session; everything slow runs elsewhere and comes back as a
-//! [`Completion`] through a `JoinSet`, so the loop never waits on a disk or on
+//! `Completion` through a `JoinSet`, so the loop never waits on a disk or on
 //! bcrypt:
 //!
 //! - **Logins** run bcrypt on the blocking pool (bounded by the
 //!   [`Hasher`](crate::accounts::Hasher)); failures then wait out the throttle's
 //!   delay in a timer task before the reply goes out.
 //! - **Commands** run one at a time, in the order they arrived, each as a blocking
-//!   job ([`crate::cmd`]): a client that pipelines `MKD a`, `CWD a` gets what it
+//!   job (the private `cmd` module): a client that pipelines `MKD a`, `CWD a` gets what it
 //!   typed. Transfers are opened by a command but then proceed in parallel with
 //!   later commands and with each other.
 //! - **Downloads** read one chunk at a time per transfer with `pread`, as credit
