@@ -176,7 +176,7 @@ async fn failover_stall_default_vs_tuned() {
         ..config_with_streams(4)
     };
     // The kernel's failover settings with SFS's short delayed SACK: measured
-    // because this mix stalled about 4 s in the VM, far worse than either.
+    // because this mix stalled 1 to 4 s in the VM (4 s in most runs).
     let mixed = SctpConfig {
         failover: None,
         ..config_with_streams(4)

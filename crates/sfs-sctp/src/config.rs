@@ -43,8 +43,8 @@ pub struct SctpConfig {
     /// Retransmission and path-failure settings, or `None` to keep the kernel's
     /// (sysctl) values. Default [`FailoverTuning::FAST`]. With `None`, also set
     /// `delayed_sack: None`: the kernel's RTO settings with the short delayed SACK
-    /// stalled about 4 s on failover in the VM, against about 1 s with both left
-    /// to the kernel.
+    /// stalled 1 to 4 s on failover in the VM (4 s in most runs), against a steady
+    /// 1 s with both left to the kernel.
     pub failover: Option<FailoverTuning>,
     /// `SCTP_DELAYED_SACK`, or `None` to keep the kernel's 200 ms / every second
     /// packet. Default [`DelayedSack::default`].

@@ -93,7 +93,7 @@
 //!   delivery gap was about 1 s with the kernel defaults and 80 to 160 ms with
 //!   [`SctpConfig::default`], with no message lost. Do not combine the short
 //!   delayed SACK with the kernel's failover settings (`failover: None`): that
-//!   mix stalled about 4 s.
+//!   mix stalled 1 to 4 s across runs.
 //! - Socket buffers: the kernel caps `SO_SNDBUF`/`SO_RCVBUF` at
 //!   `net.core.wmem_max`/`rmem_max` (often 208 KiB). The crate retries with the
 //!   `*FORCE` options (CAP_NET_ADMIN) and logs a warning with the sysctl to raise
