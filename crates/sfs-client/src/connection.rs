@@ -256,6 +256,8 @@ pub struct Connection<T: Transport> {
     user: String,
     /// Paths announced as down, so a failover is told once.
     paths_down: HashSet<String>,
+    /// Transfer requests given up before the server opened them (true: uploads).
+    orphans: HashMap<RequestId, bool>,
 }
 
 impl<T: Transport> std::fmt::Debug for Connection<T> {
@@ -291,6 +293,7 @@ impl<T: Transport> Connection<T> {
             interrupt: None,
             user: credentials.user.clone(),
             paths_down: HashSet::new(),
+            orphans: HashMap::new(),
         };
         let login = if credentials.register {
             Command::Register {
@@ -405,13 +408,20 @@ impl<T: Transport> Connection<T> {
             let interrupted = matches!(err, ClientError::Interrupted);
             for index in first..self.jobs.len() {
                 if self.jobs[index].result.is_none() {
-                    if let Some(transfer) = self.jobs[index].transfer {
-                        // The session may already be closed; the job fails either way.
-                        let _ = self.session.abort_transfer(
-                            transfer,
-                            ErrorCode::ABORTED,
-                            "cancelled by the user",
-                        );
+                    match self.jobs[index].transfer {
+                        Some(transfer) => {
+                            // The session may already be closed; the job fails either way.
+                            let _ = self.session.abort_transfer(
+                                transfer,
+                                ErrorCode::ABORTED,
+                                "cancelled by the user",
+                            );
+                        }
+                        // The server has not opened it yet: abort it when it does.
+                        None => {
+                            let upload = matches!(self.jobs[index].kind, JobKind::Upload { .. });
+                            self.orphans.insert(self.jobs[index].request, upload);
+                        }
                     }
                     let reason = if interrupted {
                         ClientError::Interrupted
@@ -579,8 +589,10 @@ impl<T: Transport> Connection<T> {
                 return Err(ClientError::Closed(reason.clone()));
             }
             let input = tokio::select! {
-                input = self.driver.next_input(&mut self.session) => input,
+                // The user's Ctrl-C wins over any amount of pending input.
+                biased;
                 () = &mut interrupt => return Err(ClientError::Interrupted),
+                input = self.driver.next_input(&mut self.session) => input,
             };
             self.handle_input(input);
         }
@@ -717,6 +729,23 @@ impl<T: Transport> Connection<T> {
     }
 
     fn handle_response(&mut self, id: RequestId, reply: Reply) {
+        if let Some(&upload) = self.orphans.get(&id) {
+            // A transfer the user gave up on before the server opened it.
+            if let Reply::TransferOpen(open) = &reply {
+                let _ = self.session.abort_transfer(
+                    open.transfer,
+                    ErrorCode::ABORTED,
+                    "cancelled by the user",
+                );
+                // A STOR still gets its final answer; a RETR's ends here.
+                if !upload {
+                    self.orphans.remove(&id);
+                }
+            } else {
+                self.orphans.remove(&id);
+            }
+            return;
+        }
         if let Some(index) = self.job_by_request(id) {
             match reply {
                 Reply::TransferOpen(open) => {

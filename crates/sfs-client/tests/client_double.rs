@@ -626,3 +626,59 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
     assert_eq!(notices.len(), 2, "{notices:?}");
     assert!(notices[1].contains("available again"), "{notices:?}");
 }
+
+#[tokio::test]
+async fn transfers_interrupted_before_the_server_opened_them_are_aborted_when_it_does() {
+    let mut state = State::default();
+    state.files.insert("f".into(), pattern(3_000_000));
+    state.chunk_delay = Some(Duration::from_millis(20));
+    let (mut connection, _, shared) = connect(state).await;
+    // An interrupt that has already fired: the requests go out, no answer is awaited.
+    let source: InterruptSource = Arc::new(|| Box::pin(async {}));
+    connection.set_interrupt(source);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("up"), pattern(2_000_000)).unwrap();
+    let results = connection
+        .transfer_all(&[
+            TransferSpec::Download {
+                remote: "f".into(),
+                dest: dir.path().join("f"),
+            },
+            TransferSpec::Upload {
+                local: dir.path().join("up"),
+                remote: "up".into(),
+            },
+        ])
+        .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(ClientError::Interrupted))),
+        "{results:?}"
+    );
+    assert_eq!(names_in(dir.path()), vec!["up"], "no .part left");
+    // The next requests read the late TransferOpens and abort both transfers.
+    let never: InterruptSource = Arc::new(|| Box::pin(std::future::pending()));
+    connection.set_interrupt(never);
+    for _ in 0..50 {
+        connection
+            .request(sfs_proto::control::Command::Pwd)
+            .await
+            .unwrap();
+        if shared.lock().unwrap().aborted.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = shared.lock().unwrap();
+    assert_eq!(
+        st.aborted.len(),
+        2,
+        "{:?} {:?} {:?}",
+        st.aborted,
+        st.log,
+        st.uploads.keys()
+    );
+    drop(st);
+    assert!(!shared.lock().unwrap().uploads.contains_key("up"));
+}
