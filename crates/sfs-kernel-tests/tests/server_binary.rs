@@ -248,13 +248,17 @@ async fn server_client_killed_mid_stor_leaves_the_old_file() {
     assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
     let id = c.send_stor("keep.bin", pattern(600_000, 2));
     c.limit_upload(id, 200_000);
+    eprintln!("phase: waiting for the upload to stall");
     c.until_upload_stalls(id).await;
+    eprintln!("phase: upload stalled; dropping the client");
     // The client process dies: its socket is closed under the transfer.
     drop(c);
 
     // The server notices, drops the upload, and serves on.
     let mut again = connect(&addrs(port), None, &dir).await;
+    eprintln!("phase: connected again");
     assert_eq!(again.login("alice").await, Reply::Ok);
+    eprintln!("phase: logged in again");
     let mut leftovers = leftover_uploads(&dir.path.join("server_files"));
     for _ in 0..100 {
         if leftovers.is_empty() {
@@ -263,7 +267,13 @@ async fn server_client_killed_mid_stor_leaves_the_old_file() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         leftovers = leftover_uploads(&dir.path.join("server_files"));
     }
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "{leftovers:?}\n{}\n{}",
+        dir.log(),
+        server.stderr()
+    );
+    eprintln!("phase: no leftovers");
     assert_eq!(again.download("keep.bin").await.unwrap(), old);
     assert_eq!(
         std::fs::read(dir.home("alice").join("keep.bin")).unwrap(),

@@ -196,6 +196,7 @@ pub async fn connect(
 }
 
 struct Download {
+    received: usize,
     offset: u64,
     data: Vec<u8>,
     done: Option<Result<(), ErrorCode>>,
@@ -272,12 +273,13 @@ impl<T: Transport> Client<T> {
     pub async fn until_upload_stalls(&mut self, id: RequestId) {
         loop {
             assert!(!self.is_over(), "session ended: {:?}", self.closed);
+            self.push_uploads().await;
+            let _ = self.driver.flush(&mut self.session).await;
+            self.poll_events();
             if let Some(transfer) = self.stor_transfer.get(&id) {
                 let limit = self.limit_of.get(transfer).copied().unwrap_or(usize::MAX);
                 let sent = self.session.next_chunk_offset(*transfer).unwrap_or(0) as usize;
                 if sent >= limit {
-                    self.push_uploads().await;
-                    let _ = self.driver.flush(&mut self.session).await;
                     return;
                 }
             }
@@ -307,6 +309,7 @@ impl<T: Transport> Client<T> {
                 if let Some(download) = self.downloads.get_mut(&chunk.transfer) {
                     let at = (chunk.offset - download.offset) as usize;
                     download.data[at..at + chunk.data().len()].copy_from_slice(chunk.data());
+                    download.received += chunk.data().len();
                 }
             }
             Input::TransportClosed(_) => self.transport_closed = true,
@@ -356,6 +359,7 @@ impl<T: Transport> Client<T> {
                             self.downloads.insert(
                                 open.transfer,
                                 Download {
+                                    received: 0,
                                     offset: open.offset,
                                     data: vec![0; open.length as usize],
                                     done: None,
@@ -438,6 +442,51 @@ impl<T: Transport> Client<T> {
         let transfer = self.retr_transfer[&id];
         loop {
             if let Some(done) = self.downloads[&transfer].done {
+                let download = self.downloads.remove(&transfer).expect("download");
+                return match done {
+                    Ok(()) => Ok(download.data),
+                    Err(code) => Err(Reply::error(code, "transfer failed")),
+                };
+            }
+            assert!(
+                !self.is_over(),
+                "session ended during a download: {:?}",
+                self.closed
+            );
+            self.step().await;
+        }
+    }
+
+    /// Like [`Self::download_result`], calling `hook` once `threshold` bytes have
+    /// arrived (and before the download completes).
+    pub async fn download_with_hook(
+        &mut self,
+        id: RequestId,
+        threshold: usize,
+        hook: impl FnOnce(),
+    ) -> Result<Vec<u8>, Reply> {
+        let reply = self.reply(id).await;
+        if !matches!(reply, Reply::TransferOpen(_)) {
+            return Err(reply);
+        }
+        let transfer = self.retr_transfer[&id];
+        let mut hook = Some(hook);
+        loop {
+            let download = &self.downloads[&transfer];
+            if download.received >= threshold {
+                if let Some(hook) = hook.take() {
+                    assert!(
+                        download.done.is_none(),
+                        "the download ended before the hook"
+                    );
+                    hook();
+                }
+            }
+            if let Some(done) = download.done {
+                assert!(
+                    hook.is_none(),
+                    "the download ended before {threshold} bytes"
+                );
                 let download = self.downloads.remove(&transfer).expect("download");
                 return match done {
                     Ok(()) => Ok(download.data),
