@@ -6,7 +6,7 @@
 mod server_util;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use server_util::*;
 use sfs_kernel_tests::netns::{Path, Side, Topology};
@@ -22,7 +22,7 @@ async fn server_download_survives_a_path_cut() {
     let server_ips = topo.addresses(Side::Server);
     let dir = ServerDir::new("failover", &server_ips, &[("alice", "user")]);
     let port = 17404;
-    let file = pattern(2_000_000, 3);
+    let file = pattern(8_000_000, 3);
     std::fs::create_dir_all(dir.home("alice")).unwrap();
     std::fs::write(dir.home("alice").join("big.bin"), &file).unwrap();
 
@@ -48,24 +48,12 @@ async fn server_download_survives_a_path_cut() {
 
     let id = c.send_retr("big.bin", 0);
     // Let the transfer get going on path A, then cut it.
-    let cutter = {
-        let topo = &topo;
-        async move {
-            tokio::time::sleep(Duration::from_millis(700)).await;
-            topo.cut(Path::A).expect("cut path A");
-            Instant::now()
-        }
-    };
-    let download = async {
-        let received = c.download_result(id).await;
-        (received, Instant::now())
-    };
-    let ((received, finished), cut) = tokio::join!(download, cutter);
-    assert!(
-        cut < finished,
-        "the download ended before the cut: make the file larger"
-    );
-    let received = received.expect("the download completes over path B");
+    let received = c
+        .download_with_hook(id, file.len() / 8, || {
+            topo.cut(Path::A).expect("cut path A")
+        })
+        .await
+        .expect("the download completes over path B");
     assert_eq!(received.len(), file.len());
     assert!(received == file, "the bytes differ");
 
