@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sfs_proto::control::{Command, EntryKind, ErrorCode, Reply, Rights};
 use support::{code, pattern, Fixture, PASSWORD};
@@ -529,4 +529,35 @@ async fn hostile_paths_are_refused_and_change_nothing() {
         "{left:?}"
     );
     assert!(fx.leftover_uploads().is_empty());
+}
+
+#[tokio::test]
+async fn a_source_with_many_failures_waits_even_with_the_right_password() {
+    // Memory transports have no peer address, so every test connection counts as
+    // one source: exactly the case of one host guessing over many connections.
+    let policy = sfs_server::throttle::LoginPolicy {
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+        source_threshold: 3,
+        source_penalty: Duration::from_millis(400),
+        ..support::quick_policy()
+    };
+    let fx = Fixture::with_policy(sfs_server::context::SessionSettings::default(), policy);
+    let mut c = fx.connect().await;
+    let started = Instant::now();
+    assert_eq!(c.login("alice", PASSWORD).await, Reply::Ok);
+    let unpenalized = started.elapsed();
+    for _ in 0..3 {
+        let mut guesser = fx.connect().await;
+        assert_eq!(
+            code(&guesser.login("alice", "guess").await),
+            ErrorCode::AUTH_FAILED
+        );
+    }
+    let mut c = fx.connect().await;
+    let started = Instant::now();
+    assert_eq!(c.login("alice", PASSWORD).await, Reply::Ok);
+    let penalized = started.elapsed();
+    assert!(penalized >= Duration::from_millis(400), "{penalized:?}");
+    assert!(unpenalized < Duration::from_millis(400), "{unpenalized:?}");
 }

@@ -56,6 +56,10 @@ impl Fixture {
     }
 
     pub fn with(settings: SessionSettings) -> Self {
+        Self::with_policy(settings, quick_policy())
+    }
+
+    pub fn with_policy(settings: SessionSettings, policy: LoginPolicy) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let users = UsersFile::new(dir.path().join("users.json"));
         let hash = hash_password(&Password::new(PASSWORD.as_bytes().to_vec()).unwrap(), 4).unwrap();
@@ -84,7 +88,7 @@ impl Fixture {
             store,
             shares,
             audit,
-            quick_policy(),
+            policy,
             pki.server_config(),
             settings,
         );
