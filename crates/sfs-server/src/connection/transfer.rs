@@ -101,6 +101,7 @@ impl<T: Transport> Connection<T> {
         self.jobs.spawn_blocking(move || {
             let mut buffer = chunk_buffer(allowance);
             buffer.resize(CHUNK_PREFIX_LEN + allowance, 0);
+            // In bounds: the buffer was just sized to the prefix plus the data.
             let result = file
                 .read_exact_at(&mut buffer[CHUNK_PREFIX_LEN..], offset)
                 .map(|()| buffer);
