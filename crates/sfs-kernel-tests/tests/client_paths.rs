@@ -136,10 +136,22 @@ fn client_status_shows_both_paths_then_the_cut_one_inactive() {
 #[test]
 fn client_a_download_survives_a_path_cut_and_says_so_in_one_line() {
     let (topo, server) = setup();
+    // A 20 Mbit/s bottleneck on both paths, so that the transfer outlasts the few
+    // seconds the kernel takes to declare the cut path failed, however fast the VM.
+    for side in [Side::Server, Side::Client] {
+        for dev in ["pa", "pb"] {
+            let mut tc = topo.command(side, "tc");
+            tc.args([
+                "qdisc", "replace", "dev", dev, "root", "netem", "delay", "5ms",
+            ])
+            .args(["rate", "20mbit", "limit", "100000"]);
+            run_ok(&mut tc);
+        }
+    }
     let work = Scratch::new("work");
     let original = work.path().join("big.bin");
-    // Small enough for debug builds under TCG emulation (well under 1 MB/s here).
-    write_pattern(&original, 12 << 20);
+    // 24 MiB at 20 Mbit/s: at least 10 s, and TCG emulation is slower still.
+    write_pattern(&original, 24 << 20);
     let digest = sha256sum(&original);
     run_ok(
         server
