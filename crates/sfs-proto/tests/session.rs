@@ -740,3 +740,58 @@ fn records_spliced_from_another_session_or_stream_are_refused() {
     );
     assert!(c.client_chunks.is_empty());
 }
+
+/// The application sends the chunk `send_chunk` returns at once, but drains the
+/// End records with `poll_transmit` later. A chunk of another transfer sealed in
+/// between on the same stream must not overtake them in sequence order.
+#[test]
+fn a_chunk_sealed_before_the_previous_transfers_end_is_drained_stays_in_order() {
+    let mut pair = connected_pair(2);
+    let small = test_data(1000);
+    let large = test_data(5000);
+    pair.login("alice");
+    let mut retr = || {
+        pair.client
+            .send_command(Command::Retr {
+                path: "file".into(),
+                offset: 0,
+            })
+            .unwrap()
+    };
+    let (first, second) = (retr(), retr());
+    pair.drive();
+    let a = pair
+        .server
+        .open_transfer(first, 0, small.len() as u64, 1)
+        .unwrap();
+    let b = pair
+        .server
+        .open_transfer(second, 0, large.len() as u64, 1)
+        .unwrap();
+    pair.drive(); // the client's credit arrives
+
+    let seal = |pair: &mut Pair, transfer: TransferId, data: &[u8], len: usize| {
+        let offset = pair.server.next_chunk_offset(transfer).unwrap() as usize;
+        let mut buf = sfs_proto::record::chunk_buffer(len);
+        buf.extend_from_slice(&data[offset..offset + len]);
+        pair.server.send_chunk(transfer, buf).unwrap()
+    };
+    let last_of_a = seal(&mut pair, a, &small, small.len());
+    let first_of_b = seal(&mut pair, b, &large, 1000);
+    assert_eq!((last_of_a.stream, first_of_b.stream), (1, 1));
+    pair.link.send(End::Server, 1, last_of_a.bytes).unwrap();
+    pair.link.send(End::Server, 1, first_of_b.bytes).unwrap();
+    pair.drive(); // now A's End record goes out, after B's chunk
+    pair.send_file(End::Server, b, &large, usize::MAX);
+
+    assert_eq!(close_reason(&pair.client_events), None);
+    let finished: Vec<TransferId> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TransferFinished { transfer, .. } => Some(*transfer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished, vec![a, b]);
+}

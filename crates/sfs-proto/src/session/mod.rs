@@ -32,8 +32,8 @@ pub use server::ServerSession;
 
 use crate::codec::EncodeError;
 use crate::control::{
-    Command, ErrorCode, FrameDecoder, Message, Reply, RequestId, TransferAbort, TransferId,
-    TransferOpen,
+    Command, ErrorCode, FrameDecoder, Message, Reply, RequestId, TransferAbort, TransferEnd,
+    TransferId, TransferOpen,
 };
 use crate::record::{
     Direction, Opener, Record, RecordError, RecordSecret, Sealer, CHUNK_PREFIX_LEN,
@@ -293,7 +293,10 @@ struct Core {
     /// longer open are late, not forged (they authenticated), and are dropped.
     transfers_seen_below: u32,
     pending: HashMap<RequestId, Pending>,
-    data_out: VecDeque<Transmit>,
+    /// End records owed, sealed only when `poll_transmit` hands them out: a
+    /// record's sequence number must follow the order in which the application
+    /// sends, and chunks it seals in between go out first.
+    ends_out: VecDeque<(u16, TransferEnd)>,
     events: VecDeque<Event>,
     state: State,
     handshake_deadline: Option<Instant>,
@@ -316,7 +319,7 @@ impl Core {
             incoming: HashMap::new(),
             transfers_seen_below: 0,
             pending: HashMap::new(),
-            data_out: VecDeque::new(),
+            ends_out: VecDeque::new(),
             events: VecDeque::new(),
             state: State::Handshaking,
             last_activity: now,
@@ -573,16 +576,7 @@ impl Core {
         let streams = out.open().streams;
         self.outgoing.remove(&transfer);
         for stream in 1..=streams {
-            let mut bytes = Vec::new();
-            let sealed = match self.sealer(stream) {
-                Some(sealer) => sealer.seal_end(&end, &mut bytes),
-                None => Err(RecordError::BadBuffer),
-            };
-            if let Err(error) = sealed {
-                self.close_on_seal_error(error);
-                return;
-            }
-            self.data_out.push_back(Transmit { stream, bytes });
+            self.ends_out.push_back((stream, end));
         }
         self.events.push_back(Event::TransferSent { transfer });
     }
@@ -818,7 +812,23 @@ impl Core {
         if let Some(bytes) = self.tls.poll_message() {
             return Some(Transmit { stream: 0, bytes });
         }
-        self.data_out.pop_front()
+        let (stream, end) = self.ends_out.pop_front()?;
+        let mut bytes = Vec::new();
+        let sealed = match self.sealer(stream) {
+            Some(sealer) => sealer.seal_end(&end, &mut bytes),
+            None => Err(RecordError::BadBuffer),
+        };
+        match sealed {
+            Ok(_) => Some(Transmit { stream, bytes }),
+            Err(error) => {
+                self.ends_out.clear();
+                self.close_on_seal_error(error);
+                // The close queued TLS messages to send.
+                self.tls
+                    .poll_message()
+                    .map(|bytes| Transmit { stream: 0, bytes })
+            }
+        }
     }
 
     fn poll_event(&mut self) -> Option<Event> {
@@ -931,7 +941,10 @@ macro_rules! shared_session_methods {
         /// [`chunk_buffer`](crate::record::chunk_buffer)), at most
         /// `chunk_allowance` bytes of it, read from the file at
         /// `next_chunk_offset`. After the last chunk the `End` records are queued
-        /// for `poll_transmit` and `Event::TransferSent` follows.
+        /// for `poll_transmit` and `Event::TransferSent` follows. Records are
+        /// sealed when they are handed out, so sending every transmit in the order
+        /// it was handed out keeps each stream in sequence, whenever
+        /// `poll_transmit` is drained.
         pub fn send_chunk(
             &mut self,
             transfer: crate::control::TransferId,
