@@ -341,6 +341,11 @@ impl<T: Transport> Connection<T> {
         self.driver.transport().streams()
     }
 
+    /// The negotiated TLS version and cipher suite.
+    pub fn tls(&self) -> Option<(String, String)> {
+        self.session.tls_negotiated()
+    }
+
     /// Bytes sent and received on the wire so far (records and TLS included).
     pub fn bytes_moved(&self) -> (u64, u64) {
         let counters = self.driver.counters();

@@ -386,12 +386,10 @@ impl<T: Transport> Shell<T> {
                 .saturating_sub(1)
                 .min(streams.inbound.saturating_sub(1))
         ));
-        // The session does not expose rustls's negotiated suite; the client
-        // config offers TLS 1.3 only, so the version is certain.
-        text.push(
-            "tls: TLS 1.3 (the only version offered); cipher suite: not reported by sfs-proto"
-                .to_owned(),
-        );
+        match self.connection.tls() {
+            Some((version, suite)) => text.push(format!("tls: {version}, {suite}")),
+            None => text.push("tls: not negotiated".to_owned()),
+        }
         text.push(format!(
             "bytes moved: {} sent, {} received",
             human_bytes(sent),

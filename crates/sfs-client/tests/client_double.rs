@@ -500,7 +500,7 @@ async fn status_shows_streams_tls_bytes_and_the_server_view() {
         status.contains("streams: 8 outbound, 8 inbound"),
         "{status}"
     );
-    assert!(status.contains("TLS 1.3"), "{status}");
+    assert!(status.contains("tls: TLS 1.3, TLS13_"), "{status}");
     assert!(status.contains("bytes moved:"), "{status}");
     assert!(status.contains("logged in as alice"), "{status}");
 }

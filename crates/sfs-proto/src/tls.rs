@@ -272,6 +272,17 @@ impl TlsDriver {
         self.conn.is_handshaking()
     }
 
+    /// The negotiated protocol version and cipher suite, as names such as
+    /// `TLS 1.3` and `TLS13_AES_256_GCM_SHA384`; `None` before the handshake.
+    pub fn negotiated(&self) -> Option<(String, String)> {
+        let version = match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let suite = self.conn.negotiated_cipher_suite()?;
+        Some((version, format!("{:?}", suite.suite())))
+    }
+
     /// True once the peer's `close_notify` arrived.
     pub fn peer_has_closed(&self) -> bool {
         self.peer_closed

@@ -16,9 +16,17 @@ fn closed(events: &[Event]) -> Option<&sfs_proto::session::CloseReason> {
 fn handshake_connects_both_sides() {
     let pki = TestPki::new(&["localhost"]);
     let mut pair = Pair::new(&pki, "localhost", 4);
+    assert_eq!(pair.client.tls_negotiated(), None);
     pair.drive();
     assert!(pair.client.is_connected());
     assert!(pair.server.is_connected());
+    let negotiated = pair
+        .client
+        .tls_negotiated()
+        .expect("negotiated after the handshake");
+    assert_eq!(negotiated.0, "TLS 1.3");
+    assert!(negotiated.1.starts_with("TLS13_"), "{negotiated:?}");
+    assert_eq!(pair.server.tls_negotiated(), Some(negotiated));
     assert_eq!(pair.client_events, vec![Event::Connected]);
     assert_eq!(pair.server_events, vec![Event::Connected]);
 }

@@ -912,6 +912,12 @@ macro_rules! shared_session_methods {
             self.core.is_closed()
         }
 
+        /// The negotiated TLS version and cipher suite (for a `status` display),
+        /// once the handshake completed.
+        pub fn tls_negotiated(&self) -> Option<(String, String)> {
+            self.core.tls.negotiated()
+        }
+
         /// True once the handshake completed and until the session closed.
         pub fn is_connected(&self) -> bool {
             self.core.state == crate::session::State::Open
