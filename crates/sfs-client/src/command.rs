@@ -16,7 +16,7 @@
 //! assert!(parse_line("frobnicate").is_err());
 //! ```
 
-use std::fmt::{self, Write as _};
+pub use sfs_proto::control::Rights;
 
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,76 +139,42 @@ pub enum Command {
     Quit,
 }
 
-/// The four rights a share can give, as in the original server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Rights {
-    /// Download and list.
-    pub read: bool,
-    /// Overwrite existing files.
-    pub write: bool,
-    /// Make new files and folders.
-    pub create: bool,
-    /// Delete files and folders.
-    pub delete: bool,
-}
-
-impl Rights {
-    /// Parses `r`, `rw`, `rwcd`, `read,write`, `all` and the like.
-    pub fn parse(text: &str) -> Result<Rights, ParseError> {
-        let bad = || ParseError::BadRights(text.to_owned());
-        let lower = text.to_ascii_lowercase();
-        let mut rights = Rights::default();
-        if lower == "all" {
-            return Ok(Rights {
-                read: true,
-                write: true,
-                create: true,
-                delete: true,
-            });
-        }
-        let words: Vec<&str> = lower.split(',').map(str::trim).collect();
-        let spelled_out =
-            words.len() > 1 || matches!(words[0], "read" | "write" | "create" | "delete");
-        if spelled_out {
-            for word in words {
-                match word {
-                    "read" => rights.read = true,
-                    "write" => rights.write = true,
-                    "create" => rights.create = true,
-                    "delete" => rights.delete = true,
-                    _ => return Err(bad()),
-                }
-            }
-        } else {
-            for letter in lower.chars() {
-                match letter {
-                    'r' => rights.read = true,
-                    'w' => rights.write = true,
-                    'c' => rights.create = true,
-                    'd' => rights.delete = true,
-                    _ => return Err(bad()),
-                }
-            }
-        }
-        if rights == Rights::default() {
-            return Err(bad());
-        }
-        Ok(rights)
+/// Parses the rights of a share: letters from `rwcd` (`r`, `rw`, `rwcd`), words
+/// (`read,write`), or `all`, into the protocol's [`Rights`] set.
+pub fn parse_rights(text: &str) -> Result<Rights, ParseError> {
+    let bad = || ParseError::BadRights(text.to_owned());
+    let lower = text.to_ascii_lowercase();
+    if lower == "all" {
+        return Ok(Rights::ALL);
     }
-}
-
-impl fmt::Display for Rights {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (on, letter) in [
-            (self.read, 'r'),
-            (self.write, 'w'),
-            (self.create, 'c'),
-            (self.delete, 'd'),
-        ] {
-            f.write_char(if on { letter } else { '-' })?;
+    let words: Vec<&str> = lower.split(',').map(str::trim).collect();
+    let spelled_out = words.len() > 1 || matches!(words[0], "read" | "write" | "create" | "delete");
+    let mut rights = Rights::NONE;
+    if spelled_out {
+        for word in words {
+            rights |= match word {
+                "read" => Rights::READ,
+                "write" => Rights::WRITE,
+                "create" => Rights::CREATE,
+                "delete" => Rights::DELETE,
+                _ => return Err(bad()),
+            };
         }
-        Ok(())
+    } else {
+        for letter in lower.chars() {
+            rights |= match letter {
+                'r' => Rights::READ,
+                'w' => Rights::WRITE,
+                'c' => Rights::CREATE,
+                'd' => Rights::DELETE,
+                _ => return Err(bad()),
+            };
+        }
     }
+    if rights.is_empty() {
+        return Err(bad());
+    }
+    Ok(rights)
 }
 
 /// Why a line is not a command.
@@ -362,7 +328,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "share" => Command::Share {
             path: args.required(0, 3, "a path")?,
             user: args.required(1, 3, "a user")?,
-            rights: Rights::parse(&args.required(2, 3, "the rights (rwcd)")?)?,
+            rights: parse_rights(&args.required(2, 3, "the rights (rwcd)")?)?,
         },
         "unshare" => Command::Unshare {
             path: args.required(0, 2, "a path")?,
@@ -483,11 +449,7 @@ mod tests {
             Command::Share {
                 path: "f".into(),
                 user: "bob".into(),
-                rights: Rights {
-                    read: true,
-                    write: true,
-                    ..Rights::default()
-                }
+                rights: Rights::READ | Rights::WRITE
             }
         );
         assert_eq!(
@@ -623,30 +585,13 @@ mod tests {
 
     #[test]
     fn rights_parse_letters_words_and_all() {
-        let all = Rights {
-            read: true,
-            write: true,
-            create: true,
-            delete: true,
-        };
-        assert_eq!(Rights::parse("rwcd").unwrap(), all);
-        assert_eq!(Rights::parse("ALL").unwrap(), all);
-        assert_eq!(Rights::parse("read, write,create,delete").unwrap(), all);
-        assert_eq!(
-            Rights::parse("d").unwrap(),
-            Rights {
-                delete: true,
-                ..Rights::default()
-            }
-        );
-        assert_eq!(
-            Rights::parse("read").unwrap(),
-            Rights {
-                read: true,
-                ..Rights::default()
-            }
-        );
-        assert_eq!(Rights::parse("rc").unwrap().to_string(), "r-c-");
+        let all = Rights::ALL;
+        assert_eq!(parse_rights("rwcd").unwrap(), all);
+        assert_eq!(parse_rights("ALL").unwrap(), all);
+        assert_eq!(parse_rights("read, write,create,delete").unwrap(), all);
+        assert_eq!(parse_rights("d").unwrap(), Rights::DELETE);
+        assert_eq!(parse_rights("read").unwrap(), Rights::READ);
+        assert_eq!(parse_rights("rc").unwrap().to_string(), "r-c-");
         assert_eq!(all.to_string(), "rwcd");
     }
 

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sfs_net::{PathState, Transport};
-use sfs_proto::control::{self, Command as Wire, Entry, EntryKind, Reply, ShareEntry};
+use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
 
-use crate::command::{Command, Rights, COMMANDS};
+use crate::command::{Command, COMMANDS};
 use crate::connection::{hex, ClientError, Connection, TransferSpec};
 use crate::display::escape;
 use crate::local::{download_destination, safe_file_name};
@@ -188,11 +188,10 @@ impl<T: Transport> Shell<T> {
                 }
             }
             Command::Share { path, user, rights } => {
-                let wire_rights = wire_rights(rights);
                 self.expect_ok(Wire::Shar {
                     path: path.clone(),
                     user: user.clone(),
-                    rights: wire_rights,
+                    rights,
                 })
                 .await?;
                 if !self.quiet {
@@ -209,7 +208,7 @@ impl<T: Transport> Shell<T> {
                 for share in shares(&replies) {
                     self.line(format!(
                         "{}  {}  from {}",
-                        rights_text(share.rights),
+                        share.rights,
                         escape(&format!(
                             "/shared/{}/{}",
                             share.owner,
@@ -224,7 +223,7 @@ impl<T: Transport> Shell<T> {
                 for share in shares(&replies) {
                     self.line(format!(
                         "{}  {}  to {}",
-                        rights_text(share.rights),
+                        share.rights,
                         escape(&share.path),
                         escape(&share.grantee)
                     ))?;
@@ -498,32 +497,6 @@ fn shares(replies: &[Reply]) -> Vec<ShareEntry> {
         .collect()
 }
 
-fn wire_rights(rights: Rights) -> control::Rights {
-    let mut bits = 0;
-    for (on, flag) in [
-        (rights.read, control::Rights::READ),
-        (rights.write, control::Rights::WRITE),
-        (rights.create, control::Rights::CREATE),
-        (rights.delete, control::Rights::DELETE),
-    ] {
-        if on {
-            bits |= flag.bits();
-        }
-    }
-    // Only the four defined bits were set above.
-    control::Rights::from_bits(bits).unwrap_or(control::Rights::NONE)
-}
-
-fn rights_text(rights: control::Rights) -> String {
-    Rights {
-        read: rights.contains(control::Rights::READ),
-        write: rights.contains(control::Rights::WRITE),
-        create: rights.contains(control::Rights::CREATE),
-        delete: rights.contains(control::Rights::DELETE),
-    }
-    .to_string()
-}
-
 fn path_state_text(state: PathState) -> String {
     match state {
         PathState::Active => "active".into(),
@@ -630,14 +603,5 @@ mod tests {
         assert_eq!(human_bytes(10), "10 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(3 << 20), "3.0 MiB");
-    }
-
-    #[test]
-    fn rights_map_to_the_wire_bits() {
-        let rw = Rights::parse("rw").unwrap();
-        let wire = wire_rights(rw);
-        assert!(wire.contains(control::Rights::READ) && wire.contains(control::Rights::WRITE));
-        assert!(!wire.contains(control::Rights::DELETE));
-        assert_eq!(rights_text(wire), "rw--");
     }
 }
