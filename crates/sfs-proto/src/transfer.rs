@@ -146,6 +146,13 @@ impl OutgoingTransfer {
         stream
     }
 
+    /// Makes the digest in this transfer's `End` records disagree with the data
+    /// sent, as a faulty or hostile sender would, so tests can check receivers.
+    #[cfg(feature = "testing")]
+    pub fn falsify_digest(&mut self) {
+        self.hasher.update(b"not part of the file");
+    }
+
     /// Raises the credit limit; lower limits are ignored.
     pub fn apply_credit(&mut self, credit: &TransferCredit) {
         self.credited = true;

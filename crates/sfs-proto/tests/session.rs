@@ -795,3 +795,29 @@ fn a_chunk_sealed_before_the_previous_transfers_end_is_drained_stays_in_order() 
         .collect();
     assert_eq!(finished, vec![a, b]);
 }
+
+/// A sender whose End records carry a digest that does not match the data it sent
+/// (every record authenticates): the receiver fails the transfer, never finishes it.
+#[test]
+fn a_transfer_whose_digest_does_not_match_fails() {
+    let mut pair = connected_pair(3);
+    let data = test_data(200_000);
+    let transfer = start_download(&mut pair, &data, 2);
+    assert!(pair.server.falsify_outgoing_digest(transfer));
+    pair.send_file(End::Server, transfer, &data, usize::MAX);
+
+    assert!(!pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::TransferFinished { .. })));
+    let failed = pair.client_events.iter().find_map(|e| match e {
+        Event::TransferFailed {
+            transfer: t, code, ..
+        } if *t == transfer => Some(*code),
+        _ => None,
+    });
+    assert_eq!(failed, Some(ErrorCode::TRANSFER_FAILED));
+    // One bad transfer does not end the session.
+    assert_eq!(close_reason(&pair.client_events), None);
+    assert_eq!(pair.client.open_transfers(), 0);
+}

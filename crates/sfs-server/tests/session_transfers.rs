@@ -88,6 +88,30 @@ async fn an_aborted_upload_keeps_the_old_file_and_the_session() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_digest_does_not_match_keeps_the_old_file() {
+    let fx = Fixture::new();
+    let mut c = fx.login("alice").await;
+    let old = pattern(10_000, 1);
+    assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
+
+    let id = c.send_stor("keep.bin", pattern(300_000, 2));
+    c.forge_digest(id);
+    let reply = c.reply(id).await;
+    assert_eq!(code(&reply), ErrorCode::TRANSFER_FAILED, "{reply:?}");
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
+        old
+    );
+    assert!(fx.leftover_uploads().is_empty());
+    // The session goes on, and an honest upload still works.
+    assert_eq!(c.upload("keep.bin", &pattern(5_000, 3)).await, Reply::Ok);
+    assert_eq!(
+        std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
+        pattern(5_000, 3)
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_vanishes_mid_upload_leaves_the_old_file_intact() {
     let fx = Fixture::new();

@@ -969,6 +969,20 @@ macro_rules! shared_session_methods {
             self.core.abort_transfer(transfer, code, reason)
         }
 
+        /// Test hook: the `End` records of outgoing `transfer` will carry a
+        /// digest that does not match its data. Returns false for an unknown
+        /// transfer.
+        #[cfg(feature = "testing")]
+        pub fn falsify_outgoing_digest(&mut self, transfer: crate::control::TransferId) -> bool {
+            match self.core.outgoing.get_mut(&transfer) {
+                Some(out) => {
+                    out.falsify_digest();
+                    true
+                }
+                None => false,
+            }
+        }
+
         /// Transfers open in this session.
         pub fn open_transfers(&self) -> usize {
             self.core.open_transfers()

@@ -170,6 +170,8 @@ pub struct Client {
     /// Bytes of an upload to send before stopping (to test aborts).
     upload_limit: HashMap<TransferId, usize>,
     pending_limits: Vec<(RequestId, usize)>,
+    /// Uploads whose End records will carry a wrong digest.
+    forged: HashSet<RequestId>,
     downloads: HashMap<TransferId, Download>,
     retr_transfer: HashMap<RequestId, TransferId>,
     pub stor_transfer: HashMap<RequestId, TransferId>,
@@ -206,6 +208,7 @@ impl Client {
             uploads: HashMap::new(),
             upload_limit: HashMap::new(),
             pending_limits: Vec::new(),
+            forged: HashSet::new(),
             downloads: HashMap::new(),
             retr_transfer: HashMap::new(),
             stor_transfer: HashMap::new(),
@@ -227,6 +230,11 @@ impl Client {
         self.stor_ids.insert(id);
         self.stor_data.insert(id, data);
         id
+    }
+
+    /// Makes the upload `id` end with a digest that does not match its data.
+    pub fn forge_digest(&mut self, id: RequestId) {
+        self.forged.insert(id);
     }
 
     /// Sends only the first `limit` bytes of the upload `id`, then stalls.
@@ -321,6 +329,9 @@ impl Client {
                         if let Some(data) = self.stor_data.remove(&id) {
                             self.uploads.insert(open.transfer, data);
                             self.stor_transfer.insert(id, open.transfer);
+                            if self.forged.remove(&id) {
+                                assert!(self.session.falsify_outgoing_digest(open.transfer));
+                            }
                             if let Some(pos) =
                                 self.pending_limits.iter().position(|(i, _)| *i == id)
                             {
