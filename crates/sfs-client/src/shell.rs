@@ -530,7 +530,12 @@ pub fn format_entry(entry: &Entry) -> String {
     format!(
         "{kind}{mode} {:>12} {} {}{suffix}",
         entry.size,
-        utc_time(entry.mtime),
+        // 0 is the protocol's "unknown" (the share tree's synthesized folders).
+        if entry.mtime == 0 {
+            format!("{:<16}", "-")
+        } else {
+            utc_time(entry.mtime)
+        },
         escape(&entry.name)
     )
 }
@@ -596,6 +601,15 @@ mod tests {
         assert!(line.starts_with("drwxr-x--- "), "{line}");
         assert!(line.ends_with("a\\x1b[2J/"), "{line}");
         assert!(!line.contains('\x1b'));
+        assert!(
+            line.contains(" 4096 -                a"),
+            "unknown time: {line}"
+        );
+        let dated = format_entry(&Entry {
+            mtime: 1_700_000_000,
+            ..entry
+        });
+        assert!(dated.contains(" 4096 2023-11-14 22:13 a"), "{dated}");
     }
 
     #[test]
