@@ -3,13 +3,13 @@
 
 use sfs_proto::control::{Entry, Reply};
 
-use super::{synthesized_dir, wire_entry, Job, Outcome, Target};
+#[cfg(test)]
+use super::PART_BUDGET;
+use super::{in_parts, synthesized_dir, wire_entry, Job, Outcome, Target};
 use crate::audit::EventKind;
 use crate::shares::{Access, AccessError, SHARED_DIR};
 use crate::store::EntryKind;
 
-/// Bytes of entries per `Listing` part, well under the 64 KiB control message.
-const PART_BUDGET: usize = 48 * 1024;
 /// Fixed bytes of one encoded entry besides its name.
 const ENTRY_OVERHEAD: usize = 2 + 1 + 8 + 8 + 4;
 
@@ -91,31 +91,17 @@ pub(super) fn list(job: &Job, text: &str) -> Result<Outcome, Reply> {
 
 /// Splits entries into `Listing` replies, all but the last with `more` set.
 fn listing_parts(entries: Vec<Entry>) -> Vec<Reply> {
-    let mut parts = Vec::new();
-    let mut current = Vec::new();
-    let mut size = 0;
-    for entry in entries {
-        let cost = ENTRY_OVERHEAD + entry.name.len();
-        if size + cost > PART_BUDGET && !current.is_empty() {
-            parts.push(Reply::Listing {
-                entries: std::mem::take(&mut current),
-                more: true,
-            });
-            size = 0;
-        }
-        size += cost;
-        current.push(entry);
-    }
-    parts.push(Reply::Listing {
-        entries: current,
-        more: false,
-    });
-    parts
+    in_parts(
+        entries,
+        |entry| ENTRY_OVERHEAD + entry.name.len(),
+        |entries, more| Reply::Listing { entries, more },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::PART_BUDGET;
 
     #[test]
     fn parts_fit_a_message_and_only_the_last_is_final() {

@@ -257,6 +257,34 @@ pub(crate) fn wire_entry(entry: &Entry) -> sfs_proto::control::Entry {
     }
 }
 
+/// Bytes of entries per multi-part reply (`Listing`, `Shares`), well under the
+/// 64 KiB control message.
+pub(crate) const PART_BUDGET: usize = 48 * 1024;
+
+/// Splits `items` into replies of at most [`PART_BUDGET`] encoded bytes each
+/// (`cost` says how many one item takes), all but the last marked `more`. Always
+/// at least one reply, so an empty listing still gets its final part.
+pub(crate) fn in_parts<T>(
+    items: impl IntoIterator<Item = T>,
+    cost: impl Fn(&T) -> usize,
+    part: impl Fn(Vec<T>, bool) -> Reply,
+) -> Vec<Reply> {
+    let mut parts = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for item in items {
+        let item_cost = cost(&item);
+        if size + item_cost > PART_BUDGET && !current.is_empty() {
+            parts.push(part(std::mem::take(&mut current), true));
+            size = 0;
+        }
+        size += item_cost;
+        current.push(item);
+    }
+    parts.push(part(current, false));
+    parts
+}
+
 /// A folder that exists only in the share tree.
 pub(crate) fn synthesized_dir(name: &str) -> sfs_proto::control::Entry {
     sfs_proto::control::Entry {

@@ -2,14 +2,12 @@
 
 use sfs_proto::control::{ErrorCode, Reply, Rights as WireRights, ShareEntry};
 
-use super::{Job, Outcome};
+use super::{in_parts, Job, Outcome};
 use crate::accounts::Username;
 use crate::audit::{EventKind, Outcome as LogOutcome};
 use crate::shares::{AccessError, Resolved, Rights, Share, ShareError};
 use crate::store::VirtualPath;
 
-/// Bytes of share entries per `Shares` part, well under the 64 KiB control message.
-const PART_BUDGET: usize = 48 * 1024;
 /// Fixed bytes of one encoded share besides its strings.
 const SHARE_OVERHEAD: usize = 2 + 2 + 2 + 1;
 
@@ -177,32 +175,17 @@ pub(super) fn shared_by_me(job: &Job) -> Result<Outcome, Reply> {
 
 /// Splits shares into `Shares` replies, all but the last with `more` set.
 fn share_parts(shares: &[Share]) -> Vec<Reply> {
-    let mut parts = Vec::new();
-    let mut current = Vec::new();
-    let mut size = 0;
-    for share in shares {
-        let entry = ShareEntry {
-            owner: share.owner.to_string(),
-            path: share.path.to_string(),
-            grantee: share.grantee.to_string(),
-            rights: rights_to_wire(share.rights),
-        };
-        let cost = SHARE_OVERHEAD + entry.owner.len() + entry.path.len() + entry.grantee.len();
-        if size + cost > PART_BUDGET && !current.is_empty() {
-            parts.push(Reply::Shares {
-                entries: std::mem::take(&mut current),
-                more: true,
-            });
-            size = 0;
-        }
-        size += cost;
-        current.push(entry);
-    }
-    parts.push(Reply::Shares {
-        entries: current,
-        more: false,
+    let entries = shares.iter().map(|share| ShareEntry {
+        owner: share.owner.to_string(),
+        path: share.path.to_string(),
+        grantee: share.grantee.to_string(),
+        rights: rights_to_wire(share.rights),
     });
-    parts
+    in_parts(
+        entries,
+        |entry| SHARE_OVERHEAD + entry.owner.len() + entry.path.len() + entry.grantee.len(),
+        |entries, more| Reply::Shares { entries, more },
+    )
 }
 
 #[cfg(test)]
