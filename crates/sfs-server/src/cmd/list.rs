@@ -3,8 +3,6 @@
 
 use sfs_proto::control::{Entry, Reply};
 
-#[cfg(test)]
-use super::PART_BUDGET;
 use super::{in_parts, synthesized_dir, wire_entry, Job, Outcome, Target};
 use crate::audit::EventKind;
 use crate::shares::{Access, AccessError, SHARED_DIR};
