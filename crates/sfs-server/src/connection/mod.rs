@@ -141,6 +141,7 @@ pub async fn serve<T: Transport>(
         jobs: JoinSet::new(),
         downloads: HashMap::new(),
         uploads: HashMap::new(),
+        failed_uploads: HashMap::new(),
         outbox: VecDeque::new(),
         buffered: 0,
         data_streams,
@@ -172,6 +173,9 @@ struct Connection<T: Transport> {
     jobs: JoinSet<Completion>,
     downloads: HashMap<TransferId, DownloadState>,
     uploads: HashMap<TransferId, UploadState>,
+    /// Failed uploads whose temporary file a write job still holds: their error
+    /// reply goes out once the job hands the file back and it is removed.
+    failed_uploads: HashMap<TransferId, (RequestId, Reply)>,
     /// Messages the session produced, in order, waiting to be sent.
     outbox: VecDeque<Transmit>,
     /// Upload bytes received and not yet written.

@@ -34,6 +34,8 @@ pub(super) struct UploadState {
     request: RequestId,
     /// `None` while a write or commit job holds it.
     upload: Option<Upload>,
+    /// A write job holds `upload` and will hand it back.
+    writing: bool,
     /// Chunks that arrived ahead of `next_offset`, by offset.
     pending: BTreeMap<u64, ReceivedChunk>,
     /// The next byte to append to the temporary file.
@@ -184,6 +186,7 @@ impl<T: Transport> Connection<T> {
                     UploadState {
                         request: id,
                         upload: Some(upload),
+                        writing: false,
                         pending: BTreeMap::new(),
                         next_offset: 0,
                         finished: None,
@@ -238,6 +241,7 @@ impl<T: Transport> Connection<T> {
             batch.push(chunk);
         }
         if !batch.is_empty() {
+            state.writing = true;
             self.jobs.spawn_blocking(move || {
                 let result = batch
                     .iter()
@@ -268,16 +272,19 @@ impl<T: Transport> Connection<T> {
     ) {
         self.buffered = self.buffered.saturating_sub(bytes);
         let Some(state) = self.uploads.get_mut(&transfer) else {
-            // The transfer failed meanwhile: dropping the upload removes the file.
+            // The transfer failed meanwhile: dropping the upload removes the file,
+            // and only then does the client hear that nothing was changed.
+            drop(upload);
+            if let Some((request, reply)) = self.failed_uploads.remove(&transfer) {
+                self.respond(request, reply);
+            }
             return;
         };
+        state.writing = false;
+        state.upload = Some(upload);
         match result {
-            Ok(()) => {
-                state.upload = Some(upload);
-                self.pump_upload(transfer);
-            }
+            Ok(()) => self.pump_upload(transfer),
             Err(error) => {
-                drop(upload);
                 let (code, message) = store_error_reply(&error);
                 let _ = self.session.abort_transfer(transfer, code, &message);
                 self.fail_upload(transfer, code, message, Reason::from(&error));
@@ -378,9 +385,17 @@ impl<T: Transport> Connection<T> {
             None,
             reason,
         );
-        self.respond(state.request, Reply::error(code, message));
-        // `state.upload` (if not held by a job) is dropped here, removing the
-        // temporary file; a job holding it drops it when it reports back.
+        let reply = Reply::error(code, message);
+        if state.writing {
+            // A write job holds the file: answer when it hands it back.
+            self.failed_uploads.insert(transfer, (state.request, reply));
+        } else {
+            // Dropping the upload (if a failed commit did not already consume
+            // it) removes its temporary file before the client hears that
+            // nothing was changed.
+            drop(state.upload);
+            self.respond(state.request, reply);
+        }
     }
 
     /// Logs and drops every upload still open when the connection ends (dropping
