@@ -5,7 +5,7 @@ use sfs_proto::control::{ErrorCode, Reply, Rights as WireRights, ShareEntry};
 use super::{in_parts, Job, Outcome};
 use crate::accounts::Username;
 use crate::audit::{EventKind, Outcome as LogOutcome};
-use crate::shares::{AccessError, Resolved, Rights, Share, ShareError};
+use crate::shares::{AccessError, Resolved, Rights, Share, ShareDb, ShareError};
 use crate::store::VirtualPath;
 
 /// Fixed bytes of one encoded share besides its strings.
@@ -146,26 +146,22 @@ fn fail_with_grantee(
 }
 
 pub(super) fn shared_with_me(job: &Job) -> Result<Outcome, Reply> {
-    let shares: Vec<Share> = job.ctx.shares.with(|db| {
-        db.shared_with(&job.account.name)
-            .into_iter()
-            .cloned()
-            .collect()
-    });
-    job.record(&job.event(EventKind::ListShares, LogOutcome::Ok));
-    Ok(Outcome::Replies {
-        replies: share_parts(&shares),
-        cwd: None,
-    })
+    share_listing(job, ShareDb::shared_with)
 }
 
 pub(super) fn shared_by_me(job: &Job) -> Result<Outcome, Reply> {
-    let shares: Vec<Share> = job.ctx.shares.with(|db| {
-        db.shared_by(&job.account.name)
-            .into_iter()
-            .cloned()
-            .collect()
-    });
+    share_listing(job, ShareDb::shared_by)
+}
+
+/// The shares `select` picks for the logged-in user, as `Shares` replies.
+fn share_listing(
+    job: &Job,
+    select: impl for<'db> Fn(&'db ShareDb, &Username) -> Vec<&'db Share>,
+) -> Result<Outcome, Reply> {
+    let shares: Vec<Share> = job
+        .ctx
+        .shares
+        .with(|db| select(db, &job.account.name).into_iter().cloned().collect());
     job.record(&job.event(EventKind::ListShares, LogOutcome::Ok));
     Ok(Outcome::Replies {
         replies: share_parts(&shares),
