@@ -2,11 +2,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -33,7 +34,7 @@ const READ_BUFFER_LEN: usize = 128 * 1024;
 /// socket, which shuts the association down gracefully (or aborts it if unread
 /// data is left, as the kernel does).
 pub struct SctpAssociation {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<Socket>,
     assoc_id: i32,
     /// Largest message accepted from the peer ([`SctpConfig::max_message_size`]).
     max_message_size: usize,
@@ -105,7 +106,7 @@ impl SctpAssociation {
     }
 
     /// Wraps a socket whose association is established (connected or accepted).
-    pub(crate) fn from_established(fd: AsyncFd<OwnedFd>, config: &SctpConfig) -> Result<Self> {
+    pub(crate) fn from_established(fd: AsyncFd<Socket>, config: &SctpConfig) -> Result<Self> {
         socket::tune(fd.get_ref(), config, false)?;
         let status = read_status(fd.get_ref())?;
         let send_limit = socket::send_buffer_limit(fd.get_ref())?;
@@ -249,7 +250,7 @@ impl SctpAssociation {
 
     /// Reads pieces until one event is whole. `Err` is only `WouldBlock`, which
     /// tells tokio to clear readiness; every other outcome is in the inner result.
-    fn read_event(&self, fd: &OwnedFd) -> io::Result<Result<Event>> {
+    fn read_event(&self, fd: &Socket) -> io::Result<Result<Event>> {
         let mut receiver = self.receiver();
         let Receiver {
             reassembler,
@@ -438,7 +439,10 @@ impl SctpAssociation {
     /// send. Keep calling [`recv`](Self::recv) until it returns [`Error::Closed`]
     /// to read what the peer sent before it saw the shutdown.
     pub fn shutdown(&self) -> Result<()> {
-        sys::shutdown(self.fd.get_ref(), libc::SHUT_WR).map_err(|e| Error::io("shutting down", e))
+        self.fd
+            .get_ref()
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| Error::io("shutting down", e))
     }
 
     /// Aborts the association at once (an ABORT chunk): queued data is dropped and
@@ -453,16 +457,12 @@ impl SctpAssociation {
 /// cannot send `SCTP_ABORT` with `sendmsg` (the kernel says EINVAL, checked in
 /// the VM), and the descriptor is shared by every `&self` caller, so the ABORT
 /// leaves when the association is dropped.
-fn abort_on_close(fd: &OwnedFd) {
+fn abort_on_close(fd: &Socket) {
     set_linger_zero(fd);
 }
 
-fn set_linger_zero(fd: &OwnedFd) {
-    let linger = sys::Linger {
-        onoff: 1,
-        linger: 0,
-    };
-    if let Err(err) = sys::set_option(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger) {
+fn set_linger_zero(fd: &Socket) {
+    if let Err(err) = fd.set_linger(Some(Duration::ZERO)) {
         log::warn!("SO_LINGER 0 failed, the close will be graceful: {err}");
     }
 }
@@ -492,18 +492,16 @@ impl AsFd for SctpAssociation {
     }
 }
 
-pub(crate) fn read_status(fd: &OwnedFd) -> Result<sys::Status> {
+pub(crate) fn read_status(fd: &Socket) -> Result<sys::Status> {
     let mut status: sys::Status = sys::Pod::zeroed();
     sys::read_option(fd, SOL_SCTP, sys::SCTP_STATUS, &mut status)
         .map_err(|e| Error::io("reading SCTP_STATUS", e))?;
     Ok(status)
 }
 
-fn socket_error(fd: &OwnedFd) -> Result<Option<io::Error>> {
-    let mut code: libc::c_int = 0;
-    sys::read_option(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut code)
-        .map_err(|e| Error::io("reading SO_ERROR", e))?;
-    Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
+fn socket_error(fd: &Socket) -> Result<Option<io::Error>> {
+    fd.take_error()
+        .map_err(|e| Error::io("reading SO_ERROR", e))
 }
 
 /// `sctp_connectx` on a non-blocking socket, then waits for the outcome.
@@ -514,7 +512,7 @@ fn socket_error(fd: &OwnedFd) -> Result<Option<io::Error>> {
 /// the socket readable although `recvmsg` on an unconnected one-to-one socket only
 /// says ENOTCONN. Waiting for either readiness, then checking both, catches every
 /// case; waiting for writability alone would hang forever on a dead peer.
-async fn establish(fd: &AsyncFd<OwnedFd>, peers: &[SocketAddr]) -> Result<()> {
+async fn establish(fd: &AsyncFd<Socket>, peers: &[SocketAddr]) -> Result<()> {
     let addrs = encode_sockaddr_list(peers);
     match sys::set_option_bytes(fd.get_ref(), SOL_SCTP, sys::SCTP_SOCKOPT_CONNECTX, &addrs) {
         Ok(_) => {}

@@ -67,11 +67,12 @@
 //! 8. on a kernel without SCTP it reports EBADF instead of "protocol not
 //!    supported".
 //!
-//! So SFS owns a thin layer over `libc` plus [`tokio::io::unix::AsyncFd`], the way
-//! `quinn-udp` does for UDP. Each defect above has its answer here: messages are
+//! So SFS owns a thin layer over `socket2` (generic socket calls), `libc` (the
+//! SCTP-only options and `sendmsg`/`recvmsg`) and [`tokio::io::unix::AsyncFd`],
+//! the way `quinn-udp` does for UDP. Each defect above has its answer here: messages are
 //! read until `MSG_EOR` with a size bound; sends and receives wait on readiness;
-//! `connect` has a timeout and watches both readiness and `SO_ERROR`; descriptors
-//! are `OwnedFd`; only RCVINFO is requested; every option SFS needs is wrapped (and
+//! `connect` has a timeout and watches both readiness and `SO_ERROR`; sockets
+//! are owned `socket2::Socket`s; only RCVINFO is requested; every option SFS needs is wrapped (and
 //! [`AsRawFd`](std::os::fd::AsRawFd) is implemented for the rest); notifications
 //! are parsed whole by [`parse_notification`]; and a kernel without SCTP gives
 //! [`Error::SctpUnavailable`]. All `unsafe` code of the project is in the private

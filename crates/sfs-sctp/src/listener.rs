@@ -2,8 +2,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
+use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 
 use crate::association::SctpAssociation;
@@ -14,7 +15,7 @@ use crate::sys;
 
 /// A socket bound to one or more local addresses, accepting associations.
 pub struct SctpListener {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<Socket>,
     config: SctpConfig,
 }
 
@@ -30,18 +31,14 @@ impl SctpListener {
             return Err(Error::NoAddresses("bind"));
         }
         let fd = socket::new_socket(addrs)?;
-        socket::set_int(
-            &fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            1,
-            "setting SO_REUSEADDR",
-        )?;
+        fd.set_reuse_address(true)
+            .map_err(|e| Error::io("setting SO_REUSEADDR", e))?;
         // INITMSG and the rest must be set before listen(): the INIT-ACK that
         // answers a client is built from them.
         socket::prepare(&fd, config)?;
         socket::bindx(&fd, addrs)?;
-        sys::listen(&fd, config.backlog).map_err(|e| Error::io("listening", e))?;
+        fd.listen(config.backlog)
+            .map_err(|e| Error::io("listening", e))?;
         let fd = sys::register(fd).map_err(|e| Error::io("registering with tokio", e))?;
         Ok(Self {
             fd,
@@ -61,8 +58,10 @@ impl SctpListener {
                 .readable()
                 .await
                 .map_err(|e| Error::io("waiting to accept", e))?;
-            match guard.try_io(|fd| sys::accept(fd.get_ref())) {
-                Ok(Ok(new_fd)) => {
+            // accept4(2), the new socket non-blocking and close-on-exec.
+            let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+            match guard.try_io(|fd| fd.get_ref().accept4(flags)) {
+                Ok(Ok((new_fd, _peer))) => {
                     let new_fd = sys::register(new_fd)
                         .map_err(|e| Error::io("registering with tokio", e))?;
                     return SctpAssociation::from_established(new_fd, &self.config);

@@ -1,7 +1,9 @@
 //! Socket setup shared by listeners and associations.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::addr::{encode_sockaddr_list, sockaddr_storage};
 use crate::config::{millis_u32, SctpConfig};
@@ -11,13 +13,20 @@ use crate::sys::{self, SCTP_FUTURE_ASSOC, SOL_SCTP};
 
 /// A new SCTP socket of the family the addresses need: IPv6 if any is IPv6 (an
 /// `AF_INET6` socket also carries IPv4), else IPv4.
-pub(crate) fn new_socket<'a>(addrs: impl IntoIterator<Item = &'a SocketAddr>) -> Result<OwnedFd> {
-    let family = if addrs.into_iter().any(SocketAddr::is_ipv6) {
-        libc::AF_INET6
+/// The socket is one-to-one style (`SOCK_STREAM`), non-blocking and
+/// close-on-exec (socket2 always sets `SOCK_CLOEXEC`).
+pub(crate) fn new_socket<'a>(addrs: impl IntoIterator<Item = &'a SocketAddr>) -> Result<Socket> {
+    let domain = if addrs.into_iter().any(SocketAddr::is_ipv6) {
+        Domain::IPV6
     } else {
-        libc::AF_INET
+        Domain::IPV4
     };
-    sys::sctp_socket(family).map_err(|e| Error::io("creating an SCTP socket", e))
+    Socket::new(
+        domain,
+        Type::STREAM.nonblocking(),
+        Some(Protocol::from(sys::IPPROTO_SCTP)),
+    )
+    .map_err(|e| Error::io("creating an SCTP socket", e))
 }
 
 pub(crate) fn set_int(
@@ -44,56 +53,66 @@ enum Buffer {
 /// `rmem_max` (208 KiB by default on many systems), which is too small for SCTP,
 /// so a capped value is retried with the `*FORCE` variant (allowed with
 /// CAP_NET_ADMIN), and a still-capped one is logged with the fix.
-fn set_buffer(fd: &impl AsRawFd, which: Buffer, bytes: usize) -> Result<()> {
-    let (name, force, sysctl, op) = match which {
+///
+/// The `*FORCE` options are Linux-only and not in socket2, so they go through
+/// `setsockopt` directly.
+fn set_buffer(socket: &Socket, which: Buffer, bytes: usize) -> Result<()> {
+    let (force, sysctl, op) = match which {
         Buffer::Send => (
-            libc::SO_SNDBUF,
             libc::SO_SNDBUFFORCE,
             "net.core.wmem_max",
             "setting SO_SNDBUF",
         ),
         Buffer::Receive => (
-            libc::SO_RCVBUF,
             libc::SO_RCVBUFFORCE,
             "net.core.rmem_max",
             "setting SO_RCVBUF",
         ),
     };
     let wanted = clamp_int(bytes);
-    set_int(fd, libc::SOL_SOCKET, name, wanted, op)?;
+    // socket2 casts the size to a C int without clamping: clamp it first.
+    let capped = usize::try_from(wanted).unwrap_or(0);
+    let set = match which {
+        Buffer::Send => socket.set_send_buffer_size(capped),
+        Buffer::Receive => socket.set_recv_buffer_size(capped),
+    };
+    set.map_err(|e| Error::io(op, e))?;
     // The kernel reports (and uses) twice the value set.
-    let granted = |fd: &_| effective_buffer(fd, name).map(|b| b / 2);
-    if granted(fd)? >= bytes {
+    let granted = |socket: &_| effective_buffer(socket, which).map(|b| b / 2);
+    if granted(socket)? >= bytes {
         return Ok(());
     }
-    if sys::set_option(fd, libc::SOL_SOCKET, force, &wanted).is_ok() && granted(fd)? >= bytes {
+    if sys::set_option(socket, libc::SOL_SOCKET, force, &wanted).is_ok()
+        && granted(socket)? >= bytes
+    {
         return Ok(());
     }
     log::warn!(
         "{which:?} buffer capped at {} bytes instead of {bytes}: raise {sysctl} (sysctl -w {sysctl}={bytes})",
-        granted(fd)?
+        granted(socket)?
     );
     Ok(())
 }
 
 /// The buffer size the kernel uses (`getsockopt`, already doubled).
-fn effective_buffer(fd: &impl AsRawFd, name: libc::c_int) -> Result<usize> {
-    let mut value: libc::c_int = 0;
-    sys::read_option(fd, libc::SOL_SOCKET, name, &mut value)
-        .map_err(|e| Error::io("reading a socket buffer size", e))?;
-    Ok(usize::try_from(value).unwrap_or(0))
+fn effective_buffer(socket: &Socket, which: Buffer) -> Result<usize> {
+    match which {
+        Buffer::Send => socket.send_buffer_size(),
+        Buffer::Receive => socket.recv_buffer_size(),
+    }
+    .map_err(|e| Error::io("reading a socket buffer size", e))
 }
 
 /// The largest message `sendmsg` accepts: the kernel refuses one larger than the
 /// effective send buffer with EMSGSIZE.
-pub(crate) fn send_buffer_limit(fd: &impl AsRawFd) -> Result<usize> {
-    effective_buffer(fd, libc::SO_SNDBUF)
+pub(crate) fn send_buffer_limit(socket: &Socket) -> Result<usize> {
+    effective_buffer(socket, Buffer::Send)
 }
 
 /// Applies everything that must be in place before an association exists: the
 /// stream counts offered in INIT, buffers, notifications, and the defaults every
 /// future association on this socket (or accepted from it) inherits.
-pub(crate) fn prepare(fd: &impl AsRawFd, config: &SctpConfig) -> Result<()> {
+pub(crate) fn prepare(fd: &Socket, config: &SctpConfig) -> Result<()> {
     set_buffer(fd, Buffer::Send, config.send_buffer_size)?;
     set_buffer(fd, Buffer::Receive, config.recv_buffer_size)?;
     let init = sys::InitMsg {

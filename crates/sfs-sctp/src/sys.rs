@@ -2,12 +2,15 @@
 //!
 //! `libc` has no SCTP definitions, so the ones used are written out here from
 //! `<linux/sctp.h>` (kernel 6.1, RFC 6458). Every layout is pinned by a test against
-//! the sizes and offsets the C compiler gives for that header. All `unsafe` code of
-//! the project is in this module.
+//! the sizes and offsets the C compiler gives for that header. Generic socket calls
+//! (creation, listen, accept, shutdown, `SOL_SOCKET` options) go through socket2;
+//! this module keeps what is SCTP-only, and all the `unsafe` code of the project.
 
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+
+use socket2::Socket;
 
 use crate::addr::SOCKADDR_STORAGE_LEN;
 
@@ -216,16 +219,6 @@ pub(crate) struct PeerAddrThresholds {
 // SAFETY: integers and bytes; both padding gaps are explicit fields.
 unsafe impl Pod for PeerAddrThresholds {}
 
-/// `struct linger`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub(crate) struct Linger {
-    pub onoff: libc::c_int,
-    pub linger: libc::c_int,
-}
-// SAFETY: two C ints.
-unsafe impl Pod for Linger {}
-
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -238,21 +231,12 @@ fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
     usize::try_from(ret).map_err(|_| io::Error::last_os_error())
 }
 
-/// A new non-blocking, close-on-exec one-to-one SCTP socket.
-pub(crate) fn sctp_socket(family: libc::c_int) -> io::Result<OwnedFd> {
-    let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket() takes no pointers; the result is checked before use.
-    let fd = cvt(unsafe { libc::socket(family, kind, IPPROTO_SCTP) })?;
-    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Registers `fd` with tokio's reactor (inside a runtime).
-pub(crate) fn register(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    // SAFETY: an `OwnedFd` is a valid open descriptor that only its own drop
+/// Registers `socket` with tokio's reactor (inside a runtime).
+pub(crate) fn register(socket: Socket) -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
+    // SAFETY: a `Socket` owns a valid open descriptor that only its own drop
     // closes, and its `as_raw_fd` always returns that same descriptor, for as long
     // as the `AsyncFd` owns it.
-    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(io::Error::from)
+    unsafe { tokio::io::unix::AsyncFd::register(socket) }.map_err(io::Error::from)
 }
 
 /// `setsockopt` with a structure.
@@ -335,34 +319,6 @@ pub(crate) fn read_option_bytes(
     };
     cvt(ret)?;
     Ok(len as usize)
-}
-
-/// `listen(2)`.
-pub(crate) fn listen(fd: &impl AsRawFd, backlog: libc::c_int) -> io::Result<()> {
-    // SAFETY: no pointers.
-    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
-}
-
-/// `accept4(2)` with the new socket non-blocking and close-on-exec.
-pub(crate) fn accept(fd: &impl AsRawFd) -> io::Result<OwnedFd> {
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: null address pointers are allowed and mean "do not report the peer".
-    let new_fd = cvt(unsafe {
-        libc::accept4(
-            fd.as_raw_fd(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            flags,
-        )
-    })?;
-    // SAFETY: `new_fd` was just returned by accept4() and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new_fd) })
-}
-
-/// `shutdown(2)`.
-pub(crate) fn shutdown(fd: &impl AsRawFd, how: libc::c_int) -> io::Result<()> {
-    // SAFETY: no pointers.
-    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), how) }).map(drop)
 }
 
 /// Control-message buffer with the alignment `struct cmsghdr` needs.
@@ -474,6 +430,5 @@ mod tests {
         assert_eq!(size_of::<AssocValue>(), 8);
         assert_eq!(size_of::<EventSubscription>(), 8);
         assert_eq!(size_of::<InitMsg>(), 8);
-        assert_eq!(size_of::<Linger>(), size_of::<libc::linger>());
     }
 }
