@@ -632,7 +632,7 @@ impl<T: Transport> Connection<T> {
                 // One line per failover: SCTP-PF reports "potentially failed"
                 // and then "failed" for the same path, which is one event to a user.
                 let line = match event.change {
-                    PathChange::Failed | PathChange::PotentiallyFailed => {
+                    PathChange::Unreachable | PathChange::PotentiallyFailed => {
                         if !self.paths_down.insert(addr.clone()) {
                             return;
                         }

@@ -504,6 +504,7 @@ fn path_state_text(state: PathState) -> String {
         PathState::PotentiallyFailed => "potentially-failed".into(),
         PathState::Unconfirmed => "unconfirmed".into(),
         PathState::Unknown(raw) => format!("unknown({raw})"),
+        other => format!("{other:?}").to_lowercase(),
     }
 }
 

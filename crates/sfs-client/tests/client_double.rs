@@ -582,10 +582,10 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
     // SCTP-PF reports "potentially failed" and then "failed": one failover.
     for change in [
         PathChange::PotentiallyFailed,
-        PathChange::Failed,
-        PathChange::Failed,
+        PathChange::Unreachable,
+        PathChange::Unreachable,
     ] {
-        inject.send(PathEvent { addr, change }).unwrap();
+        inject.send(PathEvent::new(addr, change)).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let results = connection
@@ -607,10 +607,7 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
     assert!(!notices[0].to_lowercase().contains("error"));
     // The path coming back is told once too.
     inject
-        .send(PathEvent {
-            addr,
-            change: PathChange::Available,
-        })
+        .send(PathEvent::new(addr, PathChange::Available))
         .unwrap();
     // The event is read at the next wait; a reply may win the race once.
     for _ in 0..5 {

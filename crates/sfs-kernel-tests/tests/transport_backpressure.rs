@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sfs_sctp::SctpConfig;
 use transport_util::*;
 
 /// User plus system CPU time this process has used, from /proc/self/stat.
@@ -28,11 +27,9 @@ async fn a_blocked_sender_waits_without_spinning_then_completes() {
     const MESSAGES: usize = 400;
     const SIZE: usize = 16 * 1024;
     // Small buffers, so the pipe fills quickly (the kernel doubles these).
-    let config = SctpConfig {
-        send_buffer_size: 128 * 1024,
-        recv_buffer_size: 128 * 1024,
-        ..config_with_streams(4)
-    };
+    let mut config = config_with_streams(4);
+    config.send_buffer_size = 128 * 1024;
+    config.recv_buffer_size = 128 * 1024;
     let (listener, addrs) = two_address_listener(&config);
     let (client, server) = pair(&listener, &addrs, &config).await;
     let client = Arc::new(client);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sfs_kernel_tests::netns::{Path, Side, Topology};
 use sfs_sctp::{
-    AssocState, Error, Event, FailoverTuning, Notification, SctpAssociation, SctpConfig,
+    AssocState, Error, FailoverTuning, Notification, Received, SctpAssociation, SctpConfig,
     SctpListener,
 };
 use transport_util::*;
@@ -99,12 +99,12 @@ async fn measure_failover_stall(config: &SctpConfig) -> Stall {
                 .await
                 .expect("no 10 s stall")
             {
-                Ok(Event::Message(m)) if m.ppid == 1 => break arrivals,
-                Ok(Event::Message(m)) => {
+                Ok(Received::Message(m)) if m.ppid == 1 => break arrivals,
+                Ok(Received::Message(m)) => {
                     let seq = u64::from_be_bytes(m.data[..8].try_into().expect("8 bytes"));
                     arrivals.push((seq, Instant::now()));
                 }
-                Ok(Event::Notification(_)) => {}
+                Ok(Received::Notification(_)) => {}
                 Err(err) => panic!("receiver: {err}"),
             }
         }
@@ -170,17 +170,13 @@ async fn measure_failover_stall(config: &SctpConfig) -> Stall {
 #[tokio::test]
 async fn failover_stall_default_vs_tuned() {
     // Everything the kernel's way: RTO and heartbeat settings, and delayed SACK.
-    let kernel_defaults = SctpConfig {
-        failover: None,
-        delayed_sack: None,
-        ..config_with_streams(4)
-    };
+    let mut kernel_defaults = config_with_streams(4);
+    kernel_defaults.failover = None;
+    kernel_defaults.delayed_sack = None;
     // The kernel's failover settings with SFS's short delayed SACK: measured
     // because this mix stalled 1 to 4 s in the VM (4 s in most runs).
-    let mixed = SctpConfig {
-        failover: None,
-        ..config_with_streams(4)
-    };
+    let mut mixed = config_with_streams(4);
+    mixed.failover = None;
     let tuned = config_with_streams(4);
     assert_eq!(tuned.failover, Some(FailoverTuning::FAST));
 
@@ -257,7 +253,7 @@ async fn all_paths_cut_reports_comm_lost_in_bounded_time() {
                 .await
                 .expect("no hang")
             {
-                Ok(Event::Notification(Notification::SendFailed(f))) => failed.push(f),
+                Ok(Received::Notification(Notification::SendFailed(f))) => failed.push(f),
                 Ok(other) => println!("  after COMM_LOST: {other:?}"),
                 Err(err) => break err,
             }

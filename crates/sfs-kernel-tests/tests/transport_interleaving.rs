@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sfs_kernel_tests::netns::{Path, Side, Topology};
-use sfs_sctp::{Event, SctpAssociation, SctpListener};
+use sfs_sctp::{Received, SctpAssociation, SctpListener};
 use transport_util::*;
 
 #[tokio::test]
@@ -35,10 +35,8 @@ async fn small_messages_overtake_a_large_one_when_on() {
         .rtt(Duration::from_millis(10))
         .build()
         .expect("topology");
-    let config = sfs_sctp::SctpConfig {
-        max_message_size: 4 << 20,
-        ..config_with_streams(4)
-    };
+    let mut config = config_with_streams(4);
+    config.max_message_size = 4 << 20;
     let server_ip = topo.address(Side::Server, Path::A);
     let listener = {
         let _inside = topo.enter(Side::Server).expect("enter");
@@ -79,11 +77,11 @@ async fn small_messages_overtake_a_large_one_when_on() {
                 .await
                 .expect("in time")
             {
-                Ok(Event::Message(m)) if m.stream == 1 => {
+                Ok(Received::Message(m)) if m.stream == 1 => {
                     assert!(m.data == big, "the large message arrives whole");
                     big_seen = true;
                 }
-                Ok(Event::Message(m)) => {
+                Ok(Received::Message(m)) => {
                     assert_eq!(m.stream, 2);
                     assert_eq!(m.data, (m.ppid - 100).to_be_bytes());
                     small.push(m.ppid);
@@ -91,7 +89,7 @@ async fn small_messages_overtake_a_large_one_when_on() {
                         small_before_big += 1;
                     }
                 }
-                Ok(Event::Notification(_)) => {}
+                Ok(Received::Notification(_)) => {}
                 Err(err) => panic!("{err}"),
             }
         }

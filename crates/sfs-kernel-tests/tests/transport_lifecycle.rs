@@ -7,7 +7,7 @@ use std::io;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sfs_sctp::{AssocState, Error, Event, Notification, SctpAssociation, SctpConfig};
+use sfs_sctp::{AssocState, Error, Notification, Received, SctpAssociation, SctpConfig};
 use transport_util::*;
 
 fn is_assoc(n: &Notification, state: AssocState) -> bool {
@@ -35,8 +35,8 @@ async fn graceful_shutdown_delivers_everything_then_closes() {
             .await
             .expect("in time")
         {
-            Ok(Event::Message(m)) => received.push(m.data),
-            Ok(Event::Notification(n)) => notes.push(n),
+            Ok(Received::Message(m)) => received.push(m.data),
+            Ok(Received::Notification(n)) => notes.push(n),
             Err(err) => break err,
         }
     };
@@ -117,8 +117,8 @@ async fn killed_peer_process_is_a_clean_error() {
             .await
             .expect("in time")
         {
-            Ok(Event::Notification(n)) => notes.push(n),
-            Ok(Event::Message(m)) => panic!("unexpected message {:?}", m.data),
+            Ok(Received::Notification(n)) => notes.push(n),
+            Ok(Received::Message(m)) => panic!("unexpected message {:?}", m.data),
             Err(err) => break err,
         }
     };

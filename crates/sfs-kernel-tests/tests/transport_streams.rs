@@ -12,11 +12,9 @@ use transport_util::*;
 #[tokio::test]
 async fn negotiation_takes_the_smaller_offer_each_way() {
     // The server offers 5 outbound streams and accepts at most 10 inbound.
-    let server_config = SctpConfig {
-        outbound_streams: 5,
-        max_inbound_streams: 10,
-        ..SctpConfig::default()
-    };
+    let mut server_config = SctpConfig::default();
+    server_config.outbound_streams = 5;
+    server_config.max_inbound_streams = 10;
     // The client asks for far more than the server allows.
     let client_config = config_with_streams(64);
     let (listener, addrs) = two_address_listener(&server_config);
@@ -76,10 +74,8 @@ async fn concurrent_senders_keep_per_stream_order_and_whole_messages() {
     const STREAMS: u16 = 10;
     const PER_STREAM: u32 = 9;
     let limit = 256 * 1024;
-    let config = SctpConfig {
-        max_message_size: limit,
-        ..config_with_streams(16)
-    };
+    let mut config = config_with_streams(16);
+    config.max_message_size = limit;
     let (listener, addrs) = two_address_listener(&config);
     let (client, server) = pair(&listener, &addrs, &config).await;
     assert_eq!(client.max_send_size(), limit);
@@ -140,14 +136,10 @@ async fn concurrent_senders_keep_per_stream_order_and_whole_messages() {
 
 #[tokio::test]
 async fn an_oversize_incoming_message_aborts_the_association() {
-    let small = SctpConfig {
-        max_message_size: 64 * 1024,
-        ..config_with_streams(8)
-    };
-    let large = SctpConfig {
-        max_message_size: 512 * 1024,
-        ..config_with_streams(8)
-    };
+    let mut small = config_with_streams(8);
+    small.max_message_size = 64 * 1024;
+    let mut large = config_with_streams(8);
+    large.max_message_size = 512 * 1024;
     let (listener, addrs) = two_address_listener(&small);
     let (client, server) = tokio::join!(
         sfs_sctp::SctpAssociation::connect(&addrs, None, &large, STEP),
@@ -167,8 +159,8 @@ async fn an_oversize_incoming_message_aborts_the_association() {
             .await
             .expect("in time")
         {
-            Ok(sfs_sctp::Event::Notification(_)) => continue,
-            Ok(sfs_sctp::Event::Message(m)) => panic!("{} bytes got through", m.data.len()),
+            Ok(sfs_sctp::Received::Notification(_)) => continue,
+            Ok(sfs_sctp::Received::Message(m)) => panic!("{} bytes got through", m.data.len()),
             Err(err) => break err,
         }
     };

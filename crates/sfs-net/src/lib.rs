@@ -51,6 +51,6 @@ pub mod transport;
 
 pub use driver::{now, Counters, Driver, Input, ReceivedChunk, Session};
 pub use transport::{
-    PathChange, PathEvent, PathState, PathStatus, Transport, TransportError, TransportEvent,
-    PPID_CONTROL, PPID_DATA,
+    PathChange, PathEvent, PathInfo, PathState, PathStatus, PeerAddrState, Transport,
+    TransportError, TransportEvent, PPID_CONTROL, PPID_DATA,
 };

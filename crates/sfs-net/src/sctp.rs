@@ -3,11 +3,10 @@
 use std::net::SocketAddr;
 
 use sfs_proto::session::StreamCounts;
-use sfs_sctp::{AssocState, Event, Notification, PeerAddrState, SctpAssociation};
+use sfs_sctp::{AssocState, Notification, PeerAddrState, Received, SctpAssociation};
 
 use crate::transport::{
-    PathChange, PathEvent, PathStatus, Transport, TransportError, TransportEvent, PPID_CONTROL,
-    PPID_DATA,
+    PathEvent, PathStatus, Transport, TransportError, TransportEvent, PPID_CONTROL, PPID_DATA,
 };
 
 impl Transport for SctpAssociation {
@@ -28,13 +27,13 @@ impl Transport for SctpAssociation {
     async fn recv(&self) -> Result<TransportEvent, TransportError> {
         loop {
             match SctpAssociation::recv(self).await? {
-                Event::Message(msg) => {
+                Received::Message(msg) => {
                     return Ok(TransportEvent::Message {
                         stream: msg.stream,
                         data: msg.data,
                     })
                 }
-                Event::Notification(notification) => {
+                Received::Notification(notification) => {
                     if let Some(event) = translate(notification) {
                         return Ok(event);
                     }
@@ -44,21 +43,8 @@ impl Transport for SctpAssociation {
     }
 
     fn paths(&self) -> Vec<PathStatus> {
-        let primary = self.primary_addr().ok();
         // A path list that cannot be read (the association is going away) is empty.
-        self.paths()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|info| PathStatus {
-                addr: info.addr,
-                state: info.state,
-                srtt: info.srtt,
-                rto: info.rto,
-                cwnd: info.cwnd,
-                mtu: info.mtu,
-                primary: Some(info.addr) == primary,
-            })
-            .collect()
+        SctpAssociation::paths(self).unwrap_or_default()
     }
 
     fn peer_addrs(&self) -> Vec<SocketAddr> {
@@ -76,27 +62,14 @@ impl Transport for SctpAssociation {
 /// association changes are dropped here: `recv` reports them as its error next.
 fn translate(notification: Notification) -> Option<TransportEvent> {
     match notification {
-        Notification::PeerAddrChange(change) => {
-            let change_kind = match change.state {
-                PeerAddrState::Available => PathChange::Available,
-                PeerAddrState::Unreachable => PathChange::Failed,
-                PeerAddrState::Removed => PathChange::Removed,
-                PeerAddrState::Added => PathChange::Added,
-                PeerAddrState::MadePrimary => PathChange::MadePrimary,
-                PeerAddrState::Confirmed => PathChange::Confirmed,
-                PeerAddrState::PotentiallyFailed => PathChange::PotentiallyFailed,
-                PeerAddrState::Unknown(raw) => {
-                    return Some(TransportEvent::Notice(format!(
-                        "peer address {:?} changed to unknown state {raw}",
-                        change.addr
-                    )))
-                }
-            };
-            Some(TransportEvent::Path(PathEvent {
-                addr: change.addr,
-                change: change_kind,
-            }))
-        }
+        Notification::PeerAddrChange(change) => match change.state {
+            // A state the session cannot act on is only worth a log line.
+            PeerAddrState::Unknown(raw) => Some(TransportEvent::Notice(format!(
+                "peer address {:?} changed to unknown state {raw}",
+                change.addr
+            ))),
+            state => Some(TransportEvent::Path(PathEvent::new(change.addr, state))),
+        },
         Notification::AssocChange(change) => match change.state {
             AssocState::CommUp => None,
             AssocState::Restart => Some(TransportEvent::Notice(
@@ -114,6 +87,7 @@ fn translate(notification: Notification) -> Option<TransportEvent> {
         Notification::PartialDeliveryAborted { stream, .. } => Some(TransportEvent::Notice(
             format!("delivery of a message on stream {stream} was aborted"),
         )),
-        Notification::Shutdown | Notification::SenderDry | Notification::Other { .. } => None,
+        // Shutdown, SenderDry, Other and any kind added later.
+        _ => None,
     }
 }

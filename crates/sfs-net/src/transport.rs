@@ -2,10 +2,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use sfs_proto::session::StreamCounts;
-pub use sfs_sctp::PathState;
+pub use sfs_sctp::{PathInfo, PathState, PeerAddrState};
+
+/// The state of the path to one peer address, for `status`: the transport's
+/// own path type, under the name this crate's users know.
+pub type PathStatus = PathInfo;
+
+/// How a path changed: the transport's own peer-address states, under the name
+/// this crate's users know. `Unreachable` is a failed path.
+pub use sfs_sctp::PeerAddrState as PathChange;
 
 /// The payload protocol id SFS puts on stream-0 (TLS) messages. Receivers do not
 /// rely on it; it labels the traffic for packet captures ("SFS" and 0).
@@ -44,6 +51,7 @@ pub trait Transport: Send + Sync + 'static {
 
 /// What [`Transport::recv`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportEvent {
     /// A whole message.
     Message {
@@ -60,6 +68,7 @@ pub enum TransportEvent {
 
 /// A change of state of the path to one peer address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PathEvent {
     /// The peer address, when the kernel gave one.
     pub addr: Option<SocketAddr>,
@@ -67,60 +76,16 @@ pub struct PathEvent {
     pub change: PathChange,
 }
 
-/// How a path changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathChange {
-    /// The path failed; traffic uses another one.
-    Failed,
-    /// The path timed out and traffic moved away, but it is not declared failed yet.
-    PotentiallyFailed,
-    /// The path works (again).
-    Available,
-    /// A heartbeat confirmed the address.
-    Confirmed,
-    /// The path became the primary one.
-    MadePrimary,
-    /// The address joined the association.
-    Added,
-    /// The address left the association.
-    Removed,
-}
-
-impl std::fmt::Display for PathChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PathChange::Failed => "failed",
-            PathChange::PotentiallyFailed => "potentially failed",
-            PathChange::Available => "available",
-            PathChange::Confirmed => "confirmed",
-            PathChange::MadePrimary => "primary",
-            PathChange::Added => "added",
-            PathChange::Removed => "removed",
-        })
+impl PathEvent {
+    /// The path to `addr` (if known) changed as `change` says.
+    pub fn new(addr: Option<SocketAddr>, change: PathChange) -> Self {
+        Self { addr, change }
     }
-}
-
-/// The state of the path to one peer address, for `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PathStatus {
-    /// The peer address.
-    pub addr: SocketAddr,
-    /// Its state.
-    pub state: PathState,
-    /// Smoothed round-trip time.
-    pub srtt: Duration,
-    /// Retransmission timeout.
-    pub rto: Duration,
-    /// Congestion window, bytes.
-    pub cwnd: u32,
-    /// Path MTU, bytes.
-    pub mtu: u32,
-    /// Whether this is the primary path.
-    pub primary: bool,
 }
 
 /// Why a transport cannot carry on.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The peer shut the association down and everything it sent was received.
     #[error("the connection was closed")]

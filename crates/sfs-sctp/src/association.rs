@@ -17,7 +17,7 @@ use crate::config::SctpConfig;
 use crate::error::{Error, Result};
 use crate::notification::{AssocState, Notification};
 use crate::path::{AssocStatus, PathInfo};
-use crate::reassembly::{Event, Reassembler};
+use crate::reassembly::{Reassembler, Received};
 use crate::socket;
 use crate::sys::{self, SOL_SCTP};
 
@@ -195,7 +195,7 @@ impl SctpAssociation {
     /// sent has been read, [`Error::Aborted`] if the association was aborted or
     /// lost, and [`Error::ReceivedMessageTooLarge`] (after aborting) if the peer
     /// sent more than [`SctpConfig::max_message_size`] in one message.
-    pub async fn recv(&self) -> Result<Event> {
+    pub async fn recv(&self) -> Result<Received> {
         loop {
             {
                 let mut receiver = self.receiver();
@@ -230,7 +230,7 @@ impl SctpAssociation {
     /// send-failed event per undelivered message follows COMM_LOST), but it does
     /// not always wake readers again: read without waiting, and once nothing is
     /// left, report the end.
-    fn read_after_end(&self, end: Ended) -> Result<Event> {
+    fn read_after_end(&self, end: Ended) -> Result<Received> {
         if let Ended::TooLarge(_) = end {
             return Err(end.error());
         }
@@ -250,7 +250,7 @@ impl SctpAssociation {
 
     /// Reads pieces until one event is whole. `Err` is only `WouldBlock`, which
     /// tells tokio to clear readiness; every other outcome is in the inner result.
-    fn read_event(&self, fd: &Socket) -> io::Result<Result<Event>> {
+    fn read_event(&self, fd: &Socket) -> io::Result<Result<Received>> {
         let mut receiver = self.receiver();
         let Receiver {
             reassembler,
@@ -306,13 +306,13 @@ impl SctpAssociation {
         &self,
         reassembler: &mut Reassembler,
         ended: &mut Option<Ended>,
-    ) -> Option<Event> {
+    ) -> Option<Received> {
         let event = reassembler.pop()?;
         self.note_stream_counts(&event);
         // After these the kernel has nothing more to deliver, and on a one-to-one
         // socket it does not always wake readers again, so the next call must
         // not wait.
-        if let Event::Notification(Notification::AssocChange(change)) = &event {
+        if let Received::Notification(Notification::AssocChange(change)) = &event {
             match change.state {
                 AssocState::ShutdownComplete => *ended = Some(Ended::Closed),
                 AssocState::CommLost | AssocState::CantStartAssoc => *ended = Some(Ended::Lost),
@@ -322,8 +322,8 @@ impl SctpAssociation {
         Some(event)
     }
 
-    fn note_stream_counts(&self, event: &Event) {
-        if let Event::Notification(Notification::AssocChange(change)) = event {
+    fn note_stream_counts(&self, event: &Received) {
+        if let Received::Notification(Notification::AssocChange(change)) = event {
             if matches!(change.state, AssocState::CommUp | AssocState::Restart) {
                 self.outbound_streams
                     .store(change.outbound_streams, Ordering::Relaxed);
@@ -377,8 +377,18 @@ impl SctpAssociation {
     }
 
     /// State, smoothed RTT, RTO, congestion window and MTU of the path to `peer`
-    /// (`SCTP_GET_PEER_ADDR_INFO`).
+    /// (`SCTP_GET_PEER_ADDR_INFO`), and whether it is the primary path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `peer` is not one of the association's peer addresses
+    /// (the kernel says EINVAL), [`Error::Aborted`] if the association is gone.
     pub fn path_info(&self, peer: SocketAddr) -> Result<PathInfo> {
+        let primary = self.primary_addr().ok();
+        self.path_info_with(peer, primary)
+    }
+
+    fn path_info_with(&self, peer: SocketAddr, primary: Option<SocketAddr>) -> Result<PathInfo> {
         let mut info = sys::PeerAddrInfo {
             assoc_id: self.assoc_id,
             address: socket::storage_for(&peer),
@@ -391,14 +401,21 @@ impl SctpAssociation {
             &mut info,
         )
         .map_err(|e| Error::io("reading peer address info", e))?;
-        Ok(PathInfo::from_raw(&info, peer))
+        let mut path = PathInfo::from_raw(&info, peer, false);
+        path.primary = primary == Some(path.addr);
+        Ok(path)
     }
 
     /// [`path_info`](Self::path_info) for every peer address.
+    ///
+    /// # Errors
+    ///
+    /// As [`peer_addrs`](Self::peer_addrs) and [`path_info`](Self::path_info).
     pub fn paths(&self) -> Result<Vec<PathInfo>> {
+        let primary = self.primary_addr().ok();
         self.peer_addrs()?
             .into_iter()
-            .map(|addr| self.path_info(addr))
+            .map(|addr| self.path_info_with(addr, primary))
             .collect()
     }
 

@@ -4,15 +4,19 @@ use std::time::Duration;
 
 /// Settings applied to every socket and association the crate creates.
 ///
-/// `SctpConfig::default()` gives the values SFS uses; change fields with struct
-/// update syntax:
+/// `SctpConfig::default()` gives the values SFS uses; change the fields that
+/// differ (the struct is `#[non_exhaustive]`, so later settings are not a
+/// breaking change):
 ///
 /// ```
 /// use sfs_sctp::SctpConfig;
-/// let config = SctpConfig { outbound_streams: 8, max_inbound_streams: 8, ..SctpConfig::default() };
+/// let mut config = SctpConfig::default();
+/// config.outbound_streams = 8;
+/// config.max_inbound_streams = 8;
 /// assert!(config.failover.is_some());
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SctpConfig {
     /// Outbound streams asked for (`SCTP_INITMSG` `sinit_num_ostreams`). The peer
     /// may grant fewer; read the result from
@@ -87,7 +91,10 @@ impl Default for SctpConfig {
 /// dies, even with SCTP-PF. [`FailoverTuning::FAST`] stalled 80 to 160 ms in the
 /// project's VM (two paths of 10 ms RTT; the kernel test `transport_failover.rs`
 /// measures and prints both).
+///
+/// Start from [`FailoverTuning::FAST`] and change the fields that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FailoverTuning {
     /// Initial retransmission timeout (`SCTP_RTOINFO` `srto_initial`), also the
     /// first INIT retransmission delay.
@@ -130,6 +137,7 @@ impl Default for FailoverTuning {
 /// The kernel's 200 ms delay can collapse a single flow that waits on its SACKs;
 /// the default acknowledges every second packet or after 10 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DelayedSack {
     /// Longest delay before a SACK (at most 500 ms).
     pub delay: Duration,
@@ -137,17 +145,23 @@ pub struct DelayedSack {
     pub frequency: u32,
 }
 
+impl DelayedSack {
+    /// A SACK after at most `delay` (the kernel caps it at 500 ms), or at once
+    /// every `frequency` packets.
+    pub fn new(delay: Duration, frequency: u32) -> Self {
+        Self { delay, frequency }
+    }
+}
+
 impl Default for DelayedSack {
     fn default() -> Self {
-        Self {
-            delay: Duration::from_millis(10),
-            frequency: 2,
-        }
+        Self::new(Duration::from_millis(10), 2)
     }
 }
 
 /// `SCTP_STREAM_SCHEDULER` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamScheduler {
     /// First come, first served (the kernel default).
     FirstComeFirstServed,

@@ -10,6 +10,7 @@ use crate::notification::AssocState;
 /// Variants name the cause where the crate can tell it; the rest keep the
 /// operation that failed and the OS error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The running kernel has no SCTP (`socket()` gave `EPROTONOSUPPORT`).
     #[error("kernel SCTP is not available: load it with `sudo modprobe sctp`")]

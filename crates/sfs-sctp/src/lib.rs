@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sfs_sctp::{Event, SctpAssociation, SctpConfig, SctpListener};
+//! use sfs_sctp::{Received, SctpAssociation, SctpConfig, SctpListener};
 //!
 //! # async fn demo() -> Result<(), sfs_sctp::Error> {
 //! let config = SctpConfig::default();
@@ -29,12 +29,12 @@
 //! client.send(3, 42, false, b"hello").await?;
 //! loop {
 //!     match server.recv().await? {
-//!         Event::Message(msg) => {
+//!         Received::Message(msg) => {
 //!             assert_eq!((msg.stream, msg.ppid, &msg.data[..]), (3, 42, &b"hello"[..]));
 //!             break;
 //!         }
 //!         // COMM_UP comes first; path changes and the like arrive as they happen.
-//!         Event::Notification(n) => println!("{n:?}"),
+//!         Received::Notification(n) => println!("{n:?}"),
 //!     }
 //! }
 //! # Ok(()) }
@@ -42,8 +42,8 @@
 //!
 //! ```text
 //!  application ──send(stream, ppid, data)──▶ sendmsg + SCTP_SNDINFO ──▶ kernel SCTP
-//!  application ◀──Event::Message / Notification── reassembly ◀── recvmsg pieces (+RCVINFO,
-//!                                                                  MSG_EOR, MSG_NOTIFICATION)
+//!  application ◀──Received::Message / ::Notification── reassembly ◀── recvmsg pieces
+//!                                          (+RCVINFO, MSG_EOR, MSG_NOTIFICATION)
 //! ```
 //!
 //! # Why this crate exists (and not `sctp-rs`)
@@ -130,4 +130,4 @@ pub use notification::{
     PeerAddrState, SendFailed,
 };
 pub use path::{AssocStatus, PathInfo, PathState};
-pub use reassembly::{Event, Message};
+pub use reassembly::{Message, Received};

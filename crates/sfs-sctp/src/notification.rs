@@ -35,6 +35,7 @@ pub(crate) const LARGEST_FIXED_LEN: usize = 148;
 
 /// An event the kernel reports about the association or one of its paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Notification {
     /// The association started, ended, or restarted (`SCTP_ASSOC_CHANGE`).
     AssocChange(AssocChange),
@@ -71,6 +72,7 @@ pub enum Notification {
 
 /// `SCTP_ASSOC_CHANGE`: the association's new state and stream counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AssocChange {
     /// What happened.
     pub state: AssocState,
@@ -84,6 +86,7 @@ pub struct AssocChange {
 
 /// `sac_state` of `SCTP_ASSOC_CHANGE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AssocState {
     /// The association is up and ready for data.
     CommUp,
@@ -122,6 +125,7 @@ impl AssocState {
 
 /// `SCTP_PEER_ADDR_CHANGE`: one peer address changed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PeerAddrChange {
     /// The address, if its family is IPv4 or IPv6.
     pub addr: Option<SocketAddr>,
@@ -133,6 +137,7 @@ pub struct PeerAddrChange {
 
 /// `spc_state` of `SCTP_PEER_ADDR_CHANGE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerAddrState {
     /// The address is reachable again.
     Available,
@@ -167,8 +172,25 @@ impl PeerAddrState {
     }
 }
 
+/// Lower-case words for logs ("failed", "potentially failed", ...).
+impl std::fmt::Display for PeerAddrState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Available => f.write_str("available"),
+            Self::Unreachable => f.write_str("failed"),
+            Self::Removed => f.write_str("removed"),
+            Self::Added => f.write_str("added"),
+            Self::MadePrimary => f.write_str("primary"),
+            Self::Confirmed => f.write_str("confirmed"),
+            Self::PotentiallyFailed => f.write_str("potentially failed"),
+            Self::Unknown(raw) => write!(f, "unknown state {raw}"),
+        }
+    }
+}
+
 /// `SCTP_SEND_FAILED_EVENT`: a message that was not (or not reliably) delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SendFailed {
     /// The error code the kernel gives.
     pub error: u32,
@@ -185,6 +207,7 @@ pub struct SendFailed {
 
 /// Why a notification could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// Fewer bytes than the header or the fixed part of its type.
     #[error("notification of type {kind:#06x} is truncated: {len} bytes")]

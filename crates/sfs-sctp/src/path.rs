@@ -8,6 +8,7 @@ use crate::sys;
 
 /// The state of the path to one peer address (`spinfo_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PathState {
     /// The path failed: too many retransmissions or heartbeats went unanswered.
     Inactive,
@@ -35,8 +36,13 @@ impl PathState {
 }
 
 /// What the kernel knows about the path to one peer address
-/// (`SCTP_GET_PEER_ADDR_INFO`).
+/// (`SCTP_GET_PEER_ADDR_INFO`), and whether it is the primary one
+/// (`SCTP_PRIMARY_ADDR`).
+///
+/// This is also what `sfs-net` reports for a transport's paths, so there is one
+/// path type across the layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PathInfo {
     /// The peer address.
     pub addr: SocketAddr,
@@ -50,10 +56,15 @@ pub struct PathInfo {
     pub cwnd: u32,
     /// Path MTU, in bytes.
     pub mtu: u32,
+    /// Whether this is the primary path (the one new data goes out on). False
+    /// when the primary address could not be read.
+    pub primary: bool,
 }
 
 impl PathInfo {
-    pub(crate) fn from_raw(info: &sys::PeerAddrInfo, asked: SocketAddr) -> Self {
+    /// Decodes the kernel's structure; `asked` is the address the caller asked
+    /// about, used if the kernel's copy cannot be decoded.
+    pub(crate) fn from_raw(info: &sys::PeerAddrInfo, asked: SocketAddr, primary: bool) -> Self {
         Self {
             addr: decode_sockaddr(&info.address).map_or(asked, |(addr, _)| addr),
             state: PathState::from_raw(info.state),
@@ -61,12 +72,14 @@ impl PathInfo {
             rto: Duration::from_millis(u64::from(info.rto)),
             cwnd: info.cwnd,
             mtu: info.mtu,
+            primary,
         }
     }
 }
 
 /// The association's overall status (`SCTP_STATUS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AssocStatus {
     /// The protocol state (`enum sctp_sstat_state`: 4 is ESTABLISHED, 5 to 8 the
     /// shutdown states).
@@ -90,7 +103,7 @@ pub struct AssocStatus {
 impl AssocStatus {
     pub(crate) fn from_raw(status: sys::Status) -> Self {
         let primary = decode_sockaddr(&status.primary.address)
-            .map(|(addr, _)| PathInfo::from_raw(&status.primary, addr));
+            .map(|(addr, _)| PathInfo::from_raw(&status.primary, addr, true));
         Self {
             state: status.state,
             peer_rwnd: status.rwnd,
@@ -125,7 +138,7 @@ mod tests {
         raw.srtt = 12;
         raw.rto = 300;
         raw.mtu = 65535;
-        let info = PathInfo::from_raw(&raw, "1.1.1.1:1".parse().unwrap());
+        let info = PathInfo::from_raw(&raw, "1.1.1.1:1".parse().unwrap(), false);
         assert_eq!(
             info,
             PathInfo {
@@ -135,6 +148,7 @@ mod tests {
                 rto: Duration::from_millis(300),
                 cwnd: 4380,
                 mtu: 65535,
+                primary: false,
             }
         );
         assert_eq!(PathState::from_raw(0xffff), PathState::Unknown(0xffff));

@@ -14,6 +14,7 @@ use crate::notification::{parse_notification, AssocState, Notification, LARGEST_
 
 /// One whole user message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// The stream it arrived on.
     pub stream: u16,
@@ -28,8 +29,11 @@ pub struct Message {
 }
 
 /// What [`SctpAssociation::recv`](crate::SctpAssociation::recv) returns.
+///
+/// Not `#[non_exhaustive]`: a socket delivers either user data or a
+/// notification, and callers match on both.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Received {
     /// A whole message.
     Message(Message),
     /// A notification from the kernel about the association or its paths.
@@ -77,7 +81,7 @@ pub(crate) struct Reassembler {
     /// The next stream sequence number expected on each stream (0 at start).
     next_ssn: HashMap<u16, u16>,
     held: Vec<Held>,
-    ready: VecDeque<Event>,
+    ready: VecDeque<Received>,
 }
 
 impl Reassembler {
@@ -94,7 +98,7 @@ impl Reassembler {
     }
 
     /// The next event ready for the application, if any.
-    pub(crate) fn pop(&mut self) -> Option<Event> {
+    pub(crate) fn pop(&mut self) -> Option<Received> {
         self.ready.pop_front()
     }
 
@@ -169,7 +173,7 @@ impl Reassembler {
 
     fn complete(&mut self, message: Message, ssn: u16) {
         if message.unordered {
-            self.ready.push_back(Event::Message(message));
+            self.ready.push_back(Received::Message(message));
             return;
         }
         let stream = message.stream;
@@ -178,7 +182,7 @@ impl Reassembler {
         let ahead = ssn.wrapping_sub(next) as i16;
         if ahead < 0 {
             log::warn!("stream {stream}: message {ssn} arrived after {next} was expected");
-            self.ready.push_back(Event::Message(message));
+            self.ready.push_back(Received::Message(message));
             return;
         }
         if ahead > 0 {
@@ -189,7 +193,7 @@ impl Reassembler {
             }
             return;
         }
-        self.ready.push_back(Event::Message(message));
+        self.ready.push_back(Received::Message(message));
         let mut next = ssn.wrapping_add(1);
         while let Some(i) = self
             .held
@@ -197,7 +201,7 @@ impl Reassembler {
             .position(|h| h.message.stream == stream && h.ssn == next)
         {
             let held = self.held.swap_remove(i);
-            self.ready.push_back(Event::Message(held.message));
+            self.ready.push_back(Received::Message(held.message));
             next = next.wrapping_add(1);
         }
         self.next_ssn.insert(stream, next);
@@ -220,7 +224,7 @@ impl Reassembler {
         for h in held {
             self.next_ssn
                 .insert(h.message.stream, h.ssn.wrapping_add(1));
-            self.ready.push_back(Event::Message(h.message));
+            self.ready.push_back(Received::Message(h.message));
         }
     }
 
@@ -254,7 +258,7 @@ impl Reassembler {
                 self.partials.clear();
             }
         }
-        self.ready.push_back(Event::Notification(notification));
+        self.ready.push_back(Received::Notification(notification));
     }
 }
 
@@ -288,8 +292,8 @@ mod tests {
     fn messages(r: &mut Reassembler) -> Vec<(u16, u32, Vec<u8>)> {
         std::iter::from_fn(|| r.pop())
             .filter_map(|e| match e {
-                Event::Message(m) => Some((m.stream, m.ppid, m.data)),
-                Event::Notification(_) => None,
+                Received::Message(m) => Some((m.stream, m.ppid, m.data)),
+                Received::Notification(_) => None,
             })
             .collect()
     }
@@ -300,7 +304,7 @@ mod tests {
         r.push(b"hello", true, false, info(3, 0, false, 7)).unwrap();
         assert_eq!(
             r.pop(),
-            Some(Event::Message(Message {
+            Some(Received::Message(Message {
                 stream: 3,
                 ppid: 7,
                 unordered: false,
@@ -374,10 +378,10 @@ mod tests {
         r.push(b"late", true, false, info(2, 5, false, 0)).unwrap();
         assert_eq!(r.pop(), None);
         r.push(&assoc_change(1), true, true, None).unwrap(); // COMM_LOST
-        assert!(matches!(r.pop(), Some(Event::Message(m)) if m.data == b"late"));
+        assert!(matches!(r.pop(), Some(Received::Message(m)) if m.data == b"late"));
         assert!(matches!(
             r.pop(),
-            Some(Event::Notification(Notification::AssocChange(
+            Some(Received::Notification(Notification::AssocChange(
                 AssocChange {
                     state: AssocState::CommLost,
                     ..
@@ -434,7 +438,7 @@ mod tests {
         r.push(&bytes[6..], true, true, None).unwrap();
         assert_eq!(
             r.pop(),
-            Some(Event::Notification(Notification::AssocChange(
+            Some(Received::Notification(Notification::AssocChange(
                 AssocChange {
                     state: AssocState::CommUp,
                     error: 0,

@@ -349,7 +349,7 @@ pub(crate) fn send_message(fd: &impl AsRawFd, data: &[u8], control: &[u8]) -> io
 
 /// What one `recvmsg` returned.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Received {
+pub(crate) struct Piece {
     pub len: usize,
     pub flags: libc::c_int,
     pub control_len: usize,
@@ -360,7 +360,7 @@ pub(crate) fn receive_piece(
     fd: &impl AsRawFd,
     buf: &mut [u8],
     control: &mut ControlBuffer,
-) -> io::Result<Received> {
+) -> io::Result<Piece> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -374,7 +374,7 @@ pub(crate) fn receive_piece(
     // SAFETY: `msg` points at `iov` (which points at the writable `buf`) and at the
     // writable `control`, all alive for the call and no larger than stated.
     let len = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) })?;
-    Ok(Received {
+    Ok(Piece {
         len,
         flags: msg.msg_flags,
         control_len: (msg.msg_controllen as usize).min(control.0.len()),

@@ -77,33 +77,34 @@ impl ConnectionLimits {
 pub fn sctp_config(config: &ServerConfig) -> SctpConfig {
     let tuning = &config.sctp;
     let streams = config.streams.saturating_add(1);
-    SctpConfig {
-        outbound_streams: streams,
-        max_inbound_streams: streams,
-        max_message_size: config.limits.max_message_bytes.max(70 * 1024),
-        send_buffer_size: tuning.send_buffer_bytes,
-        recv_buffer_size: tuning.recv_buffer_bytes,
-        nodelay: tuning.nodelay,
-        failover: tuning.fast_failover.then(|| FailoverTuning {
-            rto_initial: Duration::from_millis(tuning.rto_initial_ms.into()),
-            rto_min: Duration::from_millis(tuning.rto_min_ms.into()),
-            rto_max: Duration::from_millis(tuning.rto_max_ms.into()),
-            heartbeat_interval: Duration::from_millis(tuning.heartbeat_interval_ms.into()),
-            path_max_retrans: tuning.path_max_retrans,
-            pf_retrans: tuning.pf_retrans,
-        }),
-        delayed_sack: Some(DelayedSack {
-            delay: Duration::from_millis(tuning.sack_delay_ms.into()),
-            frequency: tuning.sack_frequency,
-        }),
-        scheduler: match tuning.scheduler {
-            Scheduler::Fcfs => StreamScheduler::FirstComeFirstServed,
-            Scheduler::RoundRobin => StreamScheduler::RoundRobin,
-            Scheduler::FairCapacity => StreamScheduler::FairCapacity,
-        },
-        interleaving: tuning.interleaving,
-        ..SctpConfig::default()
-    }
+    let mut sctp = SctpConfig::default();
+    sctp.outbound_streams = streams;
+    sctp.max_inbound_streams = streams;
+    sctp.max_message_size = config.limits.max_message_bytes.max(70 * 1024);
+    sctp.send_buffer_size = tuning.send_buffer_bytes;
+    sctp.recv_buffer_size = tuning.recv_buffer_bytes;
+    sctp.nodelay = tuning.nodelay;
+    sctp.failover = tuning.fast_failover.then(|| {
+        let mut failover = FailoverTuning::FAST;
+        failover.rto_initial = Duration::from_millis(tuning.rto_initial_ms.into());
+        failover.rto_min = Duration::from_millis(tuning.rto_min_ms.into());
+        failover.rto_max = Duration::from_millis(tuning.rto_max_ms.into());
+        failover.heartbeat_interval = Duration::from_millis(tuning.heartbeat_interval_ms.into());
+        failover.path_max_retrans = tuning.path_max_retrans;
+        failover.pf_retrans = tuning.pf_retrans;
+        failover
+    });
+    sctp.delayed_sack = Some(DelayedSack::new(
+        Duration::from_millis(tuning.sack_delay_ms.into()),
+        tuning.sack_frequency,
+    ));
+    sctp.scheduler = match tuning.scheduler {
+        Scheduler::Fcfs => StreamScheduler::FirstComeFirstServed,
+        Scheduler::RoundRobin => StreamScheduler::RoundRobin,
+        Scheduler::FairCapacity => StreamScheduler::FairCapacity,
+    };
+    sctp.interleaving = tuning.interleaving;
+    sctp
 }
 
 /// Why the server could not start listening.

@@ -176,11 +176,10 @@ impl Drop for ServerProcess {
 
 /// A client config asking for as many streams as the server offers.
 pub fn sctp_config() -> SctpConfig {
-    SctpConfig {
-        outbound_streams: 7,
-        max_inbound_streams: 7,
-        ..SctpConfig::default()
-    }
+    let mut config = SctpConfig::default();
+    config.outbound_streams = 7;
+    config.max_inbound_streams = 7;
+    config
 }
 
 /// Connects to `server` (all its addresses) from `local` (if given).

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sfs_sctp::{Event, Message, Notification, SctpAssociation, SctpConfig, SctpListener};
+use sfs_sctp::{Message, Notification, Received, SctpAssociation, SctpConfig, SctpListener};
 
 /// How long any single wait in these tests may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -16,11 +16,10 @@ pub fn addr(s: &str) -> SocketAddr {
 
 /// A config asking for `streams` streams each way.
 pub fn config_with_streams(streams: u16) -> SctpConfig {
-    SctpConfig {
-        outbound_streams: streams,
-        max_inbound_streams: streams,
-        ..SctpConfig::default()
-    }
+    let mut config = SctpConfig::default();
+    config.outbound_streams = streams;
+    config.max_inbound_streams = streams;
+    config
 }
 
 /// A listener on 127.0.0.1 and 127.0.0.2 (one kernel-chosen port), and its addresses.
@@ -55,8 +54,8 @@ pub async fn next_message(assoc: &SctpAssociation) -> (Message, Vec<Notification
             .expect("a message in time")
             .expect("recv");
         match event {
-            Event::Message(message) => return (message, seen),
-            Event::Notification(n) => seen.push(n),
+            Received::Message(message) => return (message, seen),
+            Received::Notification(n) => seen.push(n),
         }
     }
 }
@@ -72,7 +71,7 @@ pub async fn wait_notification(
         match tokio::time::timeout_at(deadline, assoc.recv()).await {
             Err(_) => return Err(format!("no matching notification within {limit:?}")),
             Ok(Err(err)) => return Err(format!("recv failed: {err}")),
-            Ok(Ok(Event::Notification(n))) if pred(&n) => return Ok(n),
+            Ok(Ok(Received::Notification(n))) if pred(&n) => return Ok(n),
             Ok(Ok(_)) => {}
         }
     }

@@ -282,13 +282,14 @@ impl<T: Transport> Connection<T> {
             Input::Path(event) => {
                 let outcome = LogOutcome::Info;
                 let reason: &'static str = match event.change {
-                    PathChange::Failed => "path failed",
+                    PathChange::Unreachable => "path failed",
                     PathChange::PotentiallyFailed => "path potentially failed",
                     PathChange::Available => "path available",
                     PathChange::Confirmed => "path confirmed",
                     PathChange::MadePrimary => "path made primary",
                     PathChange::Added => "address added",
                     PathChange::Removed => "address removed",
+                    _ => "path changed",
                 };
                 let addrs: Vec<SocketAddr> = event.addr.into_iter().collect();
                 let mut line = LogEvent::new(EventKind::PathChange, outcome)
