@@ -1,7 +1,8 @@
 //! `cert init`: a local CA and a server certificate signed by it.
 //!
-//! The client verifies the server against `ca.pem` by default (DESIGN.md section 3),
-//! so the server certificate must name every address and name a client may dial:
+//! The client verifies the server against `ca.pem` by default (docs/PROTOCOL.md
+//! section 2), so the server certificate must name every address and name a client
+//! may dial:
 //! each `--san` becomes an IP address SAN if it parses as one, a DNS name otherwise.
 //! Keys are ECDSA P-256, written with mode 0600; certificates are 0644.
 

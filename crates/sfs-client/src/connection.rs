@@ -39,7 +39,8 @@ use crate::display::escape;
 use crate::local::{LocalPathError, PartFile};
 
 /// The most file data put in one chunk record. Small enough that a chunk never
-/// holds up other streams for long (DESIGN.md: chunks of 64 KiB or less).
+/// holds up other streams for long (docs/ARCHITECTURE.md section 2: chunks of
+/// 64 KiB or less).
 pub const MAX_CHUNK: usize = 60 * 1024;
 
 /// Why a request or a transfer failed.

@@ -229,7 +229,7 @@ impl LoginLimits {
 }
 
 /// SCTP settings as plain numbers; the transport crate's `SctpConfig` takes them.
-/// The defaults are the ones measured for fast failover (DESIGN.md section 7).
+/// The defaults are the ones measured for fast failover (docs/ARCHITECTURE.md section 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SctpTuning {

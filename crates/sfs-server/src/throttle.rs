@@ -4,7 +4,7 @@
 //! is a [`Verdict`] (how long to wait before replying, whether to close), so a session
 //! applies it with `tokio::time::sleep` and tests drive it with a fake clock.
 //!
-//! Three mechanisms, as DESIGN.md section 3 asks:
+//! Three mechanisms, as docs/ARCHITECTURE.md section 5 lists:
 //!
 //! 1. **A growing delay per connection**: the n-th failure on one connection waits
 //!    `base_delay * 2^(n-1)`, capped at `max_delay`.
@@ -16,7 +16,7 @@
 //!    from that source first waits `source_penalty`. The count forgets failures older
 //!    than the window, so the penalty expires by itself.
 //!
-//! Peer addresses are not authenticated in SCTP (DESIGN.md section 2), so the
+//! Peer addresses are not authenticated in SCTP (docs/ARCHITECTURE.md section 2), so the
 //! per-source penalty only slows guessing; it never grants anything.
 
 use std::collections::HashMap;
