@@ -30,13 +30,36 @@ pub trait Transport: Send + Sync + 'static {
     fn streams(&self) -> StreamCounts;
 
     /// Sends one whole message on `stream`. Waits while the send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::NoSuchStream`] if `stream` was not negotiated (the
+    /// transport stays usable), [`TransportError::Closed`] once the connection
+    /// is shut down, [`TransportError::Sctp`] for any other failure of the
+    /// association.
+    ///
+    /// # Cancel safety
+    ///
+    /// Implementations queue the message whole or not at all: a dropped future
+    /// never sends part of it, though it may have sent all of it.
     fn send(
         &self,
         stream: u16,
         data: &[u8],
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
-    /// Receives the next message or path event. Cancellation-safe.
+    /// Receives the next message or path event.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Closed`] once the peer shut down and everything it sent
+    /// has been received; [`TransportError::Sctp`] if the association was aborted
+    /// or failed. After an error, later calls fail too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Implementations must be cancel-safe: a dropped future loses no message, so
+    /// `recv` can sit in a `tokio::select!`.
     fn recv(&self) -> impl Future<Output = Result<TransportEvent, TransportError>> + Send;
 
     /// The paths to the peer, for `status` (empty where the transport has none).

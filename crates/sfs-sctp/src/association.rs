@@ -80,8 +80,24 @@ impl SctpAssociation {
     /// binding `local` addresses if given (`sctp_bindx`), and waits until the
     /// association is up.
     ///
-    /// Fails with [`Error::ConnectTimeout`] after `timeout`; on any failure, and if
-    /// the returned future is dropped, the socket is closed.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NoAddresses`] if `peers` is empty;
+    /// - [`Error::SctpUnavailable`] if the kernel has no SCTP;
+    /// - [`Error::ConnectTimeout`] after `timeout`;
+    /// - [`Error::ConnectFailed`] if the kernel gave up on the association (INIT
+    ///   retries spent), [`Error::Io`] with the kernel's reason otherwise (for
+    ///   example ECONNREFUSED when the peer answered with ABORT);
+    /// - [`Error::Io`] if a socket option, `sctp_bindx` or `sctp_connectx` fails.
+    ///
+    /// On any failure the socket is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not resumable, but safe to drop: dropping the future closes the socket and
+    /// abandons the association being set up.
     pub async fn connect(
         peers: &[SocketAddr],
         local: Option<&[SocketAddr]>,
@@ -152,9 +168,24 @@ impl SctpAssociation {
 
     /// Sends one whole message on `stream` with payload protocol id `ppid`.
     ///
-    /// Waits (without spinning) while the send buffer is full. The message is
-    /// queued whole or not at all, so cancelling this future never sends part of
-    /// it.
+    /// Waits (without spinning) while the send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NoSuchStream`] if `stream` is not below
+    ///   [`outbound_streams`](Self::outbound_streams);
+    /// - [`Error::EmptyMessage`] if `data` is empty;
+    /// - [`Error::MessageTooLarge`] if it is longer than
+    ///   [`max_send_size`](Self::max_send_size);
+    /// - [`Error::Aborted`] if the association is gone, [`Error::Io`] if `sendmsg`
+    ///   fails otherwise.
+    ///
+    /// The first three leave the association usable ([`Error::is_fatal`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the message is queued whole or not at all, so dropping this
+    /// future never sends part of it (it may or may not have been sent).
     pub async fn send(&self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<()> {
         let outbound_streams = self.outbound_streams();
         if stream >= outbound_streams {
@@ -191,10 +222,21 @@ impl SctpAssociation {
 
     /// Receives the next whole message or notification.
     ///
-    /// Returns [`Error::Closed`] once the peer has shut down and everything it
-    /// sent has been read, [`Error::Aborted`] if the association was aborted or
-    /// lost, and [`Error::ReceivedMessageTooLarge`] (after aborting) if the peer
-    /// sent more than [`SctpConfig::max_message_size`] in one message.
+    /// # Errors
+    ///
+    /// - [`Error::Closed`] once the peer has shut down and everything it sent has
+    ///   been read;
+    /// - [`Error::Aborted`] if the association was aborted or lost;
+    /// - [`Error::ReceivedMessageTooLarge`] (after aborting) if the peer sent more
+    ///   than [`SctpConfig::max_message_size`] in one message;
+    /// - [`Error::Io`] if `recvmsg` fails otherwise.
+    ///
+    /// Once the association has ended, every later call returns the same error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: pieces of a message read before the future was dropped are
+    /// kept for the next call, so it can sit in a `tokio::select!`.
     pub async fn recv(&self) -> Result<Received> {
         loop {
             {
@@ -336,6 +378,11 @@ impl SctpAssociation {
     /// Whether I-DATA chunk interleaving (RFC 8260) is in use on this association:
     /// both ends asked for it ([`SctpConfig::interleaving`]) and both kernels allow
     /// it (`net.sctp.intl_enable`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
     pub fn interleaving(&self) -> Result<bool> {
         let mut value = sys::AssocValue {
             assoc_id: self.assoc_id,
@@ -352,11 +399,21 @@ impl SctpAssociation {
     }
 
     /// The association's state, stream counts and primary path (`SCTP_STATUS`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
     pub fn status(&self) -> Result<AssocStatus> {
         read_status(self.fd.get_ref()).map(AssocStatus::from_raw)
     }
 
     /// This end's addresses in the association (`sctp_getladdrs`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
     pub fn local_addrs(&self) -> Result<Vec<SocketAddr>> {
         socket::addr_list(
             self.fd.get_ref(),
@@ -367,6 +424,11 @@ impl SctpAssociation {
     }
 
     /// The peer's addresses (`sctp_getpaddrs`), one per path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
     pub fn peer_addrs(&self) -> Result<Vec<SocketAddr>> {
         socket::addr_list(
             self.fd.get_ref(),
@@ -420,6 +482,12 @@ impl SctpAssociation {
     }
 
     /// The peer address currently used as the primary path (`SCTP_PRIMARY_ADDR`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call. An address of an
+    /// unknown family is [`Error::Io`] with [`std::io::ErrorKind::InvalidData`].
     pub fn primary_addr(&self) -> Result<SocketAddr> {
         let mut prim = sys::Prim {
             assoc_id: self.assoc_id,
@@ -442,6 +510,11 @@ impl SctpAssociation {
 
     /// Makes the path to `peer` (one of [`peer_addrs`](Self::peer_addrs)) the
     /// primary one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `peer` is not a peer address of the association (EINVAL),
+    /// [`Error::Aborted`] if the association is gone.
     pub fn set_primary_addr(&self, peer: SocketAddr) -> Result<()> {
         let prim = sys::Prim {
             assoc_id: self.assoc_id,
@@ -455,6 +528,11 @@ impl SctpAssociation {
     /// association closes. SCTP has no half-close: after this neither side can
     /// send. Keep calling [`recv`](Self::recv) until it returns [`Error::Closed`]
     /// to read what the peer sent before it saw the shutdown.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
     pub fn shutdown(&self) -> Result<()> {
         self.fd
             .get_ref()

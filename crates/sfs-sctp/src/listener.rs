@@ -26,6 +26,13 @@ impl SctpListener {
     /// with [`local_addrs`](Self::local_addrs)). The stream counts and tuning of
     /// `config` apply to every accepted association. Must be called inside a
     /// tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NoAddresses`] if `addrs` is empty;
+    /// - [`Error::SctpUnavailable`] if the kernel has no SCTP;
+    /// - [`Error::Io`] if a socket option, `sctp_bindx` (for example EADDRINUSE,
+    ///   EADDRNOTAVAIL) or `listen` fails.
     pub fn bind(addrs: &[SocketAddr], config: &SctpConfig) -> Result<Self> {
         if addrs.is_empty() {
             return Err(Error::NoAddresses("bind"));
@@ -48,9 +55,17 @@ impl SctpListener {
 
     /// Waits for the next association and returns it, established.
     ///
-    /// Errors that concern only that one association (for example it was aborted
-    /// before it could be accepted) are returned too; a server should log them,
-    /// back off briefly and keep accepting.
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::Aborted`] if `accept4` or setting up the new
+    /// socket fails. Errors that concern only that one association (for example
+    /// it was aborted before it could be accepted) are returned too; a server
+    /// should log them, back off briefly and keep accepting.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: an association is only taken from the kernel's queue when
+    /// this future completes, so it can sit in a `tokio::select!`.
     pub async fn accept(&self) -> Result<SctpAssociation> {
         loop {
             let mut guard = self
@@ -74,6 +89,10 @@ impl SctpListener {
     }
 
     /// The addresses the listener is bound to, with the port the kernel chose.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `getsockopt` fails.
     pub fn local_addrs(&self) -> Result<Vec<SocketAddr>> {
         // Association id 0 on a listener means "the endpoint's bound addresses".
         socket::addr_list(

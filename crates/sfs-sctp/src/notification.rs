@@ -236,6 +236,12 @@ fn i32_at(bytes: &[u8], at: usize) -> Option<i32> {
 /// `total_len` is the notification's full length when only a prefix was kept
 /// (a send-failed event carries the undelivered message, which is not kept);
 /// otherwise pass `bytes.len()`.
+///
+/// # Errors
+///
+/// [`ParseError::Truncated`] if there are fewer bytes than the header or the
+/// fixed part of the notification's type. An unknown type is not an error: it is
+/// [`Notification::Other`].
 pub fn parse_notification(bytes: &[u8], total_len: usize) -> Result<Notification, ParseError> {
     let kind = u16_at(bytes, 0).unwrap_or(0);
     let truncated = ParseError::Truncated {
