@@ -13,6 +13,7 @@ use crate::sys::{self, SCTP_FUTURE_ASSOC, SOL_SCTP};
 
 /// A new SCTP socket of the family the addresses need: IPv6 if any is IPv6 (an
 /// `AF_INET6` socket also carries IPv4), else IPv4.
+///
 /// The socket is one-to-one style (`SOCK_STREAM`), non-blocking and
 /// close-on-exec (socket2 always sets `SOCK_CLOEXEC`).
 pub(crate) fn new_socket<'a>(addrs: impl IntoIterator<Item = &'a SocketAddr>) -> Result<Socket> {
