@@ -26,14 +26,16 @@
 mod code;
 mod command;
 mod reply;
-mod transfer;
+mod transfer_messages;
+pub(crate) mod wire;
 
 use std::fmt;
 
 pub use code::ErrorCode;
+pub(crate) use command::Expects;
 pub use command::{Command, Rights, MAX_PASSWORD_LEN, MAX_PATH_LEN, MAX_USER_LEN};
 pub use reply::{Entry, EntryKind, Reply, ShareEntry, MAX_NAME_LEN, MAX_REASON_LEN};
-pub use transfer::{TransferAbort, TransferCredit, TransferEnd, TransferId, TransferOpen};
+pub use transfer_messages::{TransferAbort, TransferCredit, TransferEnd, TransferId, TransferOpen};
 
 use crate::codec::{put_string, put_u16, put_u32, put_u8, DecodeError, EncodeError, Reader};
 

@@ -5,7 +5,7 @@ use crate::codec::{
     Reader,
 };
 use crate::control::command::{Rights, MAX_PATH_LEN, MAX_USER_LEN};
-use crate::control::transfer::TransferOpen;
+use crate::control::transfer_messages::TransferOpen;
 use crate::control::ErrorCode;
 
 /// Longest file name in a listing entry, in bytes (Linux's `NAME_MAX`).

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use rustls::pki_types::ServerName;
 
-use crate::control::{Command, Message, Reply, RequestId};
+use crate::control::{Command, Expects, Message, Reply, RequestId};
 use crate::record::Direction;
-use crate::session::{shared_session_methods, ApiError, Core, Event, Pending, SessionConfig};
+use crate::session::{shared_session_methods, ApiError, Core, Event, SessionConfig};
 use crate::tls::{TlsDriver, TlsError};
 
 /// The client's session with the server. Commands may be sent at once, even
@@ -59,7 +59,7 @@ impl ClientSession {
             return Err(ApiError::TooManyRequests);
         }
         let id = RequestId(self.next_request);
-        let pending = Pending::of(&command);
+        let pending = command.expects();
         self.core.send_message(&Message::Request { id, command })?;
         self.next_request = self.next_request.wrapping_add(1);
         self.core.pending.insert(id, pending);
@@ -89,10 +89,10 @@ impl ClientSession {
         if let Reply::TransferOpen(open) = &reply {
             let open = *open;
             let (negotiated, fits) = match pending {
-                Pending::Retr { offset } => {
+                Expects::Download { offset } => {
                     (self.core.config.streams.inbound, open.offset == offset)
                 }
-                Pending::Stor { size } => (
+                Expects::Upload { size } => (
                     self.core.config.streams.outbound,
                     open.offset == 0 && open.length == size,
                 ),
@@ -111,7 +111,7 @@ impl ClientSession {
                     .violation(format!("transfer id {} reused", open.transfer));
                 return;
             }
-            if let Pending::Stor { .. } = pending {
+            if let Expects::Upload { .. } = pending {
                 // The final Ok or Error follows the data.
                 last = false;
                 self.core.register_outgoing(open);

@@ -32,8 +32,8 @@ pub use server::ServerSession;
 
 use crate::codec::EncodeError;
 use crate::control::{
-    Command, ErrorCode, FrameDecoder, Message, Reply, RequestId, TransferAbort, TransferEnd,
-    TransferId, TransferOpen,
+    Command, ErrorCode, Expects, FrameDecoder, Message, Reply, RequestId, TransferAbort,
+    TransferEnd, TransferId, TransferOpen,
 };
 use crate::record::{
     Direction, Opener, Record, RecordError, RecordSecret, Sealer, CHUNK_PREFIX_LEN,
@@ -255,28 +255,6 @@ enum State {
     Closed,
 }
 
-/// What an answered request was, as far as the session cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
-    Login,
-    Retr { offset: u64 },
-    Stor { size: u64 },
-    Quit,
-    Other,
-}
-
-impl Pending {
-    fn of(command: &Command) -> Self {
-        match command {
-            Command::Login { .. } | Command::Register { .. } => Self::Login,
-            Command::Retr { offset, .. } => Self::Retr { offset: *offset },
-            Command::Stor { size, .. } => Self::Stor { size: *size },
-            Command::Quit => Self::Quit,
-            _ => Self::Other,
-        }
-    }
-}
-
 /// The machinery both sides share: TLS, framing, records, transfers, timers.
 struct Core {
     side: Direction,
@@ -292,7 +270,8 @@ struct Core {
     /// Every transfer id below this was seen; records and messages for those no
     /// longer open are late, not forged (they authenticated), and are dropped.
     transfers_seen_below: u32,
-    pending: HashMap<RequestId, Pending>,
+    /// Requests in flight, with what each expects in answer.
+    pending: HashMap<RequestId, Expects>,
     /// End records owed, sealed only when `poll_transmit` hands them out: a
     /// record's sequence number must follow the order in which the application
     /// sends, and chunks it seals in between go out first.

@@ -4,10 +4,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::control::{Command, ErrorCode, Message, Reply, RequestId, TransferId, TransferOpen};
+use crate::control::{
+    Command, ErrorCode, Expects, Message, Reply, RequestId, TransferId, TransferOpen,
+};
 use crate::record::Direction;
 use crate::session::{
-    shared_session_methods, ApiError, Core, Event, Initiator, Pending, SessionConfig, State,
+    shared_session_methods, ApiError, Core, Event, Initiator, SessionConfig, State,
 };
 use crate::tls::{TlsDriver, TlsError};
 
@@ -102,7 +104,7 @@ impl ServerSession {
             Command::Login { user, password } => (user, password, false),
             Command::Register { user, password } => (user, password, true),
             command if self.logged_in => {
-                self.core.pending.insert(id, Pending::of(&command));
+                self.core.pending.insert(id, command.expects());
                 self.core.events.push_back(Event::Request { id, command });
                 return;
             }
@@ -127,7 +129,7 @@ impl ServerSession {
             );
         } else {
             self.login_pending = Some(id);
-            self.core.pending.insert(id, Pending::Login);
+            self.core.pending.insert(id, Expects::Login);
             self.core.events.push_back(Event::LoginRequested {
                 id,
                 user,
@@ -150,7 +152,7 @@ impl ServerSession {
         self.core.handshake_deadline = None;
         self.reply(id, Reply::Ok);
         while let Some((held_id, command)) = self.held.pop_front() {
-            self.core.pending.insert(held_id, Pending::of(&command));
+            self.core.pending.insert(held_id, command.expects());
             self.core.events.push_back(Event::Request {
                 id: held_id,
                 command,
@@ -226,14 +228,14 @@ impl ServerSession {
             .get(&id)
             .ok_or(ApiError::UnknownRequest(id))?;
         let negotiated = match pending {
-            Pending::Retr { .. } => self.core.config.streams.outbound,
-            Pending::Stor { .. } => self.core.config.streams.inbound,
+            Expects::Download { .. } => self.core.config.streams.outbound,
+            Expects::Upload { .. } => self.core.config.streams.inbound,
             _ => return Err(ApiError::WrongRequest(id)),
         };
         if offset.checked_add(length).is_none() {
             return Err(ApiError::WrongRequest(id));
         }
-        if let Pending::Stor { size } = pending {
+        if let Expects::Upload { size } = pending {
             if offset != 0 || length != size {
                 return Err(ApiError::WrongRequest(id));
             }
@@ -258,7 +260,7 @@ impl ServerSession {
         })?;
         self.next_transfer += 1;
         match pending {
-            Pending::Retr { .. } => {
+            Expects::Download { .. } => {
                 self.core.pending.remove(&id);
                 self.core.register_outgoing(open);
             }
