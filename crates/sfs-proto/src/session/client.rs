@@ -35,6 +35,10 @@ impl Side for Client {
 impl Session<Client> {
     /// A session that will verify the server's certificate for `server_name` (a
     /// DNS name or an IP address that must appear in its SANs).
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError`] if rustls cannot start a connection with `tls`.
     pub fn new(
         tls: Arc<rustls::ClientConfig>,
         server_name: ServerName<'static>,
@@ -55,6 +59,11 @@ impl Session<Client> {
     /// from `handle_message`, ending with `Event::TransferFinished`; for STOR,
     /// send chunks after `Event::CreditAvailable`, and the final `Ok` means the
     /// server has the file durably.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Closed`] after the session closed, [`ApiError::TooManyRequests`]
+    /// at `max_pending_requests`, [`ApiError::Encode`] if a field breaks a wire limit.
     pub fn send_command(&mut self, command: Command) -> Result<RequestId, ApiError> {
         if self.is_closed() {
             return Err(ApiError::Closed);

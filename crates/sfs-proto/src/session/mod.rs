@@ -131,6 +131,7 @@ impl SessionConfig {
 /// sealed record. Send it as one whole SCTP message on `stream`, in the order
 /// `poll_transmit` returned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transmit {
     /// The SCTP stream id.
     pub stream: u16,
@@ -142,6 +143,7 @@ pub struct Transmit {
 /// temporary file before polling events. It is final only once
 /// `Event::TransferFinished` arrives.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Chunk<'a> {
     /// The transfer.
     pub transfer: TransferId,
@@ -162,6 +164,7 @@ pub enum Initiator {
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CloseReason {
     /// Who closed.
     pub by: Initiator,
@@ -243,6 +246,7 @@ pub enum Event {
 
 /// A misuse of the API by the application (not a fault of the peer).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// The session is closed.
     #[error("session closed")]
@@ -277,7 +281,7 @@ pub enum ApiError {
         /// What was allowed.
         allowance: usize,
     },
-    /// A buffer without [`CHUNK_PREFIX_LEN`] bytes of room.
+    /// A buffer without [`CHUNK_PREFIX_LEN`](crate::record::CHUNK_PREFIX_LEN) bytes of room.
     #[error("chunk buffer lacks header room")]
     BadBuffer,
     /// A value breaks a wire limit.

@@ -26,7 +26,7 @@ impl<S: Side> Session<S> {
     }
 
     /// Seals the next chunk of outgoing `transfer` in place and returns it to
-    /// send. `buf` is [`CHUNK_PREFIX_LEN`](crate::record::CHUNK_PREFIX_LEN)
+    /// send. `buf` is [`CHUNK_PREFIX_LEN`]
     /// bytes of room followed by the data (see
     /// [`chunk_buffer`](crate::record::chunk_buffer)), at most
     /// `chunk_allowance` bytes of it, read from the file at
@@ -35,6 +35,12 @@ impl<S: Side> Session<S> {
     /// sealed when they are handed out, so sending every transmit in the order
     /// it was handed out keeps each stream in sequence, whenever
     /// `poll_transmit` is drained.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::UnknownTransfer`], [`ApiError::BadBuffer`],
+    /// [`ApiError::ChunkNotAllowed`] (empty, or over `chunk_allowance`), or
+    /// [`ApiError::Record`] when the key is exhausted (the session is then closed).
     pub fn send_chunk(
         &mut self,
         transfer: TransferId,

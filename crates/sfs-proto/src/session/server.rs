@@ -45,6 +45,10 @@ impl Side for Server {
 
 impl Session<Server> {
     /// A session for a client that just connected.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError`] if rustls cannot start a connection with `tls`.
     pub fn new(
         tls: Arc<rustls::ServerConfig>,
         config: SessionConfig,
@@ -137,6 +141,11 @@ impl Session<Server> {
 
     /// Accepts the pending login `id`: replies `Ok`, ends the pre-auth timer, and
     /// releases the commands that were waiting behind it.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::NotConnected`]/[`ApiError::Closed`] outside the open state,
+    /// [`ApiError::UnknownRequest`] if `id` is not the pending login.
     pub fn accept_login(&mut self, id: RequestId) -> Result<(), ApiError> {
         self.check_open()?;
         if self.side.login_pending != Some(id) {
@@ -160,6 +169,10 @@ impl Session<Server> {
     /// Refuses the pending login `id` with `code` (usually `AUTH_FAILED`); the
     /// commands waiting behind it get `NOT_LOGGED_IN`. The session stays open
     /// for another try: the embedding server applies its failure delay and cap.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::accept_login`].
     pub fn reject_login(
         &mut self,
         id: RequestId,
@@ -189,6 +202,12 @@ impl Session<Server> {
     /// the request open; any other reply is final. RETR and STOR are answered
     /// with [`Self::open_transfer`] (or an `Error`); a STOR's final `Ok` comes
     /// after `Event::TransferFinished`, once the file is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::UnknownRequest`] if `id` is not in flight (or is the pending
+    /// login), [`ApiError::WrongRequest`] for a `TransferOpen`, [`ApiError::Encode`] if
+    /// the reply breaks a wire limit, or the session is not open.
     pub fn respond(&mut self, id: RequestId, reply: Reply) -> Result<(), ApiError> {
         self.check_open()?;
         if !self.pending.contains_key(&id) || self.side.login_pending == Some(id) {
@@ -210,6 +229,12 @@ impl Session<Server> {
     /// over up to `streams` data streams. Replies `TransferOpen`. For RETR, send
     /// chunks once `Event::CreditAvailable` arrives; for STOR, write the chunks
     /// `handle_message` returns and wait for `Event::TransferFinished`.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::UnknownRequest`] or [`ApiError::WrongRequest`] if `id` is not a
+    /// pending RETR/STOR or the range does not fit it, [`ApiError::NoDataStreams`],
+    /// [`ApiError::TooManyTransfers`], or the session is not open.
     pub fn open_transfer(
         &mut self,
         id: RequestId,

@@ -68,6 +68,11 @@ impl<S: Side> Session<S> {
     }
 
     /// Cancels a transfer in either direction and tells the peer.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::UnknownTransfer`] if `transfer` is not open, or the session is
+    /// not open.
     pub fn abort_transfer(
         &mut self,
         transfer: TransferId,
