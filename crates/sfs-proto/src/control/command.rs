@@ -4,8 +4,7 @@
 
 use std::fmt;
 
-use crate::codec::{DecodeError, EncodeError, Reader};
-use crate::control::wire::wire_field;
+use crate::control::wire::wire_enum;
 
 /// Longest user name on the wire, in bytes. The server applies its stricter
 /// allow-list on top.
@@ -115,7 +114,7 @@ pub(crate) enum Expects {
 
 /// Declares the command set: each command is one entry, and the enum, its wire
 /// codec, its `Debug` (secrets redacted), its name and its per-command properties
-/// all come from that entry.
+/// all come from that entry (the first three through `wire_enum!`).
 ///
 /// An entry is `Variant = type_byte, "NAME", [properties] { fields };` where the
 /// properties are, in this order, `before_login` (the server accepts it before
@@ -135,35 +134,17 @@ macro_rules! commands {
             })?;
         )*
     ) => {
-        /// A request from the client. Paths are virtual: `/` is the user's home, and
-        /// a relative path is relative to the session's working directory.
-        #[derive(Clone, PartialEq, Eq)]
-        pub enum Command {
-            $(
-                $(#[$meta])*
-                $variant $({ $($(#[$fmeta])* $field: $fty),* })?,
-            )*
-        }
-
-        impl fmt::Debug for Command {
-            /// Like a derived `Debug`, except that passwords are never shown:
-            /// commands end up in logs.
-            #[allow(unused_variables, unused_mut, unused_assignments)]
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    $(
-                        Self::$variant $({ $($field),* })? => {
-                            let mut d = f.debug_struct(stringify!($variant));
-                            let mut redacted = false;
-                            $($(wire_field!(@debug d, redacted, $field, $kind $(($($karg),*))?);)*)?
-                            if redacted {
-                                d.finish_non_exhaustive()
-                            } else {
-                                d.finish()
-                            }
-                        }
-                    )*
-                }
+        wire_enum! {
+            /// A request from the client. Paths are virtual: `/` is the user's home,
+            /// and a relative path is relative to the session's working directory.
+            #[derive(Clone, PartialEq, Eq)]
+            pub enum Command {
+                $(
+                    $(#[$meta])*
+                    $variant = $ty $({
+                        $($(#[$fmeta])* $field: $fty = $kind $(($($karg),*))?),*
+                    })?,
+                )*
             }
         }
 
@@ -189,48 +170,6 @@ macro_rules! commands {
                     $(
                         Self::$variant $({ $($field),* })? => commands!(@expects [$($prop)*]),
                     )*
-                }
-            }
-
-            pub(crate) fn type_byte(&self) -> u8 {
-                match self {
-                    $(Self::$variant { .. } => $ty,)*
-                }
-            }
-
-            /// Writes the fields after the type byte and request id.
-            pub(crate) fn encode_fields(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-                match self {
-                    $(
-                        Self::$variant $({ $($field),* })? => {
-                            $($(wire_field!(@put out, $field, $kind $(($($karg),*))?);)*)?
-                        }
-                    )*
-                }
-                Ok(())
-            }
-
-            /// Reads the fields of the command with type byte `ty`; `None` if `ty` is
-            /// not a command.
-            pub(crate) fn decode_fields(
-                ty: u8,
-                r: &mut Reader<'_>,
-            ) -> Option<Result<Self, DecodeError>> {
-                // Struct fields are evaluated in the order written, which is the
-                // order declared, which is the wire order.
-                let decode = |r: &mut Reader<'_>| -> Result<Self, DecodeError> {
-                    Ok(match ty {
-                        $(
-                            $ty => Self::$variant $({
-                                $($field: wire_field!(@get r, $kind $(($($karg),*))?)),*
-                            })?,
-                        )*
-                        other => return Err(DecodeError::UnknownType(other)),
-                    })
-                };
-                match decode(r) {
-                    Err(DecodeError::UnknownType(_)) => None,
-                    other => Some(other),
                 }
             }
         }
