@@ -1,3 +1,4 @@
+// Over 600 lines because its unit tests reach the private key schedule.
 //! The record layer of the data streams (streams 1..n).
 //!
 //! Every message on a data stream is one record, sealed with AES-256-GCM under a

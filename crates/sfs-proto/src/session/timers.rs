@@ -11,7 +11,9 @@ impl<S: Side> Session<S> {
         self.last_activity = now;
     }
 
-    /// When `handle_timeout` must be called next, if ever.
+    /// When `handle_timeout` must be called next, if ever. The answer changes
+    /// after every input and command, so ask again after each and re-arm the one
+    /// timer with it.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == State::Closed {
             return None;
@@ -26,7 +28,11 @@ impl<S: Side> Session<S> {
         }
     }
 
-    /// Fires the handshake, login or idle timer if `now` is past it.
+    /// Fires the handshake, login or idle timer if `now` is past it (it closes
+    /// the session with `TIMED_OUT`; drain `poll_transmit` and `poll_event`
+    /// after). Deliver it when the `poll_timeout` deadline passes even if no
+    /// message is arriving: a silent peer is exactly the case these timers are
+    /// for. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(deadline) = self.poll_timeout() {
             if now >= deadline {
