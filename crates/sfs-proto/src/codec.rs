@@ -9,6 +9,7 @@ use thiserror::Error;
 /// Why bytes from the peer could not be decoded. Every decoder returns this instead
 /// of panicking, whatever the input.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The bytes end before the message does.
     #[error("message truncated")]
@@ -36,6 +37,7 @@ pub enum DecodeError {
 /// Why a message could not be encoded: a local value breaks a wire limit. This is
 /// a fault of the caller, never of the peer.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// A field or the whole message is longer than its limit.
     #[error("{0} is longer than its limit")]

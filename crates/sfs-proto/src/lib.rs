@@ -1,10 +1,12 @@
 //! The SFS protocol core, sans-IO: no sockets, no tokio, no clock reads.
 //!
-//! A [`ClientSession`](session::ClientSession) and a
-//! [`ServerSession`](session::ServerSession) are state machines fed with whole
-//! SCTP messages and their stream ids; they hand back messages to send, events,
-//! and the next deadline. The embedding program owns the sockets, the files and
-//! the clock.
+//! A [`Session`](session::Session), used as [`ClientSession`](session::ClientSession)
+//! or [`ServerSession`](session::ServerSession), is a state machine fed with whole
+//! SCTP messages and their stream ids, and with timeouts; it hands back messages
+//! to send, events, and the next deadline. The embedding program owns the
+//! sockets, the files and the clock, and must deliver `handle_timeout(now)` when
+//! `poll_timeout()` says so even while nothing arrives from the network (the
+//! [`session`] module docs give the full contract).
 //!
 //! ```text
 //!            stream 0: TLS 1.3 (rustls) ── control frames (control::Message)
@@ -73,13 +75,14 @@
 //!
 //! # Modules
 //!
-//! - [`control`]: the control messages and their framing (hand-written codec; the
-//!   module docs say why).
+//! - [`control`]: the control messages and their framing (a hand-written codec;
+//!   the module docs say why). Each command is one entry of a declarative table.
 //! - [`record`]: the exporter-keyed AES-256-GCM records of the data streams.
 //! - [`tls`]: rustls configuration and the driver over stream-0 messages.
 //! - [`transfer`]: per-transfer bookkeeping (credit, offsets, digest), reusable
 //!   on its own.
-//! - [`session`]: the client and server state machines.
+//! - [`session`]: the state machine, generic over its side ([`session::Client`]
+//!   or [`session::Server`]), and its contract with the embedder.
 //! - `testing` (feature `testing`): a test PKI, an in-memory SCTP-like link with
 //!   fault injection, and a driver for a client/server pair.
 //!

@@ -1,3 +1,4 @@
+// Over 600 lines because its unit tests reach the private key schedule.
 //! The record layer of the data streams (streams 1..n).
 //!
 //! Every message on a data stream is one record, sealed with AES-256-GCM under a
@@ -108,6 +109,7 @@ impl RecordType {
 /// Why a record could not be sealed or opened. Every error from an [`Opener`] is
 /// fatal for the session.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// Shorter than a header and a tag, or longer than [`MAX_RECORD_LEN`].
     #[error("record length {0} out of bounds")]
@@ -323,6 +325,12 @@ impl Sealer {
     /// Seals a chunk in place. `buf` holds [`CHUNK_PREFIX_LEN`] bytes of room
     /// (any content; see [`chunk_buffer`]) followed by the data. The tag is
     /// appended. Returns the record's sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError::BadBuffer`] if `buf` lacks the prefix room or carries more than
+    /// `MAX_CHUNK_DATA` bytes; [`RecordError::KeyExhausted`] once the key reached its
+    /// limit (the session must end).
     pub fn seal_chunk(
         &mut self,
         transfer: TransferId,
@@ -342,6 +350,10 @@ impl Sealer {
     }
 
     /// Seals an End record into `out` (cleared first). Returns its sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError::KeyExhausted`] once the key reached its limit.
     pub fn seal_end(&mut self, end: &TransferEnd, out: &mut Vec<u8>) -> Result<u64, RecordError> {
         out.clear();
         out.reserve(RECORD_HEADER_LEN + TransferEnd::LEN + TAG_LEN);
@@ -407,6 +419,11 @@ impl std::fmt::Debug for Opener {
 impl Opener {
     /// Authenticates and decrypts one record in place. After any error this opener
     /// returns that same error forever.
+    ///
+    /// # Errors
+    ///
+    /// A [`RecordError`] for a record that is malformed, fails authentication,
+    /// comes out of sequence or exceeds the key's limit; the stream is unusable after it.
     pub fn open<'a>(&mut self, msg: &'a mut [u8]) -> Result<Record<'a>, RecordError> {
         if let Some(failure) = &self.failure {
             return Err(failure.clone());

@@ -149,6 +149,7 @@ impl Fault {
 
 /// Why the link refused a message, as SCTP would.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LinkError {
     /// The stream is not negotiated (SCTP: `EINVAL`).
     #[error("stream {0} not negotiated")]
@@ -219,6 +220,11 @@ impl MemLink {
     }
 
     /// Sends a whole message from `from` on `stream`.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError`] for a stream the link does not have, an empty message, or one
+    /// larger than the link accepts.
     pub fn send(&mut self, from: End, stream: u16, mut bytes: Vec<u8>) -> Result<(), LinkError> {
         if stream >= self.streams {
             return Err(LinkError::BadStream(stream));

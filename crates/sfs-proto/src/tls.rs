@@ -26,6 +26,7 @@ pub const MAX_TLS_MESSAGE: usize = 64 * 1024;
 
 /// Why a TLS configuration could not be built from the given PEM input.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The PEM input holds no certificate.
     #[error("no certificate found in the PEM input")]
@@ -48,6 +49,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// A client configuration that trusts exactly the CA certificates in `ca_pem`, for
 /// TLS 1.3 only, with the SFS ALPN id. The server's certificate must chain to one
 /// of them and name the server (DNS or IP SAN) passed to the session.
+///
+/// # Errors
+///
+/// [`ConfigError`] if `ca_pem` holds no certificate or an unparsable one, or
+/// rustls refuses the configuration.
 pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, ConfigError> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
@@ -66,6 +72,11 @@ pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, ConfigError> {
 
 /// A server configuration from a PEM certificate chain (leaf first) and a PEM
 /// private key, for TLS 1.3 only, requiring the SFS ALPN id.
+///
+/// # Errors
+///
+/// [`ConfigError`] if the chain or key is missing or unparsable, or the key
+/// does not fit the certificate.
 pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, ConfigError> {
     let chain = CertificateDer::pem_slice_iter(chain_pem).collect::<Result<Vec<_>, _>>()?;
     if chain.is_empty() {
@@ -88,6 +99,7 @@ pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfi
 
 /// Why the TLS layer failed. Sticky: once returned, returned forever.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum TlsError {
     /// rustls refused the peer's input (bad certificate, alert, decode error...).
     #[error("TLS: {0}")]
@@ -146,6 +158,10 @@ impl Write for Bounded<'_> {
 
 impl TlsDriver {
     /// A client that will verify the server's certificate for `server_name`.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError`] if rustls cannot start a client connection with `config`.
     pub fn client(
         config: Arc<ClientConfig>,
         server_name: ServerName<'static>,
@@ -155,6 +171,10 @@ impl TlsDriver {
     }
 
     /// A server.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError`] if rustls cannot start a server connection with `config`.
     pub fn server(config: Arc<ServerConfig>) -> Result<Self, TlsError> {
         let conn = ServerConnection::new(config)?;
         Ok(Self::new(conn.into()))
@@ -186,6 +206,11 @@ impl TlsDriver {
 
     /// Feeds one received stream-0 message. Decrypted application bytes are
     /// appended to `plaintext`.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError`] when the peer's bytes fail TLS (bad record, alert, refused
+    /// certificate). The error is sticky: every later call returns it.
     pub fn handle_message(&mut self, msg: &[u8], plaintext: &mut Vec<u8>) -> Result<(), TlsError> {
         if let Some(error) = &self.error {
             return Err(error.clone());
@@ -237,6 +262,10 @@ impl TlsDriver {
 
     /// Queues application bytes (control frames). Before the handshake completes
     /// rustls buffers them.
+    ///
+    /// # Errors
+    ///
+    /// The sticky [`TlsError`] once TLS failed.
     pub fn write_plaintext(&mut self, bytes: &[u8]) -> Result<(), TlsError> {
         if let Some(error) = &self.error {
             return Err(error.clone());
@@ -295,6 +324,10 @@ impl TlsDriver {
 
     /// The record-layer secret of this session: one export, then HKDF (see
     /// [`crate::record`]). Only after the handshake.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsError`] before the handshake completed, or if the key export fails.
     pub fn record_secret(&self) -> Result<RecordSecret, TlsError> {
         let exported =
             self.conn

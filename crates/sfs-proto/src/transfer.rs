@@ -33,6 +33,7 @@ pub const DEFAULT_WINDOW: u64 = 4 * 1024 * 1024;
 
 /// Why a transfer failed at the receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum TransferError {
     /// A chunk outside `[offset, offset + length)`.
     #[error("chunk at {offset}+{len} outside the transfer")]
@@ -248,6 +249,11 @@ impl IncomingTransfer {
 
     /// Accepts one chunk that arrived on `stream`. On success the caller writes
     /// `data` at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// A [`TransferError`] for a chunk on a stream outside the transfer, outside
+    /// the announced range, beyond the granted credit, or overlapping what was received.
     pub fn accept_chunk(
         &mut self,
         stream: u16,
@@ -308,6 +314,11 @@ impl IncomingTransfer {
     }
 
     /// Accepts the `End` record that arrived on `stream`.
+    ///
+    /// # Errors
+    ///
+    /// A [`TransferError`] for an `End` on a wrong stream, inconsistent with an
+    /// earlier one, or disagreeing with the data in length or digest.
     pub fn accept_end(&mut self, stream: u16, end: TransferEnd) -> Result<Progress, TransferError> {
         let slot = self.stream_slot(stream)?;
         if *slot {

@@ -336,3 +336,40 @@ proptest! {
         prop_assert!(opener.open(&mut buf).is_err());
     }
 }
+
+#[test]
+fn debug_output_reads_like_a_derived_debug() {
+    use sfs_proto::control::{TransferId, TransferOpen};
+    assert_eq!(format!("{:?}", Command::Pwd), "Pwd");
+    assert_eq!(
+        format!(
+            "{:?}",
+            Command::Retr {
+                path: "a".into(),
+                offset: 3
+            }
+        ),
+        r#"Retr { path: "a", offset: 3 }"#
+    );
+    assert_eq!(
+        format!(
+            "{:?}",
+            Command::Login {
+                user: "alice".into(),
+                password: "hunter2".into()
+            }
+        ),
+        r#"Login { user: "alice", .. }"#
+    );
+    assert_eq!(format!("{:?}", Reply::Ok), "Ok");
+    let open = TransferOpen {
+        transfer: TransferId(7),
+        offset: 0,
+        length: 9,
+        streams: 2,
+    };
+    assert_eq!(
+        format!("{:?}", Reply::TransferOpen(open)),
+        "TransferOpen(TransferOpen { transfer: T7, offset: 0, length: 9, streams: 2 })"
+    );
+}

@@ -26,14 +26,16 @@
 mod code;
 mod command;
 mod reply;
-mod transfer;
+mod transfer_messages;
+pub(crate) mod wire;
 
 use std::fmt;
 
 pub use code::ErrorCode;
+pub(crate) use command::Expects;
 pub use command::{Command, Rights, MAX_PASSWORD_LEN, MAX_PATH_LEN, MAX_USER_LEN};
 pub use reply::{Entry, EntryKind, Reply, ShareEntry, MAX_NAME_LEN, MAX_REASON_LEN};
-pub use transfer::{TransferAbort, TransferCredit, TransferEnd, TransferId, TransferOpen};
+pub use transfer_messages::{TransferAbort, TransferCredit, TransferEnd, TransferId, TransferOpen};
 
 use crate::codec::{put_string, put_u16, put_u32, put_u8, DecodeError, EncodeError, Reader};
 
@@ -104,6 +106,10 @@ mod ty {
 impl Message {
     /// Appends this message, framed (length prefix included), to `out`. On error
     /// `out` is left as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError`] if a field or the whole message breaks a wire limit.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = out.len();
         let result = self.encode_frame(out, start);
@@ -151,6 +157,10 @@ impl Message {
     }
 
     /// The message as one framed byte vector.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::encode`].
     pub fn to_frame(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::new();
         self.encode(&mut out)?;
@@ -158,6 +168,10 @@ impl Message {
     }
 
     /// Decodes one message body (the bytes after the length prefix).
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] for any body that is not exactly one valid message.
     pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
         if body.len() > MAX_CONTROL_MESSAGE {
             return Err(DecodeError::TooLong("control message"));
@@ -197,6 +211,10 @@ impl Message {
 /// Checks whether `buf` starts with a whole frame. `Ok(None)` means more bytes are
 /// needed (a normal state); `Ok(Some(n))` means the first `n` bytes are one frame;
 /// an error means the length prefix is over the limit and the stream is unusable.
+///
+/// # Errors
+///
+/// [`DecodeError::TooLong`] if the length prefix is over [`MAX_CONTROL_MESSAGE`].
 pub fn check_frame(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     let Some(prefix) = buf.get(..FRAME_HEADER_LEN) else {
         return Ok(None);
@@ -244,6 +262,11 @@ impl FrameDecoder {
 
     /// The next whole message, `Ok(None)` if more bytes are needed, or the error
     /// that makes the rest of the stream undecodable.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] for a frame over the limit or a body that does not decode;
+    /// the stream cannot be resynchronised after it.
     pub fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
         let pending = self.buf.get(self.start..).unwrap_or_default();
         let Some(total) = check_frame(pending)? else {

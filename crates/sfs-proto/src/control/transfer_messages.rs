@@ -60,6 +60,17 @@ impl TransferOpen {
     }
 }
 
+impl crate::control::wire::Wire for TransferOpen {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        Self::encode(self, out);
+        Ok(())
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::decode(r)
+    }
+}
+
 /// Ends a transfer: the sender sent `length` bytes whose SHA-256 is `sha256`. It
 /// travels as the `End` record on each data stream of the transfer (see
 /// [`crate::transfer`]).
