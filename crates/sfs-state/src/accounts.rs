@@ -11,30 +11,31 @@
 //! Three layers, from the bottom:
 //!
 //! - [`UserDb`] is the file's content in memory, with the edits the admin tool needs.
-//! - [`UsersFile`] loads it with clear errors and applies edits with
-//!   [`UsersFile::update`]: one writer at a time (a `flock` shared with the admin tool),
-//!   re-reading the file under the lock so that no concurrent change is lost, then an
-//!   atomic, durable replacement (mode 0600).
+//! - [`UsersFile`] (a [`StateFile`] of it) loads it with clear errors and applies
+//!   edits with [`StateFile::update`]: one writer at a time (a `flock` shared with the
+//!   admin tool), re-reading the file under the lock so that no concurrent change is
+//!   lost, then an atomic, durable replacement (mode 0600).
 //! - [`Accounts`] is what a server session uses: [`Accounts::authenticate`] and
 //!   [`Accounts::register`], with bcrypt on tokio's blocking pool under a semaphore.
 //!
 //! Inputs are parsed into types that cannot hold bad values: a [`Username`] always
 //! matches `[a-z][a-z0-9_-]{2,31}` (so it is safe as a folder name), and a [`Password`]
-//! is at most 72 bytes (bcrypt ignores anything beyond) and can be neither printed nor
-//! serialized.
+//! is at most 72 bytes (bcrypt ignores anything beyond), can be neither printed nor
+//! serialized, and is zeroed when dropped.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
-use crate::durable::{self, StateLock};
+use crate::state_file::{Document, StateFile, StateFileError};
 
 /// The only users-file format version this code reads and writes.
 pub const USERS_FILE_VERSION: u32 = 1;
@@ -172,9 +173,9 @@ impl fmt::Display for Role {
 ///
 /// It implements neither `Display` nor `Serialize`, and its `Debug` prints
 /// `Password(<redacted>)`, so it cannot end up in a log line or a file by accident.
-/// Its bytes are overwritten when it is dropped (best effort: copies made by the
-/// caller before parsing are out of reach).
-pub struct Password(Vec<u8>);
+/// Its bytes are zeroed when it is dropped (best effort: copies made by the caller
+/// before parsing are out of reach).
+pub struct Password(Zeroizing<Vec<u8>>);
 
 /// Why some bytes are not a [`Password`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -190,13 +191,17 @@ pub enum PasswordError {
 impl Password {
     /// Takes ownership of a candidate password. Length is checked before anything
     /// else touches it, so an enormous input costs nothing but this comparison.
+    ///
+    /// # Errors
+    ///
+    /// [`PasswordError`] if it is empty or longer than [`MAX_PASSWORD_BYTES`]; the
+    /// refused bytes are zeroed too.
     pub fn new(bytes: Vec<u8>) -> Result<Self, PasswordError> {
-        let mut candidate = Self(bytes);
+        let candidate = Self(Zeroizing::new(bytes));
         if candidate.0.is_empty() {
             return Err(PasswordError::Empty);
         }
         if candidate.0.len() > MAX_PASSWORD_BYTES {
-            candidate.wipe();
             return Err(PasswordError::TooLong);
         }
         Ok(candidate)
@@ -205,20 +210,6 @@ impl Password {
     /// The secret bytes, for hashing and verification only.
     pub fn expose_secret(&self) -> &[u8] {
         &self.0
-    }
-
-    fn wipe(&mut self) {
-        for byte in self.0.iter_mut() {
-            *byte = 0;
-        }
-        // Keeps the compiler from proving the zeroes are never read.
-        std::hint::black_box(&self.0);
-    }
-}
-
-impl Drop for Password {
-    fn drop(&mut self) {
-        self.wipe();
     }
 }
 
@@ -291,7 +282,7 @@ pub struct UserRecord {
 /// The on-disk shape of the users file.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UsersFileRepr {
+pub struct UsersFileRepr {
     version: u32,
     users: Vec<UserRecord>,
 }
@@ -302,16 +293,17 @@ pub struct UserDb {
     users: BTreeMap<Username, UserRecord>,
 }
 
-impl UserDb {
-    /// Parses the JSON of a users file.
-    pub fn from_json(text: &[u8]) -> Result<Self, String> {
-        let repr: UsersFileRepr = serde_json::from_slice(text).map_err(|e| e.to_string())?;
-        if repr.version != USERS_FILE_VERSION {
-            return Err(format!(
-                "unsupported version {} (this build reads version {USERS_FILE_VERSION})",
-                repr.version
-            ));
-        }
+impl Document for UserDb {
+    const NAME: &'static str = "users file";
+    const VERSION: u32 = USERS_FILE_VERSION;
+    type Repr = UsersFileRepr;
+    type Error = AccountsError;
+
+    fn version(repr: &UsersFileRepr) -> u32 {
+        repr.version
+    }
+
+    fn from_repr(repr: UsersFileRepr) -> Result<Self, String> {
         let mut users = BTreeMap::new();
         for record in repr.users {
             if users.contains_key(&record.name) {
@@ -322,18 +314,15 @@ impl UserDb {
         Ok(Self { users })
     }
 
-    /// The JSON text of the users file, pretty-printed and ending in a newline.
-    pub fn to_json(&self) -> Vec<u8> {
-        let repr = UsersFileRepr {
+    fn to_repr(&self) -> UsersFileRepr {
+        UsersFileRepr {
             version: USERS_FILE_VERSION,
             users: self.users.values().cloned().collect(),
-        };
-        // Serializing plain strings, numbers and booleans into memory cannot fail.
-        let mut text = serde_json::to_vec_pretty(&repr).expect("users file serializes");
-        text.push(b'\n');
-        text
+        }
     }
+}
 
+impl UserDb {
     /// The account called `name`, if any.
     pub fn user(&self, name: &Username) -> Option<&UserRecord> {
         self.users.get(name)
@@ -444,66 +433,18 @@ pub enum AccountsError {
     Task(String),
 }
 
-/// The users file on disk.
-#[derive(Debug, Clone)]
-pub struct UsersFile {
-    path: PathBuf,
-}
-
-impl UsersFile {
-    /// Names the users file; nothing is read yet.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    /// The path of the users file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads the file. A missing file is an empty database (a fresh installation);
-    /// anything unreadable or malformed is an error that names the file.
-    pub fn load(&self) -> Result<UserDb, AccountsError> {
-        let text = match std::fs::read(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(UserDb::default()),
-            Err(source) => {
-                return Err(AccountsError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
-        };
-        UserDb::from_json(&text).map_err(|detail| AccountsError::Corrupt {
-            path: self.path.clone(),
-            detail,
-        })
-    }
-
-    /// Applies `edit` to the current content and saves the result, as one step that
-    /// no other writer (thread or process) can interleave with.
-    ///
-    /// The file is re-read under the lock, so an edit made elsewhere since the caller
-    /// last looked is kept. If `edit` fails, nothing is written.
-    pub fn update<T>(
-        &self,
-        edit: impl FnOnce(&mut UserDb) -> Result<T, AccountsError>,
-    ) -> Result<T, AccountsError> {
-        let _lock = StateLock::acquire(&self.path).map_err(|source| self.io_error(source))?;
-        let mut db = self.load()?;
-        let outcome = edit(&mut db)?;
-        durable::write_atomic(&self.path, &db.to_json(), 0o600)
-            .map_err(|source| self.io_error(source))?;
-        Ok(outcome)
-    }
-
-    fn io_error(&self, source: io::Error) -> AccountsError {
-        AccountsError::Io {
-            path: self.path.clone(),
-            source,
+impl From<StateFileError> for AccountsError {
+    fn from(error: StateFileError) -> Self {
+        match error {
+            StateFileError::Io { path, source, .. } => Self::Io { path, source },
+            StateFileError::Corrupt { path, detail, .. } => Self::Corrupt { path, detail },
         }
     }
 }
+
+/// The users file on disk. [`StateFile::load`] and [`StateFile::update`] report
+/// [`AccountsError`].
+pub type UsersFile = StateFile<UserDb>;
 
 /// Runs bcrypt on tokio's blocking pool, at most `max_concurrent` at a time.
 ///
@@ -736,7 +677,7 @@ impl Accounts {
     /// Creates a new ordinary account. It never grants admin: there is no parameter
     /// for the role. Of several concurrent registrations of one name exactly one wins;
     /// registrations of different names are all kept. The caller then creates the
-    /// home with [`crate::store::FileStore::home`] and logs the user in.
+    /// user's home and logs the user in.
     pub async fn register(
         &self,
         name: Username,
