@@ -14,8 +14,8 @@ use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
-use sfs_server::audit::format_timestamp;
-use sfs_server::durable::write_atomic;
+use sfs_state::durable::write_atomic;
+use sfs_state::time::format_timestamp;
 
 /// Arguments of `cert init`.
 #[derive(Debug, clap::Args)]

@@ -24,11 +24,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use sfs_server::accounts::{
+use sfs_state::accounts::{
     hash_password, AccountsError, Role, Username, UsersFile, DEFAULT_BCRYPT_COST,
 };
-use sfs_server::audit::format_timestamp;
-use sfs_server::shares::SharesFile;
+use sfs_state::shares::SharesFile;
+use sfs_state::time::format_timestamp;
 
 use crate::password::PasswordSource;
 

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use ring::rand::{SecureRandom, SystemRandom};
-use sfs_server::accounts::{Password, Username};
+use sfs_state::accounts::{Password, Username};
+use zeroize::Zeroizing;
 
 /// 64 symbols, so each random byte maps to one without bias (256 = 4 * 64).
 const ALPHABET: &[u8; 64] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.+%@=";
@@ -33,14 +34,14 @@ pub struct PasswordSource {
 pub struct Chosen {
     /// The password.
     pub password: Password,
-    /// The text to print once, for generated passwords.
-    generated: Option<String>,
+    /// The text to print once, for generated passwords; zeroed when dropped.
+    generated: Option<Zeroizing<String>>,
 }
 
 impl Chosen {
     /// Prints a generated password (once, on standard output); nothing otherwise.
     pub fn announce(&self, name: &Username) {
-        if let Some(text) = &self.generated {
+        if let Some(text) = self.generated.as_deref() {
             println!("generated password for '{name}': {text}");
             println!("(shown only now: pass it on securely)");
         }
@@ -84,25 +85,32 @@ fn strip_newline(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 fn prompt(name: &Username) -> anyhow::Result<Vec<u8>> {
-    let first = rpassword::prompt_password(format!("new password for {name}: "))
-        .context("reading the password")?;
-    let second = rpassword::prompt_password("again: ").context("reading the password")?;
-    if first != second {
+    // Both copies are zeroed when dropped; the first moves into the password,
+    // which zeroes it in turn.
+    let first = Zeroizing::new(
+        rpassword::prompt_password(format!("new password for {name}: "))
+            .context("reading the password")?,
+    );
+    let second =
+        Zeroizing::new(rpassword::prompt_password("again: ").context("reading the password")?);
+    if *first != *second {
         bail!("the passwords differ");
     }
-    Ok(first.into_bytes())
+    Ok(first.as_bytes().to_vec())
 }
 
 fn generate() -> anyhow::Result<Chosen> {
-    let mut random = [0u8; GENERATED_LEN];
+    let mut random = Zeroizing::new([0u8; GENERATED_LEN]);
     SystemRandom::new()
-        .fill(&mut random)
+        .fill(random.as_mut())
         .map_err(|_| anyhow::anyhow!("no system randomness"))?;
-    let text: String = random
-        .iter()
-        .map(|byte| char::from(ALPHABET[usize::from(byte % 64)]))
-        .collect();
-    let password = Password::new(text.clone().into_bytes()).context("generated password")?;
+    let text: Zeroizing<String> = Zeroizing::new(
+        random
+            .iter()
+            .map(|byte| char::from(ALPHABET[usize::from(byte % 64)]))
+            .collect(),
+    );
+    let password = Password::new(text.as_bytes().to_vec()).context("generated password")?;
     Ok(Chosen {
         password,
         generated: Some(text),
@@ -115,8 +123,8 @@ mod tests {
 
     #[test]
     fn generated_passwords_are_long_random_and_distinct() {
-        let a = generate().unwrap().generated.unwrap();
-        let b = generate().unwrap().generated.unwrap();
+        let a = generate().unwrap().generated.unwrap().to_string();
+        let b = generate().unwrap().generated.unwrap().to_string();
         assert_eq!(a.len(), GENERATED_LEN);
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| ALPHABET.contains(&c)));

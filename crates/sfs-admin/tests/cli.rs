@@ -10,9 +10,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use sfs_server::accounts::{verify_password, Password, Role, Username, UsersFile};
-use sfs_server::shares::{Rights, SharesFile};
-use sfs_server::store::VirtualPath;
+use sfs_state::accounts::{verify_password, Password, Role, Username, UsersFile};
+use sfs_state::path::VirtualPath;
+use sfs_state::shares::{Rights, SharesFile};
 
 /// Runs `sfs-admin` in `dir` with stdin not a terminal; cost 4 keeps bcrypt fast.
 fn admin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -321,26 +321,31 @@ fn verifier_for(certs: &Path) -> Arc<WebPkiServerVerifier> {
     verifier(&certs.join("ca.pem"))
 }
 
+/// What the server checks before it listens, done here without linking the server:
+/// the users file loads with hashes at the configured cost, the chain and key parse,
+/// the key is private to its owner, and rustls accepts them as a TLS 1.3 server
+/// identity (which also checks that the key belongs to the leaf).
 #[test]
 fn cert_init_output_passes_the_server_startup_checks() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(admin(d, &["cert", "init", "--san", "127.0.0.1"], &[]));
     ok(admin(d, &["user", "add", "alice", "--generate"], &[]));
-    let config = sfs_server::config::ServerConfig {
-        cert: d.join("certs/server.pem"),
-        key: d.join("certs/server.key"),
-        users_file: d.join("users.json"),
-        shares_file: d.join("shares.json"),
-        root: d.join("server_files"),
-        log_file: d.join("server.log"),
-        bcrypt_cost: 4,
-        ..Default::default()
-    };
-    let checked = sfs_server::startup::preflight(&config).unwrap();
-    assert_eq!(checked.users.len(), 1);
-    assert_eq!(checked.cert_chain.len(), 1);
-    assert!(checked.warnings.is_empty(), "{:?}", checked.warnings);
+    let users = UsersFile::new(d.join("users.json")).load().unwrap();
+    assert_eq!(users.len(), 1);
+    assert!(users.users().all(|r| r.hash.cost() == Some(4)));
+    let chain_pem = std::fs::read(d.join("certs/server.pem")).unwrap();
+    let key_pem = std::fs::read(d.join("certs/server.key")).unwrap();
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&chain_pem)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(chain.len(), 1);
+    let key_mode = std::fs::metadata(d.join("certs/server.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o077, 0, "{key_mode:o}");
+    sfs_proto::tls::server_config(&chain_pem, &key_pem).unwrap();
 }
 
 #[test]

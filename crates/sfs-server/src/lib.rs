@@ -17,14 +17,14 @@
 //! | [`connection`] | one client's session: logins, command queue, transfers, timeouts |
 //! | [`context`] | what connections share: accounts, store, shares, log, TLS, settings |
 //! | `cmd` (private) | the file commands, one file per family (list, nav, info, change, share, open) |
-//! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
+//! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration (from `sfs-state`) |
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
-//! | [`shares`] | sharing rights and the virtual `/shared/<owner>/...` tree |
+//! | [`shares`] | sharing rights and the virtual `/shared/<owner>/...` tree (from `sfs-state`) |
 //! | [`audit`] | `server.log`, one escaped event per line |
 //! | [`config`] | the configuration file and command-line flags |
 //! | [`startup`] | the checks run before listening: users file, certificate, key |
-//! | [`durable`] | atomic, durable replacement of small state files |
+//! | [`durable`] | atomic, durable replacement of small state files (from `sfs-state`) |
 //!
 //! # A tour
 //!
@@ -169,13 +169,13 @@
 //! # }
 //! ```
 
-pub mod accounts;
+pub use sfs_state::accounts;
 pub mod audit;
 mod cmd;
 pub mod config;
 pub mod connection;
 pub mod context;
-pub mod durable;
+pub use sfs_state::durable;
 pub mod server;
 pub mod shares;
 pub mod startup;

@@ -28,9 +28,8 @@
 //!
 //! Everything here is blocking file IO: call it from `tokio::task::spawn_blocking`.
 
-use std::fmt;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use cap_std::ambient_authority;
@@ -39,244 +38,14 @@ use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest as _, Sha256};
 
 use crate::accounts::Username;
-
-/// Longest accepted path text, in bytes, as the client sent it.
-pub const MAX_PATH_BYTES: usize = 4096;
-
-/// Longest accepted single name, in bytes (the usual Linux `NAME_MAX`).
-pub const MAX_NAME_BYTES: usize = 255;
-
-/// Deepest accepted path, in names.
-pub const MAX_DEPTH: usize = 128;
-
-/// Prefix of upload temporary files; refused in client paths.
-pub const UPLOAD_TEMP_PREFIX: &str = ".sfs-upload-";
-
-/// Names that cannot be created at the top of a home, because the virtual tree uses
-/// them (`/shared` shows what others share, see the `shares` module).
-pub const RESERVED_TOP_NAMES: &[&str] = &["shared"];
+use sfs_state::path::check_single_name;
+pub use sfs_state::path::{
+    PathError, VirtualPath, MAX_DEPTH, MAX_NAME_BYTES, MAX_PATH_BYTES, RESERVED_TOP_NAMES,
+    UPLOAD_TEMP_PREFIX,
+};
 
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];
-
-/// Why a client's path text was refused before touching the file system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    /// Longer than [`MAX_PATH_BYTES`].
-    #[error("path is too long")]
-    TooLong,
-    /// More than [`MAX_DEPTH`] names.
-    #[error("path is too deep")]
-    TooDeep,
-    /// A name longer than [`MAX_NAME_BYTES`].
-    #[error("a name in the path is too long")]
-    NameTooLong,
-    /// A NUL byte.
-    #[error("path contains a NUL character")]
-    Nul,
-    /// A control character (newline, tab, escape, DEL, C1 controls, ...).
-    #[error("path contains a control character")]
-    ControlCharacter,
-    /// A bidirectional-override character, which could make a name look like another.
-    #[error("path contains a bidirectional control character")]
-    BidiControl,
-    /// `..` above the home.
-    #[error("path leads outside your home")]
-    EscapesHome,
-    /// A name the server keeps for itself.
-    #[error("that name is reserved")]
-    Reserved,
-}
-
-/// A normalized path inside a home: `/` followed by checked names, never `.` or `..`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct VirtualPath {
-    names: Vec<String>,
-}
-
-impl VirtualPath {
-    /// The home itself, `/`.
-    pub fn root() -> Self {
-        Self::default()
-    }
-
-    /// Parses an absolute virtual path (a relative one is taken from `/`).
-    pub fn parse(text: &str) -> Result<Self, PathError> {
-        Self::root().join(text)
-    }
-
-    /// Resolves `input` against this path, as `cd` would: an input starting with `/`
-    /// starts from the home, anything else from `self`. Empty names (`a//b`) and `.`
-    /// are skipped, `..` goes up and is refused above `/`.
-    pub fn join(&self, input: &str) -> Result<Self, PathError> {
-        check_text(input)?;
-        let mut names = if input.starts_with('/') {
-            Vec::new()
-        } else {
-            self.names.clone()
-        };
-        for name in input.split('/') {
-            match name {
-                "" | "." => {}
-                ".." => {
-                    names.pop().ok_or(PathError::EscapesHome)?;
-                }
-                name => {
-                    check_name(name)?;
-                    names.push(name.to_owned());
-                }
-            }
-            if names.len() > MAX_DEPTH {
-                return Err(PathError::TooDeep);
-            }
-        }
-        Ok(Self { names })
-    }
-
-    /// Builds a path from names that are each checked like a client's.
-    pub fn from_names<I, S>(names: I) -> Result<Self, PathError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let mut path = Self::root();
-        for name in names {
-            let name = name.as_ref();
-            check_text(name)?;
-            if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-                return Err(PathError::EscapesHome);
-            }
-            check_name(name)?;
-            path.names.push(name.to_owned());
-            if path.names.len() > MAX_DEPTH {
-                return Err(PathError::TooDeep);
-            }
-        }
-        Ok(path)
-    }
-
-    /// True for `/`.
-    pub fn is_root(&self) -> bool {
-        self.names.is_empty()
-    }
-
-    /// The names from the top down.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// The last name, or `None` for `/`.
-    pub fn file_name(&self) -> Option<&str> {
-        self.names.last().map(String::as_str)
-    }
-
-    /// The enclosing folder, or `None` for `/`.
-    pub fn parent(&self) -> Option<Self> {
-        let (_, rest) = self.names.split_last()?;
-        Some(Self {
-            names: rest.to_vec(),
-        })
-    }
-
-    /// True if `self` is `prefix` or lies beneath it.
-    pub fn starts_with(&self, prefix: &VirtualPath) -> bool {
-        self.names.starts_with(&prefix.names)
-    }
-
-    /// The part of `self` below `prefix`, if `self` starts with it.
-    pub fn strip_prefix(&self, prefix: &VirtualPath) -> Option<Self> {
-        self.names
-            .strip_prefix(prefix.names.as_slice())
-            .map(|rest| Self {
-                names: rest.to_vec(),
-            })
-    }
-
-    /// `self` with `other`'s names appended.
-    pub fn concat(&self, other: &VirtualPath) -> Result<Self, PathError> {
-        let mut names = self.names.clone();
-        names.extend(other.names.iter().cloned());
-        if names.len() > MAX_DEPTH {
-            return Err(PathError::TooDeep);
-        }
-        Ok(Self { names })
-    }
-
-    /// The path relative to the home folder, for cap-std (`.` for the home).
-    fn relative(&self) -> PathBuf {
-        if self.names.is_empty() {
-            PathBuf::from(".")
-        } else {
-            self.names.iter().collect()
-        }
-    }
-
-    fn is_reserved_top_name(&self) -> bool {
-        matches!(self.names.as_slice(), [only] if RESERVED_TOP_NAMES.contains(&only.as_str()))
-    }
-}
-
-impl serde::Serialize for VirtualPath {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for VirtualPath {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if !text.starts_with('/') {
-            return Err(serde::de::Error::custom("a stored path starts with '/'"));
-        }
-        Self::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for VirtualPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.names.is_empty() {
-            return f.write_str("/");
-        }
-        for name in &self.names {
-            write!(f, "/{name}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for VirtualPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VirtualPath({:?})", self.to_string())
-    }
-}
-
-fn check_text(text: &str) -> Result<(), PathError> {
-    if text.len() > MAX_PATH_BYTES {
-        return Err(PathError::TooLong);
-    }
-    for c in text.chars() {
-        if c == '\0' {
-            return Err(PathError::Nul);
-        }
-        if c.is_control() {
-            return Err(PathError::ControlCharacter);
-        }
-        if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
-            return Err(PathError::BidiControl);
-        }
-    }
-    Ok(())
-}
-
-fn check_name(name: &str) -> Result<(), PathError> {
-    if name.len() > MAX_NAME_BYTES {
-        return Err(PathError::NameTooLong);
-    }
-    if name.starts_with(UPLOAD_TEMP_PREFIX) {
-        return Err(PathError::Reserved);
-    }
-    Ok(())
-}
 
 /// What a store operation failed on. The text is fit to send to a client: no real
 /// path, no OS detail beyond the kind of failure.
@@ -504,7 +273,7 @@ impl Home {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if check_text(&name).is_err() || check_name(&name).is_err() {
+            if check_single_name(&name).is_err() {
                 continue;
             }
             // Not following symlinks: a listing never reveals what lies outside.

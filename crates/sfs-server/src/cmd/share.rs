@@ -1,41 +1,15 @@
 //! SHAR, UNSH, SHWM and the "shared by me" listing.
 
-use sfs_proto::control::{ErrorCode, Reply, Rights as WireRights, ShareEntry};
+use sfs_proto::control::{ErrorCode, Reply, Rights, ShareEntry};
 
 use super::{in_parts, Job, Outcome};
 use crate::accounts::Username;
 use crate::audit::{EventKind, Outcome as LogOutcome};
-use crate::shares::{AccessError, Resolved, Rights, Share, ShareDb, ShareError};
+use crate::shares::{AccessError, Resolved, Share, ShareDb, ShareError};
 use crate::store::VirtualPath;
 
 /// Fixed bytes of one encoded share besides its strings.
 const SHARE_OVERHEAD: usize = 2 + 2 + 2 + 1;
-
-/// The protocol's rights byte as the share database's rights.
-pub(crate) fn rights_from_wire(rights: WireRights) -> Rights {
-    Rights {
-        read: rights.contains(WireRights::READ),
-        write: rights.contains(WireRights::WRITE),
-        create: rights.contains(WireRights::CREATE),
-        delete: rights.contains(WireRights::DELETE),
-    }
-}
-
-/// The share database's rights as the protocol's rights byte.
-pub(crate) fn rights_to_wire(rights: Rights) -> WireRights {
-    let mut wire = WireRights::NONE;
-    for (has, right) in [
-        (rights.read, WireRights::READ),
-        (rights.write, WireRights::WRITE),
-        (rights.create, WireRights::CREATE),
-        (rights.delete, WireRights::DELETE),
-    ] {
-        if has {
-            wire |= right;
-        }
-    }
-    wire
-}
 
 /// The item to share: only something in the caller's own home.
 fn own_item(job: &Job, kind: EventKind, text: &str) -> Result<VirtualPath, Reply> {
@@ -51,16 +25,10 @@ fn grantee(job: &Job, kind: EventKind, path: &VirtualPath, text: &str) -> Result
         .map_err(|_| job.fail(kind, Some(path), None, &ShareError::NoSuchUser.into()))
 }
 
-pub(super) fn share(
-    job: &Job,
-    text: &str,
-    user: &str,
-    rights: WireRights,
-) -> Result<Outcome, Reply> {
+pub(super) fn share(job: &Job, text: &str, user: &str, rights: Rights) -> Result<Outcome, Reply> {
     let kind = EventKind::Share;
     let path = own_item(job, kind, text)?;
     let grantee = grantee(job, kind, &path, user)?;
-    let rights = rights_from_wire(rights);
     let home = job
         .ctx
         .store
@@ -175,26 +143,11 @@ fn share_parts(shares: &[Share]) -> Vec<Reply> {
         owner: share.owner.to_string(),
         path: share.path.to_string(),
         grantee: share.grantee.to_string(),
-        rights: rights_to_wire(share.rights),
+        rights: share.rights,
     });
     in_parts(
         entries,
         |entry| SHARE_OVERHEAD + entry.owner.len() + entry.path.len() + entry.grantee.len(),
         |entries, more| Reply::Shares { entries, more },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rights_convert_both_ways() {
-        for bits in 0..=15u8 {
-            let wire = WireRights::from_bits(bits).unwrap();
-            assert_eq!(rights_to_wire(rights_from_wire(wire)), wire);
-        }
-        assert_eq!(rights_from_wire(WireRights::READ), Rights::READ);
-        assert_eq!(rights_from_wire(WireRights::ALL), Rights::ALL);
-    }
 }

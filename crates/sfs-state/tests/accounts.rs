@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sfs_server::accounts::{
+use sfs_state::accounts::{
     hash_password, Accounts, AccountsError, Hasher, LoginError, Password, RegisterError, Role,
     UserDb, Username, UsersFile, MIN_BCRYPT_COST,
 };
