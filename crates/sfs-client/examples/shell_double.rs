@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         .expect("a runtime");
     let credentials = Credentials {
         user: "alice".into(),
-        password: "pw".into(),
+        password: "pw".to_owned().into(),
         register: false,
     };
     let opened = runtime.block_on(Connection::open(

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::future::Future;
-use std::io::{self, Read as _};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 
 use crate::display::escape;
 use crate::local::{LocalPathError, PartFile};
+use zeroize::Zeroizing;
 
 /// The most file data put in one chunk record. Small enough that a chunk never
 /// holds up other streams for long (DESIGN.md: chunks of 64 KiB or less).
@@ -110,8 +111,8 @@ pub type InterruptSource = Arc<dyn Fn() -> Interrupt + Send + Sync>;
 pub struct Credentials {
     /// The user name.
     pub user: String,
-    /// The password. Never printed.
-    pub password: String,
+    /// The password. Never printed; wiped from memory when dropped.
+    pub password: Zeroizing<String>,
     /// Create the account first (where the server allows it).
     pub register: bool,
 }
@@ -298,12 +299,12 @@ impl<T: Transport> Connection<T> {
         let login = if credentials.register {
             Command::Register {
                 user: credentials.user.clone(),
-                password: credentials.password.clone(),
+                password: (*credentials.password).clone(),
             }
         } else {
             Command::Login {
                 user: credentials.user.clone(),
-                password: credentials.password.clone(),
+                password: (*credentials.password).clone(),
             }
         };
         let login = connection.send(login)?;
@@ -906,21 +907,11 @@ impl<T: Transport> Connection<T> {
     }
 }
 
+/// The length and SHA-256 of a whole file, read from its start.
 fn hash_file(file: &mut File) -> io::Result<(u64, [u8; 32])> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((total, hasher.finalize().into()))
+    sfs_proto::digest::sha256_reader(file)
 }
 
 fn unexpected(replies: &[Reply]) -> ClientError {

@@ -37,7 +37,7 @@
 //! #               tls: std::sync::Arc<rustls::ClientConfig>) -> Result<(), sfs_client::connection::ClientError> {
 //! use sfs_client::connection::{Connection, Credentials, Reporter, TransferSpec};
 //!
-//! let credentials = Credentials { user: "alice".into(), password: "pw".into(), register: false };
+//! let credentials = Credentials { user: "alice".into(), password: "pw".to_owned().into(), register: false };
 //! let name = "localhost".try_into().unwrap();
 //! let (mut connection, cwd) =
 //!     Connection::open(transport, tls, name, &credentials, Reporter::hidden()).await?;

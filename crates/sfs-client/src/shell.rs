@@ -540,40 +540,18 @@ pub fn format_entry(entry: &Entry) -> String {
     )
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC (Howard Hinnant's civil-from-days algorithm).
+/// `YYYY-MM-DD HH:MM` in UTC; `-` (padded to the same width) for a time outside
+/// the years -9999 to 9999, which only a broken or hostile server sends.
 fn utc_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    match jiff::Timestamp::from_second(secs) {
+        Ok(stamp) => stamp.strftime("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => format!("{:<16}", "-"),
+    }
 }
 
-/// `1.5 MiB` and the like.
+/// `1.50 MiB` and the like (binary units).
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    indicatif::BinaryBytes(bytes).to_string()
 }
 
 #[cfg(test)]
@@ -586,6 +564,7 @@ mod tests {
         assert_eq!(utc_time(951_782_400), "2000-02-29 00:00");
         assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13");
         assert_eq!(utc_time(-86_400), "1969-12-31 00:00");
+        assert_eq!(utc_time(i64::MAX), format!("{:<16}", "-"));
     }
 
     #[test]
@@ -615,7 +594,7 @@ mod tests {
     #[test]
     fn byte_counts_read_naturally() {
         assert_eq!(human_bytes(10), "10 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 << 20), "3.00 MiB");
     }
 }

@@ -42,7 +42,7 @@ impl Captured {
 fn alice() -> Credentials {
     Credentials {
         user: "alice".into(),
-        password: "pw".into(),
+        password: "pw".to_owned().into(),
         register: false,
     }
 }

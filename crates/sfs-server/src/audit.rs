@@ -21,7 +21,7 @@
 //! parses as a [`Username`] ([`Event::attempted_user`]), so a password typed into
 //! the name field is not written either.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -29,6 +29,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use sfs_proto::text::{escape_into, needs_escape};
 
 use crate::accounts::{AccountsError, LoginError, RegisterError, Username, UsernameError};
 use crate::shares::{AccessError, Rights, ShareError};
@@ -321,75 +323,35 @@ fn field(line: &mut String, key: &str, value: &str) {
 }
 
 /// Writes `value` bare if it is plain printable text without spaces, quotes,
-/// backslashes or `=`; otherwise quoted and escaped.
+/// backslashes or `=`; otherwise quoted, with [`sfs_proto::text::escape_into`]'s
+/// escapes plus `\"` and escapes for whitespace other than the space, so a value
+/// never holds a line break or ends its quotes early.
 pub fn escape_value(value: &str) -> String {
     let plain = !value.is_empty()
-        && value.chars().all(|c| {
-            !c.is_control()
-                && !is_bidi_control(c)
-                && !c.is_whitespace()
-                && !matches!(c, '"' | '\\' | '=')
-        });
+        && value
+            .chars()
+            .all(|c| !needs_escape(c) && !c.is_whitespace() && !matches!(c, '"' | '='));
     if plain {
         return value.to_owned();
     }
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_bidi_control(c) || (c.is_whitespace() && c != ' ') => {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, value, |c| {
+        c == '"' || (c.is_whitespace() && c != ' ')
+    });
     out.push('"');
     out
 }
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `time` as an RFC 3339 UTC timestamp with milliseconds.
+/// `time` as an RFC 3339 UTC timestamp with milliseconds; times before 1970
+/// are written as 1970-01-01T00:00:00.000Z.
 pub fn format_timestamp(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
-    let of_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let time = time.max(UNIX_EPOCH);
+    match jiff::Timestamp::try_from(time) {
+        Ok(stamp) => stamp.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        // Beyond year 9999: jiff's range; no clock reads that far.
+        Err(_) => "9999-12-31T23:59:59.999Z".to_owned(),
+    }
 }
 
 /// The audit log writer. Share it between sessions (`Arc<AuditLog>`).
@@ -462,10 +424,7 @@ mod tests {
             "\"evil\\n2026-01-01T00:00:00.000Z event=login result=ok user=root\""
         );
         assert_eq!(escape_value("q\"\\"), "\"q\\\"\\\\\"");
-        assert_eq!(
-            escape_value("\u{1b}[2J\r\t\0"),
-            "\"\\u{1b}[2J\\r\\t\\u{0}\""
-        );
+        assert_eq!(escape_value("\u{1b}[2J\r\t\0"), "\"\\x1b[2J\\r\\t\\x00\"");
         assert_eq!(escape_value("a\u{202e}b"), "\"a\\u{202e}b\"");
         assert_eq!(escape_value("a\u{2028}b"), "\"a\\u{2028}b\"");
     }
