@@ -1,3 +1,4 @@
+// Over 600 lines: the command table keeps every command whole, one entry each, and a third is tests.
 //! The commands a user types, in the shell, in a batch file or as one-shot arguments.
 //!
 //! Every original command (LIST, RETR, STOR, PWD, CWD, CDUP, MKD, RMD, DELE, SHAR,

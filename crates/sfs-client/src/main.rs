@@ -18,7 +18,7 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use rustls_pki_types::ServerName;
 use sfs_client::command::parse_words;
-use sfs_client::connection::{ClientError, Connection, Credentials, InterruptSource, Reporter};
+use sfs_client::connection::{ClientError, Credentials, InterruptSource, Remote, Reporter};
 use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
 use sfs_client::repl::{one_line, run_batch, run_interactive, EXIT_INTERRUPTED};
@@ -186,7 +186,7 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
             .await
             .with_context(|| format!("connecting to {}", list(&peers)))?;
     let visible = !cli.quiet && std::io::stdout().is_terminal();
-    let (mut connection, cwd) = Connection::open(
+    let (mut connection, cwd) = Remote::open(
         association,
         tls,
         server_name,

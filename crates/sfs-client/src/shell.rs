@@ -1,4 +1,4 @@
-//! Running parsed commands against a [`Connection`]: what each command does and
+//! Running parsed commands against a [`Remote`]: what each command does and
 //! prints. The interactive loop, batch files and one-shot arguments all come here.
 //!
 //! Output goes to the writer given to [`Shell::new`] (stdout in the binary, a
@@ -13,7 +13,7 @@ use sfs_net::{PathState, Transport};
 use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
 
 use crate::command::{Command, COMMANDS};
-use crate::connection::{hex, ClientError, Connection, TransferSpec};
+use crate::connection::{hex, ClientError, Remote, TransferSpec};
 use crate::display::escape;
 use crate::local::{download_destination, safe_file_name};
 
@@ -31,7 +31,7 @@ pub type NameCache = Arc<Mutex<Vec<String>>>;
 
 /// A connection plus the state a shell keeps: the remote and local folders.
 pub struct Shell<T: Transport> {
-    connection: Connection<T>,
+    connection: Remote<T>,
     remote_dir: String,
     local_dir: PathBuf,
     out: Box<dyn Write + Send>,
@@ -54,7 +54,7 @@ impl<T: Transport> Shell<T> {
     /// answered; `local_dir` is where relative local paths start. With `quiet`,
     /// only answers the user asked for are printed (no transfer summaries).
     pub fn new(
-        connection: Connection<T>,
+        connection: Remote<T>,
         remote_dir: String,
         local_dir: PathBuf,
         out: Box<dyn Write + Send>,
@@ -81,7 +81,7 @@ impl<T: Transport> Shell<T> {
     }
 
     /// The connection.
-    pub fn connection(&mut self) -> &mut Connection<T> {
+    pub fn connection(&mut self) -> &mut Remote<T> {
         &mut self.connection
     }
 

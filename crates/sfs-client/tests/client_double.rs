@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sfs_client::command::{parse_line, Command};
 use sfs_client::connection::{
-    ClientError, Connection, Credentials, InterruptSource, Reporter, TransferSpec,
+    ClientError, Credentials, InterruptSource, Remote, Reporter, TransferSpec,
 };
 use sfs_client::shell::{Flow, Shell};
 use sfs_net::memory::MemoryTransport;
@@ -47,11 +47,11 @@ fn alice() -> Credentials {
     }
 }
 
-async fn connect(state: State) -> (Connection<MemoryTransport>, String, Shared) {
+async fn connect(state: State) -> (Remote<MemoryTransport>, String, Shared) {
     let pki = TestPki::new(&["localhost"]);
     let state = Arc::new(Mutex::new(state));
     let transport = support::start(&pki, state.clone());
-    let (connection, cwd) = Connection::open(
+    let (connection, cwd) = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -149,7 +149,7 @@ async fn register_sends_a_registration_instead_of_a_login() {
         register: true,
         ..alice()
     };
-    let (_connection, cwd) = Connection::open(
+    let (_connection, cwd) = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -170,7 +170,7 @@ async fn a_wrong_login_is_an_error_with_the_servers_code() {
         user: "mallory".into(),
         ..alice()
     };
-    let result = Connection::open(
+    let result = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -188,7 +188,7 @@ async fn a_wrong_login_is_an_error_with_the_servers_code() {
 async fn a_certificate_for_another_name_is_refused() {
     let pki = TestPki::new(&["localhost"]);
     let transport = support::start(&pki, Arc::default());
-    let result = Connection::open(
+    let result = Remote::open(
         transport,
         pki.client_config(),
         "other.example".try_into().unwrap(),
@@ -569,7 +569,7 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
         inner,
         events: tokio::sync::Mutex::new(events),
     };
-    let (mut connection, _) = Connection::open(
+    let (mut connection, _) = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),

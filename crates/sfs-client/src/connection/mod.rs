@@ -1,7 +1,7 @@
 //! One logged-in session with a server, over any [`Transport`]: requests, pipelined
 //! answers and parallel transfers.
 //!
-//! A [`Connection`] owns the sans-IO [`ClientSession`] and the [`Driver`] that pumps
+//! A [`Remote`] owns the sans-IO [`ClientSession`] and the [`Driver`] that pumps
 //! it. It is not a background task: every method drives the session itself until
 //! its answer is in, so nothing runs while the shell waits for the user (the kernel
 //! keeps the association alive with heartbeats meanwhile). Waiting can be cut short
@@ -19,24 +19,19 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
-use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
-use sfs_proto::record::chunk_buffer;
+use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
 use sfs_proto::session::{ApiError, ClientSession, Event, SessionConfig, StreamCounts};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::display::escape;
-use crate::local::{LocalPathError, PartFile};
+use crate::local::LocalPathError;
 use zeroize::Zeroizing;
 
 /// The most file data put in one chunk record. Small enough that a chunk never
@@ -126,95 +121,12 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// One file to move.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferSpec {
-    /// Download `remote` to exactly `dest` (through `dest.part`).
-    Download {
-        /// The remote path, as the user typed it.
-        remote: String,
-        /// The local file chosen by [`crate::local::download_destination`].
-        dest: PathBuf,
-    },
-    /// Upload the local file `local` to `remote`.
-    Upload {
-        /// The local file.
-        local: PathBuf,
-        /// The remote path.
-        remote: String,
-    },
-}
+mod report;
+mod transfers;
 
-/// A transfer that completed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferDone {
-    /// Bytes moved.
-    pub bytes: u64,
-    /// The SHA-256 of the whole file, checked by both ends.
-    pub sha256: [u8; 32],
-}
-
-/// Where progress bars and one-line notices go.
-#[derive(Debug, Clone)]
-pub struct Reporter {
-    bars: Option<MultiProgress>,
-    notices: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Reporter {
-    /// Progress bars on stderr when `visible`; otherwise none. Notices always
-    /// print one line on stderr.
-    pub fn new(visible: bool) -> Self {
-        let bars = visible.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Self {
-            bars,
-            notices: Arc::default(),
-        }
-    }
-
-    /// A reporter that draws nothing (tests, scripts).
-    pub fn hidden() -> Self {
-        Self::new(false)
-    }
-
-    /// Every notice printed so far.
-    pub fn notices(&self) -> Vec<String> {
-        self.notices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Prints one line for the user, above any progress bars.
-    pub fn notice(&self, line: String) {
-        match &self.bars {
-            Some(bars) => {
-                if bars.println(&line).is_err() {
-                    eprintln!("{line}");
-                }
-            }
-            None => eprintln!("{line}"),
-        }
-        self.notices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(line);
-    }
-
-    fn bar(&self, label: &str, length: u64) -> ProgressBar {
-        let Some(bars) = &self.bars else {
-            return ProgressBar::hidden();
-        };
-        let bar = bars.add(ProgressBar::new(length));
-        let style = ProgressStyle::with_template(
-            "{msg:24!} {bar:30.cyan/blue} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(label.to_owned());
-        bar
-    }
-}
+pub use report::Reporter;
+use transfers::{PendingTransfer, TransferState};
+pub use transfers::{TransferDone, TransferSpec};
 
 /// An answer being collected (listings come in several parts).
 #[derive(Debug, Default)]
@@ -223,34 +135,12 @@ struct Answer {
     complete: bool,
 }
 
-struct Job {
-    request: RequestId,
-    transfer: Option<TransferId>,
-    bar: ProgressBar,
-    kind: JobKind,
-    result: Option<Result<TransferDone, ClientError>>,
-}
-
-enum JobKind {
-    Download {
-        part: Option<PartFile>,
-        received: u64,
-    },
-    Upload {
-        file: File,
-        local: PathBuf,
-        size: u64,
-        hasher: Sha256,
-        sent: Option<[u8; 32]>,
-    },
-}
-
 /// A session with a server, logged in. See the module docs.
-pub struct Connection<T: Transport> {
+pub struct Remote<T: Transport> {
     session: ClientSession,
     driver: Driver<T>,
     answers: HashMap<RequestId, Answer>,
-    jobs: Vec<Job>,
+    transfers: Vec<PendingTransfer>,
     closed: Option<String>,
     reporter: Reporter,
     interrupt: Option<InterruptSource>,
@@ -261,9 +151,9 @@ pub struct Connection<T: Transport> {
     orphans: HashMap<RequestId, bool>,
 }
 
-impl<T: Transport> std::fmt::Debug for Connection<T> {
+impl<T: Transport> std::fmt::Debug for Remote<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
+        f.debug_struct("Remote")
             .field("user", &self.user)
             .field("session", &self.session)
             .field("closed", &self.closed)
@@ -271,7 +161,7 @@ impl<T: Transport> std::fmt::Debug for Connection<T> {
     }
 }
 
-impl<T: Transport> Connection<T> {
+impl<T: Transport> Remote<T> {
     /// Runs the TLS handshake over `transport` and logs in (or registers). The login
     /// and a PWD are pipelined; the returned string is the starting remote folder.
     pub async fn open(
@@ -284,11 +174,11 @@ impl<T: Transport> Connection<T> {
         let config = SessionConfig::new(transport.streams());
         let session = ClientSession::new(tls, server_name, config, now())
             .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;
-        let mut connection = Connection {
+        let mut connection = Remote {
             session,
             driver: Driver::new(Arc::new(transport)),
             answers: HashMap::new(),
-            jobs: Vec::new(),
+            transfers: Vec::new(),
             closed: None,
             reporter,
             interrupt: None,
@@ -394,63 +284,6 @@ impl<T: Transport> Connection<T> {
         self.wait_for(id).await
     }
 
-    /// Runs several downloads and uploads at once, spread over the data streams,
-    /// one progress bar each. Returns one result per spec, in order. On an
-    /// interrupt every unfinished transfer is aborted and reports
-    /// [`ClientError::Interrupted`].
-    pub async fn transfer_all(
-        &mut self,
-        specs: &[TransferSpec],
-    ) -> Vec<Result<TransferDone, ClientError>> {
-        let first = self.jobs.len();
-        for spec in specs {
-            let job = self.start_job(spec);
-            self.jobs.push(job);
-        }
-        let waited = self
-            .wait_until(|c| c.jobs[first..].iter().all(|job| job.result.is_some()))
-            .await;
-        if let Err(err) = waited {
-            let interrupted = matches!(err, ClientError::Interrupted);
-            for index in first..self.jobs.len() {
-                if self.jobs[index].result.is_none() {
-                    match self.jobs[index].transfer {
-                        Some(transfer) => {
-                            // The session may already be closed; the job fails either way.
-                            let _ = self.session.abort_transfer(
-                                transfer,
-                                ErrorCode::ABORTED,
-                                "cancelled by the user",
-                            );
-                        }
-                        // The server has not opened it yet: abort it when it does.
-                        None => {
-                            let upload = matches!(self.jobs[index].kind, JobKind::Upload { .. });
-                            self.orphans.insert(self.jobs[index].request, upload);
-                        }
-                    }
-                    let reason = if interrupted {
-                        ClientError::Interrupted
-                    } else {
-                        ClientError::Closed(err.to_string())
-                    };
-                    self.finish_job(index, Err(reason));
-                }
-            }
-            // Tell the server now, so it stops sending; failures show at the next request.
-            let _ = self.driver.flush(&mut self.session).await;
-        }
-        let results = self
-            .jobs
-            .drain(first..)
-            .map(|job| {
-                job.result
-                    .unwrap_or_else(|| Err(ClientError::TransferFailed("not run".into())))
-            })
-            .collect();
-        results
-    }
-
     /// Ends the session politely (QUIT, then close).
     pub async fn quit(mut self) {
         if self.closed.is_none() {
@@ -462,118 +295,6 @@ impl<T: Transport> Connection<T> {
             let _ = self.driver.flush(&mut self.session).await;
         }
         self.driver.transport().shutdown();
-    }
-
-    fn start_job(&mut self, spec: &TransferSpec) -> Job {
-        let failed = |bar: ProgressBar, err| Job {
-            request: RequestId(0),
-            transfer: None,
-            bar,
-            kind: JobKind::Download {
-                part: None,
-                received: 0,
-            },
-            result: Some(Err(err)),
-        };
-        match spec {
-            TransferSpec::Download { remote, dest } => {
-                // The local side is checked before anything is asked of the server.
-                let part = match PartFile::create(dest) {
-                    Ok(part) => part,
-                    Err(err) => return failed(ProgressBar::hidden(), err.into()),
-                };
-                let request = match self.send(Command::Retr {
-                    path: remote.clone(),
-                    offset: 0,
-                }) {
-                    Ok(id) => id,
-                    Err(err) => return failed(ProgressBar::hidden(), err),
-                };
-                let label = dest
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                Job {
-                    request,
-                    transfer: None,
-                    bar: self.reporter.bar(&escape(&label), 0),
-                    kind: JobKind::Download {
-                        part: Some(part),
-                        received: 0,
-                    },
-                    result: None,
-                }
-            }
-            TransferSpec::Upload { local, remote } => {
-                let opened = File::open(local).and_then(|file| {
-                    let meta = file.metadata()?;
-                    if !meta.is_file() {
-                        return Err(io::Error::other("not a regular file"));
-                    }
-                    Ok((file, meta.len()))
-                });
-                let (file, size) = match opened {
-                    Ok(opened) => opened,
-                    Err(err) => return failed(ProgressBar::hidden(), ClientError::io(local, err)),
-                };
-                let request = match self.send(Command::Stor {
-                    path: remote.clone(),
-                    size,
-                }) {
-                    Ok(id) => id,
-                    Err(err) => return failed(ProgressBar::hidden(), err),
-                };
-                let label = local
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                Job {
-                    request,
-                    transfer: None,
-                    bar: self.reporter.bar(&escape(&label), size),
-                    kind: JobKind::Upload {
-                        file,
-                        local: local.clone(),
-                        size,
-                        hasher: Sha256::new(),
-                        sent: None,
-                    },
-                    result: None,
-                }
-            }
-        }
-    }
-
-    fn finish_job(&mut self, index: usize, result: Result<TransferDone, ClientError>) {
-        let Some(job) = self.jobs.get_mut(index) else {
-            return;
-        };
-        if job.result.is_some() {
-            return;
-        }
-        if result.is_ok() {
-            job.bar.finish();
-        } else {
-            // The error is reported in words; a frozen bar would only repeat it.
-            job.bar.finish_and_clear();
-        }
-        // Dropping an uncommitted PartFile removes the `.part`.
-        if let JobKind::Download { part, .. } = &mut job.kind {
-            part.take();
-        }
-        job.result = Some(result);
-    }
-
-    fn job_by_request(&self, id: RequestId) -> Option<usize> {
-        self.jobs
-            .iter()
-            .position(|job| job.result.is_none() && job.request == id)
-    }
-
-    fn job_by_transfer(&self, transfer: TransferId) -> Option<usize> {
-        self.jobs
-            .iter()
-            .position(|job| job.result.is_none() && job.transfer == Some(transfer))
     }
 
     /// Drives the session until `done` holds, the session closes, or the interrupt fires.
@@ -660,33 +381,6 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    fn write_chunk(&mut self, transfer: TransferId, offset: u64, data: &[u8]) {
-        let Some(index) = self.job_by_transfer(transfer) else {
-            return;
-        };
-        let job = &mut self.jobs[index];
-        let JobKind::Download { part, received } = &mut job.kind else {
-            return;
-        };
-        let Some(part) = part else {
-            return;
-        };
-        // The session checked that the chunk lies inside the transfer's range.
-        match part.file().write_all_at(data, offset) {
-            Ok(()) => {
-                *received += data.len() as u64;
-                job.bar.set_position(*received);
-            }
-            Err(err) => {
-                let err = ClientError::io(part.part_path(), err);
-                let _ =
-                    self.session
-                        .abort_transfer(transfer, ErrorCode::ABORTED, "local write failed");
-                self.finish_job(index, Err(err));
-            }
-        }
-    }
-
     fn handle_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             match event {
@@ -696,24 +390,26 @@ impl<T: Transport> Connection<T> {
                     length,
                     sha256,
                 } => {
-                    if let Some(index) = self.job_by_transfer(transfer) {
+                    if let Some(index) = self.transfer_by_id(transfer) {
                         let result = self.commit_download(index, length, sha256);
-                        self.finish_job(index, result);
+                        self.finish_transfer(index, result);
                     }
                 }
                 Event::TransferFailed {
                     transfer, reason, ..
                 } => {
-                    if let Some(index) = self.job_by_transfer(transfer) {
-                        self.finish_job(
+                    if let Some(index) = self.transfer_by_id(transfer) {
+                        self.finish_transfer(
                             index,
                             Err(ClientError::TransferFailed(escape(&reason).into_owned())),
                         );
                     }
                 }
                 Event::TransferSent { transfer } => {
-                    if let Some(index) = self.job_by_transfer(transfer) {
-                        if let JobKind::Upload { hasher, sent, .. } = &mut self.jobs[index].kind {
+                    if let Some(index) = self.transfer_by_id(transfer) {
+                        if let TransferState::Upload { hasher, sent, .. } =
+                            &mut self.transfers[index].kind
+                        {
                             *sent = Some(hasher.clone().finalize().into());
                         }
                     }
@@ -724,8 +420,8 @@ impl<T: Transport> Connection<T> {
                         text = format!("TLS: {tls}");
                     }
                     self.closed = Some(escape(&text).into_owned());
-                    for index in 0..self.jobs.len() {
-                        self.finish_job(index, Err(ClientError::Closed(escape(&text).into())));
+                    for index in 0..self.transfers.len() {
+                        self.finish_transfer(index, Err(ClientError::Closed(escape(&text).into())));
                     }
                 }
                 Event::Connected | Event::CreditAvailable { .. } => {}
@@ -752,25 +448,25 @@ impl<T: Transport> Connection<T> {
             }
             return;
         }
-        if let Some(index) = self.job_by_request(id) {
+        if let Some(index) = self.transfer_by_request(id) {
             match reply {
                 Reply::TransferOpen(open) => {
-                    let job = &mut self.jobs[index];
-                    job.transfer = Some(open.transfer);
-                    job.bar.set_length(open.length);
+                    let pending = &mut self.transfers[index];
+                    pending.transfer = Some(open.transfer);
+                    pending.bar.set_length(open.length);
                 }
                 Reply::Error { code, message } => {
-                    if let Some(transfer) = self.jobs[index].transfer {
+                    if let Some(transfer) = self.transfers[index].transfer {
                         let _ =
                             self.session
                                 .abort_transfer(transfer, ErrorCode::ABORTED, "refused");
                     }
-                    self.finish_job(index, Err(ClientError::Server { code, message }));
+                    self.finish_transfer(index, Err(ClientError::Server { code, message }));
                 }
                 Reply::Ok => {
                     // The final answer of STOR: the server has the file durably.
-                    let result = match &self.jobs[index].kind {
-                        JobKind::Upload {
+                    let result = match &self.transfers[index].kind {
+                        TransferState::Upload {
                             size,
                             sent: Some(sha256),
                             ..
@@ -782,10 +478,10 @@ impl<T: Transport> Connection<T> {
                             "OK before the transfer finished".into(),
                         )),
                     };
-                    self.finish_job(index, result);
+                    self.finish_transfer(index, result);
                 }
                 other => {
-                    self.finish_job(index, Err(unexpected(std::slice::from_ref(&other))));
+                    self.finish_transfer(index, Err(unexpected(std::slice::from_ref(&other))));
                 }
             }
             return;
@@ -797,121 +493,6 @@ impl<T: Transport> Connection<T> {
         }
         // Answers nobody waits for (an interrupted request) are dropped.
     }
-
-    /// Checks the bytes on disk against the digest the protocol verified, then
-    /// renames the `.part` over the destination.
-    fn commit_download(
-        &mut self,
-        index: usize,
-        length: u64,
-        sha256: [u8; 32],
-    ) -> Result<TransferDone, ClientError> {
-        let JobKind::Download { part, .. } = &mut self.jobs[index].kind else {
-            return Err(ClientError::UnexpectedReply(
-                "download data for an upload".into(),
-            ));
-        };
-        let Some(mut part) = part.take() else {
-            return Err(ClientError::TransferFailed("no local file".into()));
-        };
-        let on_disk =
-            hash_file(part.file()).map_err(|err| ClientError::io(part.part_path(), err))?;
-        if on_disk != (length, sha256) {
-            return Err(ClientError::TransferFailed(
-                "the file written does not match the digest the server sent".into(),
-            ));
-        }
-        part.commit()?;
-        Ok(TransferDone {
-            bytes: length,
-            sha256,
-        })
-    }
-
-    /// Sends as many upload chunks as the credit allows, one per upload per round,
-    /// so parallel uploads share the association.
-    async fn send_upload_chunks(&mut self) {
-        loop {
-            let mut sent_any = false;
-            for index in 0..self.jobs.len() {
-                if self.closed.is_some() {
-                    return;
-                }
-                let job = &mut self.jobs[index];
-                let (
-                    Some(transfer),
-                    None,
-                    JobKind::Upload {
-                        file,
-                        local,
-                        hasher,
-                        ..
-                    },
-                ) = (job.transfer, &job.result, &mut job.kind)
-                else {
-                    continue;
-                };
-                let allowance = self.session.chunk_allowance(transfer).min(MAX_CHUNK);
-                let Some(offset) = self.session.next_chunk_offset(transfer) else {
-                    continue;
-                };
-                if allowance == 0 {
-                    continue;
-                }
-                let mut buf = chunk_buffer(allowance);
-                let start = buf.len();
-                buf.resize(start + allowance, 0);
-                let read = match file.read_at(&mut buf[start..], offset) {
-                    Ok(0) => Err(io::Error::other("the file shrank while uploading")),
-                    Ok(n) => Ok(n),
-                    Err(err) => Err(err),
-                };
-                let read = match read {
-                    Ok(n) => n,
-                    Err(err) => {
-                        let err = ClientError::io(local, err);
-                        let _ = self.session.abort_transfer(
-                            transfer,
-                            ErrorCode::ABORTED,
-                            "local read failed",
-                        );
-                        self.finish_job(index, Err(err));
-                        continue;
-                    }
-                };
-                buf.truncate(start + read);
-                hasher.update(&buf[start..]);
-                job.bar.set_position(offset + read as u64);
-                match self.session.send_chunk(transfer, buf) {
-                    Ok(transmit) => {
-                        // Flush right after: the last chunk queues the transfer's
-                        // End records, and they must leave before any later record
-                        // on the same stream (the receiver demands sequence order).
-                        let sent = match self.driver.send(transmit).await {
-                            Ok(()) => self.driver.flush(&mut self.session).await,
-                            Err(err) => Err(err),
-                        };
-                        if let Err(err) = sent {
-                            self.transport_lost(Some(err));
-                            return;
-                        }
-                        sent_any = true;
-                    }
-                    Err(err) => self.finish_job(index, Err(err.into())),
-                }
-            }
-            if !sent_any {
-                return;
-            }
-        }
-    }
-}
-
-/// The length and SHA-256 of a whole file, read from its start.
-fn hash_file(file: &mut File) -> io::Result<(u64, [u8; 32])> {
-    use std::io::Seek;
-    file.seek(io::SeekFrom::Start(0))?;
-    sfs_proto::digest::sha256_reader(file)
 }
 
 fn unexpected(replies: &[Reply]) -> ClientError {
