@@ -428,4 +428,29 @@ mod tests {
         assert_eq!(escape_value("a\u{202e}b"), "\"a\\u{202e}b\"");
         assert_eq!(escape_value("a\u{2028}b"), "\"a\\u{2028}b\"");
     }
+
+    #[test]
+    fn no_character_can_break_a_line_or_a_quoted_value() {
+        for c in (0u32..0x3100).filter_map(char::from_u32) {
+            let value = format!("a{c}b");
+            let escaped = escape_value(&value);
+            assert!(
+                !escaped
+                    .chars()
+                    .any(|e| e.is_control() || (e.is_whitespace() && e != ' ')),
+                "{escaped:?}"
+            );
+            if let Some(inner) = escaped.strip_prefix('"') {
+                let inner = inner.strip_suffix('"').expect("closing quote");
+                // Every quote inside is escaped: it follows an odd run of backslashes.
+                let bytes = inner.as_bytes();
+                for (i, _) in inner.match_indices('"') {
+                    let run = bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+                    assert!(run % 2 == 1, "{escaped:?}");
+                }
+            } else {
+                assert_eq!(escaped, value);
+            }
+        }
+    }
 }
