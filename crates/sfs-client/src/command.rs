@@ -7,11 +7,11 @@
 //! spaces: `put "my notes.txt" notes.txt`.
 //!
 //! ```
-//! use sfs_client::command::{parse_line, Command};
+//! use sfs_client::command::{parse_line, ShellCommand};
 //!
 //! assert_eq!(
 //!     parse_line("RETR report.pdf").unwrap(),
-//!     Some(Command::Get { remote: "report.pdf".into(), local: None })
+//!     Some(ShellCommand::Get { remote: "report.pdf".into(), local: None })
 //! );
 //! assert_eq!(parse_line("  # a comment").unwrap(), None);
 //! assert!(parse_line("frobnicate").is_err());
@@ -21,7 +21,7 @@ pub use sfs_proto::control::Rights;
 
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum ShellCommand {
     /// LIST: list a remote folder (the current one by default).
     List {
         /// The folder or file to list.
@@ -258,9 +258,11 @@ const fn optional(kind: ArgKind) -> ArgSpec {
 }
 
 /// Everything about one command: its names, help, arguments and how its words
-/// become a [`Command`]. Parsing, `help`, completion and the shell's folder
-/// refresh all read [`COMMANDS`]; adding a command is one entry there (and the
-/// [`Command`] variant the shell runs).
+/// become a [`ShellCommand`]. Parsing, `help`, completion and the shell's folder
+/// refresh all read [`COMMANDS`]; adding a command is one entry there plus the
+/// [`ShellCommand`] variant it builds. The shell runs a variant in one `match`,
+/// which the compiler checks is exhaustive: a static table cannot hold functions
+/// generic over the shell's transport.
 #[derive(Debug)]
 pub struct CommandSpec {
     /// Every name the command answers to; the first is the one shown.
@@ -279,7 +281,7 @@ pub struct CommandSpec {
     /// the shell refreshes its completion names after it.
     pub changes_remote_names: bool,
     /// Builds the command from arguments already checked against `args`.
-    build: fn(Args) -> Result<Command, ParseError>,
+    build: fn(Args) -> Result<ShellCommand, ParseError>,
 }
 
 impl CommandSpec {
@@ -345,79 +347,79 @@ use ArgKind::{CommandName, LocalPath, RemotePath, Rights as RightsArg, User};
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec { names: &["ls", "list", "dir"], usage: "ls [PATH]", summary: "list a remote folder", example: "ls /shared/alice",
         args: &[optional(RemotePath)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::List { path: a.optional(0) }) },
+        build: |mut a| Ok(ShellCommand::List { path: a.optional(0) }) },
     CommandSpec { names: &["cd", "cwd"], usage: "cd PATH", summary: "change the remote folder", example: "cd projects",
         args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(Command::ChangeDir { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::ChangeDir { path: a.take(0) }) },
     CommandSpec { names: &["cdup"], usage: "cdup", summary: "go to the parent remote folder", example: "cdup",
         args: &[], repeats: false, changes_remote_names: true,
-        build: |_| Ok(Command::ChangeDirUp) },
+        build: |_| Ok(ShellCommand::ChangeDirUp) },
     CommandSpec { names: &["pwd"], usage: "pwd", summary: "print the remote folder", example: "pwd",
         args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(Command::PrintDir) },
+        build: |_| Ok(ShellCommand::PrintDir) },
     CommandSpec { names: &["mkdir", "mkd"], usage: "mkdir PATH", summary: "make a remote folder", example: "mkdir photos",
         args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(Command::MakeDir { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::MakeDir { path: a.take(0) }) },
     CommandSpec { names: &["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder", example: "rmdir old",
         args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(Command::RemoveDir { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::RemoveDir { path: a.take(0) }) },
     CommandSpec { names: &["rm", "dele", "delete"], usage: "rm PATH", summary: "delete a remote file", example: "rm draft.txt",
         args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(Command::Delete { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::Delete { path: a.take(0) }) },
     CommandSpec { names: &["mv", "rename"], usage: "mv FROM TO", summary: "rename or move a remote file or folder", example: "mv draft.txt final.txt",
         args: &[required(RemotePath, "the current name"), required(RemotePath, "the new name")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(Command::Rename { from: a.take(0), to: a.take(1) }) },
+        build: |mut a| Ok(ShellCommand::Rename { from: a.take(0), to: a.take(1) }) },
     CommandSpec { names: &["get", "retr"], usage: "get REMOTE [LOCAL]", summary: "download a file (to LOCAL, or to its own name here)", example: "get report.pdf ~/Downloads/report.pdf",
         args: &[required(RemotePath, "a remote file"), optional(LocalPath)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Get { remote: a.take(0), local: a.optional(1) }) },
+        build: |mut a| Ok(ShellCommand::Get { remote: a.take(0), local: a.optional(1) }) },
     CommandSpec { names: &["put", "stor"], usage: "put LOCAL [REMOTE]", summary: "upload a file (to REMOTE, or to its own name there)", example: "put notes.txt backup/notes.txt",
         args: &[required(LocalPath, "a local file"), optional(RemotePath)], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(Command::Put { local: a.take(0), remote: a.optional(1) }) },
+        build: |mut a| Ok(ShellCommand::Put { local: a.take(0), remote: a.optional(1) }) },
     CommandSpec { names: &["mget"], usage: "mget REMOTE...", summary: "download several files at once, in parallel, into the local folder", example: "mget a.iso b.iso",
         args: &[required(RemotePath, "a remote file")], repeats: true, changes_remote_names: false,
-        build: |a| Ok(Command::GetMany { remotes: a.0 }) },
+        build: |a| Ok(ShellCommand::GetMany { remotes: a.0 }) },
     CommandSpec { names: &["mput"], usage: "mput LOCAL...", summary: "upload several files at once, in parallel, into the remote folder", example: "mput a.iso b.iso",
         args: &[required(LocalPath, "a local file")], repeats: true, changes_remote_names: true,
-        build: |a| Ok(Command::PutMany { locals: a.0 }) },
+        build: |a| Ok(ShellCommand::PutMany { locals: a.0 }) },
     CommandSpec { names: &["size"], usage: "size PATH", summary: "print a remote file's size in bytes", example: "size movie.mkv",
         args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Size { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::Size { path: a.take(0) }) },
     CommandSpec { names: &["stat"], usage: "stat PATH", summary: "show a remote file's kind, size, time and mode", example: "stat movie.mkv",
         args: &[required(RemotePath, "a path")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Stat { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::Stat { path: a.take(0) }) },
     CommandSpec { names: &["digest", "sum"], usage: "digest PATH", summary: "print a remote file's SHA-256, computed by the server", example: "digest movie.mkv",
         args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Digest { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::Digest { path: a.take(0) }) },
     CommandSpec { names: &["share", "shar"], usage: "share PATH USER RIGHTS", summary: "give USER rights on your file or folder: letters from rwcd (read, write, create, delete)", example: "share photos bob r",
         args: &[required(RemotePath, "a path"), required(User, "a user"), required(RightsArg, "the rights (rwcd)")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Share { path: a.take(0), user: a.take(1), rights: parse_rights(&a.take(2))? }) },
+        build: |mut a| Ok(ShellCommand::Share { path: a.take(0), user: a.take(1), rights: parse_rights(&a.take(2))? }) },
     CommandSpec { names: &["unshare", "unsh"], usage: "unshare PATH USER", summary: "take back a share", example: "unshare photos bob",
         args: &[required(RemotePath, "a path"), required(User, "a user")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Unshare { path: a.take(0), user: a.take(1) }) },
+        build: |mut a| Ok(ShellCommand::Unshare { path: a.take(0), user: a.take(1) }) },
     CommandSpec { names: &["shared", "shwm"], usage: "shared", summary: "list what others have shared with you (under /shared/OWNER)", example: "shared",
         args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(Command::SharedWithMe) },
+        build: |_| Ok(ShellCommand::SharedWithMe) },
     CommandSpec { names: &["shares", "shared-by-me"], usage: "shares", summary: "list what you have shared with others", example: "shares",
         args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(Command::SharedByMe) },
+        build: |_| Ok(ShellCommand::SharedByMe) },
     CommandSpec { names: &["status"], usage: "status", summary: "show the association: paths, streams, TLS, bytes moved", example: "status",
         args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(Command::Status) },
+        build: |_| Ok(ShellCommand::Status) },
     CommandSpec { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads",
         args: &[required(LocalPath, "a local folder")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::LocalChangeDir { path: a.take(0) }) },
+        build: |mut a| Ok(ShellCommand::LocalChangeDir { path: a.take(0) }) },
     CommandSpec { names: &["lpwd"], usage: "lpwd", summary: "print the local folder", example: "lpwd",
         args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(Command::LocalPrintDir) },
+        build: |_| Ok(ShellCommand::LocalPrintDir) },
     CommandSpec { names: &["lls"], usage: "lls [PATH]", summary: "list a local folder", example: "lls",
         args: &[optional(LocalPath)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::LocalList { path: a.optional(0) }) },
+        build: |mut a| Ok(ShellCommand::LocalList { path: a.optional(0) }) },
     CommandSpec { names: &["help", "?"], usage: "help [COMMAND]", summary: "explain the commands, or one of them", example: "help put",
         args: &[optional(CommandName)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(Command::Help { topic: a.optional(0) }) },
+        build: |mut a| Ok(ShellCommand::Help { topic: a.optional(0) }) },
     CommandSpec { names: &["quit", "exit", "bye"], usage: "quit", summary: "end the session", example: "quit",
         args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(Command::Quit) },
+        build: |_| Ok(ShellCommand::Quit) },
 ];
 
 /// Finds a command by any of its names, in any case.
@@ -433,7 +435,7 @@ pub fn find_command(name: &str) -> Option<&'static CommandSpec> {
 /// # Errors
 ///
 /// [`ParseError`] when the line is not a command.
-pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
+pub fn parse_line(line: &str) -> Result<Option<ShellCommand>, ParseError> {
     let trimmed = line.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') {
         return Ok(None);
@@ -447,7 +449,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
 /// # Errors
 ///
 /// [`ParseError`] when the words are not a command.
-pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
+pub fn parse_words(words: &[String]) -> Result<ShellCommand, ParseError> {
     let (name, args) = words
         .split_first()
         .ok_or_else(|| ParseError::UnknownCommand(String::new()))?;
@@ -460,42 +462,42 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Command {
+    fn parse(line: &str) -> ShellCommand {
         parse_line(line).unwrap().unwrap()
     }
 
     #[test]
     fn original_commands_work_in_any_case() {
-        assert_eq!(parse("LIST"), Command::List { path: None });
+        assert_eq!(parse("LIST"), ShellCommand::List { path: None });
         assert_eq!(
             parse("list /a"),
-            Command::List {
+            ShellCommand::List {
                 path: Some("/a".into())
             }
         );
-        assert_eq!(parse("Cwd x"), Command::ChangeDir { path: "x".into() });
-        assert_eq!(parse("CDUP"), Command::ChangeDirUp);
-        assert_eq!(parse("PWD"), Command::PrintDir);
-        assert_eq!(parse("MKD d"), Command::MakeDir { path: "d".into() });
-        assert_eq!(parse("RMD d"), Command::RemoveDir { path: "d".into() });
-        assert_eq!(parse("DELE f"), Command::Delete { path: "f".into() });
+        assert_eq!(parse("Cwd x"), ShellCommand::ChangeDir { path: "x".into() });
+        assert_eq!(parse("CDUP"), ShellCommand::ChangeDirUp);
+        assert_eq!(parse("PWD"), ShellCommand::PrintDir);
+        assert_eq!(parse("MKD d"), ShellCommand::MakeDir { path: "d".into() });
+        assert_eq!(parse("RMD d"), ShellCommand::RemoveDir { path: "d".into() });
+        assert_eq!(parse("DELE f"), ShellCommand::Delete { path: "f".into() });
         assert_eq!(
             parse("RETR f"),
-            Command::Get {
+            ShellCommand::Get {
                 remote: "f".into(),
                 local: None
             }
         );
         assert_eq!(
             parse("STOR local.txt remote.txt"),
-            Command::Put {
+            ShellCommand::Put {
                 local: "local.txt".into(),
                 remote: Some("remote.txt".into())
             }
         );
         assert_eq!(
             parse("SHAR f bob rw"),
-            Command::Share {
+            ShellCommand::Share {
                 path: "f".into(),
                 user: "bob".into(),
                 rights: Rights::READ | Rights::WRITE
@@ -503,13 +505,13 @@ mod tests {
         );
         assert_eq!(
             parse("UNSH f bob"),
-            Command::Unshare {
+            ShellCommand::Unshare {
                 path: "f".into(),
                 user: "bob".into()
             }
         );
-        assert_eq!(parse("SHWM"), Command::SharedWithMe);
-        assert_eq!(parse("QUIT"), Command::Quit);
+        assert_eq!(parse("SHWM"), ShellCommand::SharedWithMe);
+        assert_eq!(parse("QUIT"), ShellCommand::Quit);
     }
 
     #[test]
@@ -539,14 +541,14 @@ mod tests {
     fn quoted_names_keep_their_spaces() {
         assert_eq!(
             parse(r#"put "my notes.txt" 'dest dir/n.txt'"#),
-            Command::Put {
+            ShellCommand::Put {
                 local: "my notes.txt".into(),
                 remote: Some("dest dir/n.txt".into())
             }
         );
         assert_eq!(
             parse(r"get a\ b"),
-            Command::Get {
+            ShellCommand::Get {
                 remote: "a b".into(),
                 local: None
             }
@@ -557,13 +559,13 @@ mod tests {
     fn mget_and_mput_take_several_names() {
         assert_eq!(
             parse("mget a 'b c'"),
-            Command::GetMany {
+            ShellCommand::GetMany {
                 remotes: vec!["a".into(), "b c".into()]
             }
         );
         assert_eq!(
             parse("MPUT x"),
-            Command::PutMany {
+            ShellCommand::PutMany {
                 locals: vec!["x".into()]
             }
         );

@@ -20,11 +20,11 @@
 //! - [`peers`]: the `--peer a,b[:port]` address lists.
 //!
 //! ```
-//! use sfs_client::command::{parse_line, Command};
+//! use sfs_client::command::{parse_line, ShellCommand};
 //! use sfs_client::display::escape;
 //!
 //! let command = parse_line("put 'my notes.txt' notes.txt")?.expect("a command");
-//! assert!(matches!(command, Command::Put { .. }));
+//! assert!(matches!(command, ShellCommand::Put { .. }));
 //! assert_eq!(escape("evil\x1b[2J"), "evil\\x1b[2J");
 //! # Ok::<(), sfs_client::command::ParseError>(())
 //! ```

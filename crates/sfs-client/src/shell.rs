@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use sfs_net::{PathState, Transport};
 use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
 
-use crate::command::{Command, COMMANDS};
+use crate::command::{ShellCommand, COMMANDS};
 use crate::connection::{hex, ClientError, Remote, TransferSpec};
 use crate::display::escape;
 use crate::local::{download_destination, safe_file_name};
@@ -117,9 +117,9 @@ impl<T: Transport> Shell<T> {
     }
 
     /// Runs one command.
-    pub async fn execute(&mut self, command: Command) -> Result<Flow, ClientError> {
+    pub async fn execute(&mut self, command: ShellCommand) -> Result<Flow, ClientError> {
         match command {
-            Command::List { path } => {
+            ShellCommand::List { path } => {
                 let replies = self
                     .connection
                     .request(Wire::List {
@@ -130,20 +130,20 @@ impl<T: Transport> Shell<T> {
                     self.line(format_entry(&entry))?;
                 }
             }
-            Command::ChangeDir { path } => {
+            ShellCommand::ChangeDir { path } => {
                 self.change_dir(Wire::Cwd { path }).await?;
             }
-            Command::ChangeDirUp => self.change_dir(Wire::Cdup).await?,
-            Command::PrintDir => {
+            ShellCommand::ChangeDirUp => self.change_dir(Wire::Cdup).await?,
+            ShellCommand::PrintDir => {
                 let path = expect_path(self.connection.request(Wire::Pwd).await?)?;
                 self.remote_dir.clone_from(&path);
                 self.line(escape(&path).into_owned())?;
             }
-            Command::MakeDir { path } => self.expect_ok(Wire::Mkd { path }).await?,
-            Command::RemoveDir { path } => self.expect_ok(Wire::Rmd { path }).await?,
-            Command::Delete { path } => self.expect_ok(Wire::Dele { path }).await?,
-            Command::Rename { from, to } => self.expect_ok(Wire::Rename { from, to }).await?,
-            Command::Get { remote, local } => {
+            ShellCommand::MakeDir { path } => self.expect_ok(Wire::Mkd { path }).await?,
+            ShellCommand::RemoveDir { path } => self.expect_ok(Wire::Rmd { path }).await?,
+            ShellCommand::Delete { path } => self.expect_ok(Wire::Dele { path }).await?,
+            ShellCommand::Rename { from, to } => self.expect_ok(Wire::Rename { from, to }).await?,
+            ShellCommand::Get { remote, local } => {
                 let dest = download_destination(
                     &remote,
                     local.as_deref().map(Path::new),
@@ -152,7 +152,7 @@ impl<T: Transport> Shell<T> {
                 self.transfer(vec![TransferSpec::Download { remote, dest }])
                     .await?;
             }
-            Command::GetMany { remotes } => {
+            ShellCommand::GetMany { remotes } => {
                 let mut specs = Vec::new();
                 for remote in remotes {
                     let dest = download_destination(&remote, None, &self.local_dir)?;
@@ -160,26 +160,26 @@ impl<T: Transport> Shell<T> {
                 }
                 self.transfer(specs).await?;
             }
-            Command::Put { local, remote } => {
+            ShellCommand::Put { local, remote } => {
                 let spec = self.upload_spec(&local, remote)?;
                 self.transfer(vec![spec]).await?;
             }
-            Command::PutMany { locals } => {
+            ShellCommand::PutMany { locals } => {
                 let mut specs = Vec::new();
                 for local in locals {
                     specs.push(self.upload_spec(&local, None)?);
                 }
                 self.transfer(specs).await?;
             }
-            Command::Size { path } => match self.single(Wire::Size { path }).await? {
+            ShellCommand::Size { path } => match self.single(Wire::Size { path }).await? {
                 Reply::Size { size } => self.line(size.to_string())?,
                 other => return Err(unexpected(&other)),
             },
-            Command::Stat { path } => match self.single(Wire::Stat { path }).await? {
+            ShellCommand::Stat { path } => match self.single(Wire::Stat { path }).await? {
                 Reply::Stat { entry } => self.line(format_entry(&entry))?,
                 other => return Err(unexpected(&other)),
             },
-            Command::Digest { path } => {
+            ShellCommand::Digest { path } => {
                 match self.single(Wire::Digest { path: path.clone() }).await? {
                     Reply::Digest { sha256, .. } => {
                         self.line(format!("{}  {}", hex(&sha256), escape(&path)))?;
@@ -187,7 +187,7 @@ impl<T: Transport> Shell<T> {
                     other => return Err(unexpected(&other)),
                 }
             }
-            Command::Share { path, user, rights } => {
+            ShellCommand::Share { path, user, rights } => {
                 self.expect_ok(Wire::Shar {
                     path: path.clone(),
                     user: user.clone(),
@@ -202,8 +202,10 @@ impl<T: Transport> Shell<T> {
                     ))?;
                 }
             }
-            Command::Unshare { path, user } => self.expect_ok(Wire::Unsh { path, user }).await?,
-            Command::SharedWithMe => {
+            ShellCommand::Unshare { path, user } => {
+                self.expect_ok(Wire::Unsh { path, user }).await?
+            }
+            ShellCommand::SharedWithMe => {
                 let replies = self.connection.request(Wire::Shwm).await?;
                 for share in shares(&replies) {
                     self.line(format!(
@@ -218,7 +220,7 @@ impl<T: Transport> Shell<T> {
                     ))?;
                 }
             }
-            Command::SharedByMe => {
+            ShellCommand::SharedByMe => {
                 let replies = self.connection.request(Wire::SharedByMe).await?;
                 for share in shares(&replies) {
                     self.line(format!(
@@ -229,8 +231,8 @@ impl<T: Transport> Shell<T> {
                     ))?;
                 }
             }
-            Command::Status => self.status().await?,
-            Command::LocalChangeDir { path } => {
+            ShellCommand::Status => self.status().await?,
+            ShellCommand::LocalChangeDir { path } => {
                 let target = self.local_dir.join(expand_home(&path));
                 let canonical =
                     std::fs::canonicalize(&target).map_err(|err| local_io(&target, err))?;
@@ -239,11 +241,11 @@ impl<T: Transport> Shell<T> {
                 }
                 self.local_dir = canonical;
             }
-            Command::LocalPrintDir => {
+            ShellCommand::LocalPrintDir => {
                 let text = escape(&self.local_dir.to_string_lossy()).into_owned();
                 self.line(text)?;
             }
-            Command::LocalList { path } => {
+            ShellCommand::LocalList { path } => {
                 let dir = match path {
                     Some(path) => self.local_dir.join(expand_home(&path)),
                     None => self.local_dir.clone(),
@@ -265,8 +267,8 @@ impl<T: Transport> Shell<T> {
                     self.line(name)?;
                 }
             }
-            Command::Help { topic } => self.help(topic.as_deref())?,
-            Command::Quit => return Ok(Flow::Quit),
+            ShellCommand::Help { topic } => self.help(topic.as_deref())?,
+            ShellCommand::Quit => return Ok(Flow::Quit),
         }
         Ok(Flow::Continue)
     }

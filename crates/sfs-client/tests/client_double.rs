@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sfs_client::command::{parse_line, Command};
+use sfs_client::command::{parse_line, ShellCommand};
 use sfs_client::connection::{
     ClientError, Credentials, InterruptSource, Remote, Reporter, TransferSpec,
 };
@@ -515,7 +515,7 @@ async fn help_lists_every_command_with_an_example_and_quit_ends() {
     }
     let put = fx.run("help STOR").await.unwrap();
     assert!(put.contains("example: put notes.txt"), "{put}");
-    let flow = fx.shell.execute(Command::Quit).await.unwrap();
+    let flow = fx.shell.execute(ShellCommand::Quit).await.unwrap();
     assert_eq!(flow, Flow::Quit);
 }
 
