@@ -29,13 +29,20 @@ use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportEr
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
 use sfs_proto::session::{ApiError, ClientSession, Event, SessionConfig, StreamCounts};
 use sha2::Digest;
+use zeroize::Zeroizing;
 
 use crate::display::escape;
 use crate::local::LocalPathError;
-use zeroize::Zeroizing;
+
+mod report;
+mod transfers;
+
+pub use report::Reporter;
+use transfers::{PendingTransfer, TransferState};
+pub use transfers::{TransferDone, TransferSpec};
 
 /// The most file data put in one chunk record. Small enough that a chunk never
-/// holds up other streams for long (DESIGN.md: chunks of 64 KiB or less).
+/// holds up other streams for long (a record holds at most 64 KiB).
 pub const MAX_CHUNK: usize = 60 * 1024;
 
 /// Why a request or a transfer failed.
@@ -120,13 +127,6 @@ impl std::fmt::Debug for Credentials {
             .finish_non_exhaustive()
     }
 }
-
-mod report;
-mod transfers;
-
-pub use report::Reporter;
-use transfers::{PendingTransfer, TransferState};
-pub use transfers::{TransferDone, TransferSpec};
 
 /// An answer being collected (listings come in several parts).
 #[derive(Debug, Default)]
