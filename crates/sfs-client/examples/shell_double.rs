@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sfs_client::connection::{Connection, Credentials, InterruptSource, Reporter};
+use sfs_client::connection::{Credentials, InterruptSource, Remote, Reporter};
 use sfs_client::repl::run_interactive;
 use sfs_client::shell::Shell;
 use sfs_proto::testing::TestPki;
@@ -38,10 +38,10 @@ fn main() -> ExitCode {
         .expect("a runtime");
     let credentials = Credentials {
         user: "alice".into(),
-        password: "pw".into(),
+        password: "pw".to_owned().into(),
         register: false,
     };
-    let opened = runtime.block_on(Connection::open(
+    let opened = runtime.block_on(Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().expect("a valid name"),

@@ -1,3 +1,4 @@
+// Over 600 lines: the command table keeps every command whole, one entry each, and a third is tests.
 //! The commands a user types, in the shell, in a batch file or as one-shot arguments.
 //!
 //! Every original command (LIST, RETR, STOR, PWD, CWD, CDUP, MKD, RMD, DELE, SHAR,
@@ -6,11 +7,11 @@
 //! spaces: `put "my notes.txt" notes.txt`.
 //!
 //! ```
-//! use sfs_client::command::{parse_line, Command};
+//! use sfs_client::command::{parse_line, ShellCommand};
 //!
 //! assert_eq!(
 //!     parse_line("RETR report.pdf").unwrap(),
-//!     Some(Command::Get { remote: "report.pdf".into(), local: None })
+//!     Some(ShellCommand::Get { remote: "report.pdf".into(), local: None })
 //! );
 //! assert_eq!(parse_line("  # a comment").unwrap(), None);
 //! assert!(parse_line("frobnicate").is_err());
@@ -20,7 +21,7 @@ pub use sfs_proto::control::Rights;
 
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum ShellCommand {
     /// LIST: list a remote folder (the current one by default).
     List {
         /// The folder or file to list.
@@ -141,6 +142,10 @@ pub enum Command {
 
 /// Parses the rights of a share: letters from `rwcd` (`r`, `rw`, `rwcd`), words
 /// (`read,write`), or `all`, into the protocol's [`Rights`] set.
+///
+/// # Errors
+///
+/// [`ParseError::BadRights`] for anything else, or no right at all.
 pub fn parse_rights(text: &str) -> Result<Rights, ParseError> {
     let bad = || ParseError::BadRights(text.to_owned());
     let lower = text.to_ascii_lowercase();
@@ -213,9 +218,53 @@ pub enum ParseError {
     BadRights(String),
 }
 
-/// What the help text says about one command; also drives the parser.
+/// What an argument names: decides how the shell completes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// A file or folder on the server.
+    RemotePath,
+    /// A file or folder on this machine.
+    LocalPath,
+    /// A user name.
+    User,
+    /// Share rights (`rwcd`, `read,write`, `all`).
+    Rights,
+    /// A command name (the topic of `help`).
+    CommandName,
+}
+
+/// One argument of a command.
 #[derive(Debug)]
-pub struct CommandHelp {
+pub struct ArgSpec {
+    /// What it names.
+    pub kind: ArgKind,
+    /// `Some(what is missing)` for a required argument, as the error says it
+    /// ("a folder"); `None` for an optional one.
+    pub required: Option<&'static str>,
+}
+
+const fn required(kind: ArgKind, missing: &'static str) -> ArgSpec {
+    ArgSpec {
+        kind,
+        required: Some(missing),
+    }
+}
+
+const fn optional(kind: ArgKind) -> ArgSpec {
+    ArgSpec {
+        kind,
+        required: None,
+    }
+}
+
+/// Everything about one command: its names, help, arguments and how its words
+/// become a [`ShellCommand`]. Parsing, `help`, completion and the shell's folder
+/// refresh all read [`COMMANDS`]; adding a command is one entry there plus the
+/// [`ShellCommand`] variant it builds. The shell runs a variant in one `match`,
+/// which the compiler checks is exhaustive: a static table cannot hold functions
+/// generic over the shell's transport.
+#[derive(Debug)]
+pub struct CommandSpec {
     /// Every name the command answers to; the first is the one shown.
     pub names: &'static [&'static str],
     /// The usage line.
@@ -224,39 +273,157 @@ pub struct CommandHelp {
     pub summary: &'static str,
     /// An example line.
     pub example: &'static str,
+    /// Its arguments, in order.
+    pub args: &'static [ArgSpec],
+    /// Whether the last argument may repeat (`mget a b c`); then at least one is needed.
+    pub repeats: bool,
+    /// Whether it may change the names in the remote folder (or the folder), so
+    /// the shell refreshes its completion names after it.
+    pub changes_remote_names: bool,
+    /// Builds the command from arguments already checked against `args`.
+    build: fn(Args) -> Result<ShellCommand, ParseError>,
 }
 
+impl CommandSpec {
+    /// The kind of the argument at `index` (0 is the first after the name), if
+    /// the command takes one there.
+    pub fn arg_kind(&self, index: usize) -> Option<ArgKind> {
+        match self.args.get(index) {
+            Some(arg) => Some(arg.kind),
+            None if self.repeats => self.args.last().map(|arg| arg.kind),
+            None => None,
+        }
+    }
+
+    /// Checks the number of arguments against the usage; the one place every
+    /// "missing" and "too many" error comes from.
+    fn check(&self, args: &[String]) -> Result<(), ParseError> {
+        if !self.repeats && args.len() > self.args.len() {
+            return Err(ParseError::TooManyArguments {
+                command: self.names[0],
+                max: self.args.len(),
+                usage: self.usage,
+            });
+        }
+        let missing = self
+            .args
+            .iter()
+            .skip(args.len())
+            .find_map(|arg| arg.required);
+        match missing {
+            Some(missing) => Err(ParseError::MissingArgument {
+                command: self.names[0],
+                missing,
+                usage: self.usage,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The arguments of one command, already checked against its [`CommandSpec`].
+#[derive(Debug)]
+struct Args(Vec<String>);
+
+impl Args {
+    /// The required argument at `index` (present: [`CommandSpec::check`] ran).
+    fn take(&mut self, index: usize) -> String {
+        self.0
+            .get_mut(index)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The optional argument at `index`.
+    fn optional(&mut self, index: usize) -> Option<String> {
+        self.0.get_mut(index).map(std::mem::take)
+    }
+}
+
+use ArgKind::{CommandName, LocalPath, RemotePath, Rights as RightsArg, User};
+
 /// Every command, in the order `help` lists them.
-pub const COMMANDS: &[CommandHelp] = &[
-    CommandHelp { names: &["ls", "list", "dir"], usage: "ls [PATH]", summary: "list a remote folder", example: "ls /shared/alice" },
-    CommandHelp { names: &["cd", "cwd"], usage: "cd PATH", summary: "change the remote folder", example: "cd projects" },
-    CommandHelp { names: &["cdup"], usage: "cdup", summary: "go to the parent remote folder", example: "cdup" },
-    CommandHelp { names: &["pwd"], usage: "pwd", summary: "print the remote folder", example: "pwd" },
-    CommandHelp { names: &["mkdir", "mkd"], usage: "mkdir PATH", summary: "make a remote folder", example: "mkdir photos" },
-    CommandHelp { names: &["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder", example: "rmdir old" },
-    CommandHelp { names: &["rm", "dele", "delete"], usage: "rm PATH", summary: "delete a remote file", example: "rm draft.txt" },
-    CommandHelp { names: &["mv", "rename"], usage: "mv FROM TO", summary: "rename or move a remote file or folder", example: "mv draft.txt final.txt" },
-    CommandHelp { names: &["get", "retr"], usage: "get REMOTE [LOCAL]", summary: "download a file (to LOCAL, or to its own name here)", example: "get report.pdf ~/Downloads/report.pdf" },
-    CommandHelp { names: &["put", "stor"], usage: "put LOCAL [REMOTE]", summary: "upload a file (to REMOTE, or to its own name there)", example: "put notes.txt backup/notes.txt" },
-    CommandHelp { names: &["mget"], usage: "mget REMOTE...", summary: "download several files at once, in parallel, into the local folder", example: "mget a.iso b.iso" },
-    CommandHelp { names: &["mput"], usage: "mput LOCAL...", summary: "upload several files at once, in parallel, into the remote folder", example: "mput a.iso b.iso" },
-    CommandHelp { names: &["size"], usage: "size PATH", summary: "print a remote file's size in bytes", example: "size movie.mkv" },
-    CommandHelp { names: &["stat"], usage: "stat PATH", summary: "show a remote file's kind, size, time and mode", example: "stat movie.mkv" },
-    CommandHelp { names: &["digest", "sum"], usage: "digest PATH", summary: "print a remote file's SHA-256, computed by the server", example: "digest movie.mkv" },
-    CommandHelp { names: &["share", "shar"], usage: "share PATH USER RIGHTS", summary: "give USER rights on your file or folder: letters from rwcd (read, write, create, delete)", example: "share photos bob r" },
-    CommandHelp { names: &["unshare", "unsh"], usage: "unshare PATH USER", summary: "take back a share", example: "unshare photos bob" },
-    CommandHelp { names: &["shared", "shwm"], usage: "shared", summary: "list what others have shared with you (under /shared/OWNER)", example: "shared" },
-    CommandHelp { names: &["shares", "shared-by-me"], usage: "shares", summary: "list what you have shared with others", example: "shares" },
-    CommandHelp { names: &["status"], usage: "status", summary: "show the association: paths, streams, TLS, bytes moved", example: "status" },
-    CommandHelp { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads" },
-    CommandHelp { names: &["lpwd"], usage: "lpwd", summary: "print the local folder", example: "lpwd" },
-    CommandHelp { names: &["lls"], usage: "lls [PATH]", summary: "list a local folder", example: "lls" },
-    CommandHelp { names: &["help", "?"], usage: "help [COMMAND]", summary: "explain the commands, or one of them", example: "help put" },
-    CommandHelp { names: &["quit", "exit", "bye"], usage: "quit", summary: "end the session", example: "quit" },
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec { names: &["ls", "list", "dir"], usage: "ls [PATH]", summary: "list a remote folder", example: "ls /shared/alice",
+        args: &[optional(RemotePath)], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::List { path: a.optional(0) }) },
+    CommandSpec { names: &["cd", "cwd"], usage: "cd PATH", summary: "change the remote folder", example: "cd projects",
+        args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
+        build: |mut a| Ok(ShellCommand::ChangeDir { path: a.take(0) }) },
+    CommandSpec { names: &["cdup"], usage: "cdup", summary: "go to the parent remote folder", example: "cdup",
+        args: &[], repeats: false, changes_remote_names: true,
+        build: |_| Ok(ShellCommand::ChangeDirUp) },
+    CommandSpec { names: &["pwd"], usage: "pwd", summary: "print the remote folder", example: "pwd",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::PrintDir) },
+    CommandSpec { names: &["mkdir", "mkd"], usage: "mkdir PATH", summary: "make a remote folder", example: "mkdir photos",
+        args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
+        build: |mut a| Ok(ShellCommand::MakeDir { path: a.take(0) }) },
+    CommandSpec { names: &["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder", example: "rmdir old",
+        args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
+        build: |mut a| Ok(ShellCommand::RemoveDir { path: a.take(0) }) },
+    CommandSpec { names: &["rm", "dele", "delete"], usage: "rm PATH", summary: "delete a remote file", example: "rm draft.txt",
+        args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: true,
+        build: |mut a| Ok(ShellCommand::Delete { path: a.take(0) }) },
+    CommandSpec { names: &["mv", "rename"], usage: "mv FROM TO", summary: "rename or move a remote file or folder", example: "mv draft.txt final.txt",
+        args: &[required(RemotePath, "the current name"), required(RemotePath, "the new name")], repeats: false, changes_remote_names: true,
+        build: |mut a| Ok(ShellCommand::Rename { from: a.take(0), to: a.take(1) }) },
+    CommandSpec { names: &["get", "retr"], usage: "get REMOTE [LOCAL]", summary: "download a file (to LOCAL, or to its own name here)", example: "get report.pdf ~/Downloads/report.pdf",
+        args: &[required(RemotePath, "a remote file"), optional(LocalPath)], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Get { remote: a.take(0), local: a.optional(1) }) },
+    CommandSpec { names: &["put", "stor"], usage: "put LOCAL [REMOTE]", summary: "upload a file (to REMOTE, or to its own name there)", example: "put notes.txt backup/notes.txt",
+        args: &[required(LocalPath, "a local file"), optional(RemotePath)], repeats: false, changes_remote_names: true,
+        build: |mut a| Ok(ShellCommand::Put { local: a.take(0), remote: a.optional(1) }) },
+    CommandSpec { names: &["mget"], usage: "mget REMOTE...", summary: "download several files at once, in parallel, into the local folder", example: "mget a.iso b.iso",
+        args: &[required(RemotePath, "a remote file")], repeats: true, changes_remote_names: false,
+        build: |a| Ok(ShellCommand::GetMany { remotes: a.0 }) },
+    CommandSpec { names: &["mput"], usage: "mput LOCAL...", summary: "upload several files at once, in parallel, into the remote folder", example: "mput a.iso b.iso",
+        args: &[required(LocalPath, "a local file")], repeats: true, changes_remote_names: true,
+        build: |a| Ok(ShellCommand::PutMany { locals: a.0 }) },
+    CommandSpec { names: &["size"], usage: "size PATH", summary: "print a remote file's size in bytes", example: "size movie.mkv",
+        args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Size { path: a.take(0) }) },
+    CommandSpec { names: &["stat"], usage: "stat PATH", summary: "show a remote file's kind, size, time and mode", example: "stat movie.mkv",
+        args: &[required(RemotePath, "a path")], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Stat { path: a.take(0) }) },
+    CommandSpec { names: &["digest", "sum"], usage: "digest PATH", summary: "print a remote file's SHA-256, computed by the server", example: "digest movie.mkv",
+        args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Digest { path: a.take(0) }) },
+    CommandSpec { names: &["share", "shar"], usage: "share PATH USER RIGHTS", summary: "give USER rights on your file or folder: letters from rwcd (read, write, create, delete)", example: "share photos bob r",
+        args: &[required(RemotePath, "a path"), required(User, "a user"), required(RightsArg, "the rights (rwcd)")], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Share { path: a.take(0), user: a.take(1), rights: parse_rights(&a.take(2))? }) },
+    CommandSpec { names: &["unshare", "unsh"], usage: "unshare PATH USER", summary: "take back a share", example: "unshare photos bob",
+        args: &[required(RemotePath, "a path"), required(User, "a user")], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Unshare { path: a.take(0), user: a.take(1) }) },
+    CommandSpec { names: &["shared", "shwm"], usage: "shared", summary: "list what others have shared with you (under /shared/OWNER)", example: "shared",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::SharedWithMe) },
+    CommandSpec { names: &["shares", "shared-by-me"], usage: "shares", summary: "list what you have shared with others", example: "shares",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::SharedByMe) },
+    CommandSpec { names: &["status"], usage: "status", summary: "show the association: paths, streams, TLS, bytes moved", example: "status",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::Status) },
+    CommandSpec { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads",
+        args: &[required(LocalPath, "a local folder")], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::LocalChangeDir { path: a.take(0) }) },
+    CommandSpec { names: &["lpwd"], usage: "lpwd", summary: "print the local folder", example: "lpwd",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::LocalPrintDir) },
+    CommandSpec { names: &["lls"], usage: "lls [PATH]", summary: "list a local folder", example: "lls",
+        args: &[optional(LocalPath)], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::LocalList { path: a.optional(0) }) },
+    CommandSpec { names: &["help", "?"], usage: "help [COMMAND]", summary: "explain the commands, or one of them", example: "help put",
+        args: &[optional(CommandName)], repeats: false, changes_remote_names: false,
+        build: |mut a| Ok(ShellCommand::Help { topic: a.optional(0) }) },
+    CommandSpec { names: &["quit", "exit", "bye"], usage: "quit", summary: "end the session", example: "quit",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::Quit) },
 ];
 
-/// Finds a command's help by any of its names, in any case.
-pub fn find_command(name: &str) -> Option<&'static CommandHelp> {
+/// Finds a command by any of its names, in any case.
+pub fn find_command(name: &str) -> Option<&'static CommandSpec> {
     let name = name.to_ascii_lowercase();
     COMMANDS
         .iter()
@@ -264,7 +431,11 @@ pub fn find_command(name: &str) -> Option<&'static CommandHelp> {
 }
 
 /// Parses one line. Blank lines and `#` comments give `Ok(None)`.
-pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
+///
+/// # Errors
+///
+/// [`ParseError`] when the line is not a command.
+pub fn parse_line(line: &str) -> Result<Option<ShellCommand>, ParseError> {
     let trimmed = line.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') {
         return Ok(None);
@@ -274,179 +445,59 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
 }
 
 /// Parses a command already split into words (one-shot arguments from the shell).
-pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
+///
+/// # Errors
+///
+/// [`ParseError`] when the words are not a command.
+pub fn parse_words(words: &[String]) -> Result<ShellCommand, ParseError> {
     let (name, args) = words
         .split_first()
         .ok_or_else(|| ParseError::UnknownCommand(String::new()))?;
     let spec = find_command(name).ok_or_else(|| ParseError::UnknownCommand(name.clone()))?;
-    let args = Args { spec, args };
-    let command = match spec.names[0] {
-        "ls" => Command::List {
-            path: args.optional(0, 1)?,
-        },
-        "cd" => Command::ChangeDir {
-            path: args.required(0, 1, "a folder")?,
-        },
-        "cdup" => args.none(Command::ChangeDirUp)?,
-        "pwd" => args.none(Command::PrintDir)?,
-        "mkdir" => Command::MakeDir {
-            path: args.required(0, 1, "a folder")?,
-        },
-        "rmdir" => Command::RemoveDir {
-            path: args.required(0, 1, "a folder")?,
-        },
-        "rm" => Command::Delete {
-            path: args.required(0, 1, "a file")?,
-        },
-        "mv" => Command::Rename {
-            from: args.required(0, 2, "the current name")?,
-            to: args.required(1, 2, "the new name")?,
-        },
-        "get" => Command::Get {
-            remote: args.required(0, 2, "a remote file")?,
-            local: args.optional(1, 2)?,
-        },
-        "put" => Command::Put {
-            local: args.required(0, 2, "a local file")?,
-            remote: args.optional(1, 2)?,
-        },
-        "mget" => Command::GetMany {
-            remotes: args.at_least_one("a remote file")?,
-        },
-        "mput" => Command::PutMany {
-            locals: args.at_least_one("a local file")?,
-        },
-        "size" => Command::Size {
-            path: args.required(0, 1, "a file")?,
-        },
-        "stat" => Command::Stat {
-            path: args.required(0, 1, "a path")?,
-        },
-        "digest" => Command::Digest {
-            path: args.required(0, 1, "a file")?,
-        },
-        "share" => Command::Share {
-            path: args.required(0, 3, "a path")?,
-            user: args.required(1, 3, "a user")?,
-            rights: parse_rights(&args.required(2, 3, "the rights (rwcd)")?)?,
-        },
-        "unshare" => Command::Unshare {
-            path: args.required(0, 2, "a path")?,
-            user: args.required(1, 2, "a user")?,
-        },
-        "shared" => args.none(Command::SharedWithMe)?,
-        "shares" => args.none(Command::SharedByMe)?,
-        "status" => args.none(Command::Status)?,
-        "lcd" => Command::LocalChangeDir {
-            path: args.required(0, 1, "a local folder")?,
-        },
-        "lpwd" => args.none(Command::LocalPrintDir)?,
-        "lls" => Command::LocalList {
-            path: args.optional(0, 1)?,
-        },
-        "help" => Command::Help {
-            topic: args.optional(0, 1)?,
-        },
-        "quit" => args.none(Command::Quit)?,
-        other => unreachable!("COMMANDS lists `{other}` but parse_words has no arm for it"),
-    };
-    Ok(command)
-}
-
-/// The arguments of one command, checked against its usage.
-struct Args<'a> {
-    spec: &'static CommandHelp,
-    args: &'a [String],
-}
-
-impl Args<'_> {
-    fn check_max(&self, max: usize) -> Result<(), ParseError> {
-        if self.args.len() > max {
-            return Err(ParseError::TooManyArguments {
-                command: self.spec.names[0],
-                max,
-                usage: self.spec.usage,
-            });
-        }
-        Ok(())
-    }
-
-    fn none(&self, command: Command) -> Result<Command, ParseError> {
-        self.check_max(0)?;
-        Ok(command)
-    }
-
-    fn optional(&self, index: usize, max: usize) -> Result<Option<String>, ParseError> {
-        self.check_max(max)?;
-        Ok(self.args.get(index).cloned())
-    }
-
-    fn at_least_one(&self, missing: &'static str) -> Result<Vec<String>, ParseError> {
-        if self.args.is_empty() {
-            return Err(ParseError::MissingArgument {
-                command: self.spec.names[0],
-                missing,
-                usage: self.spec.usage,
-            });
-        }
-        Ok(self.args.to_vec())
-    }
-
-    fn required(
-        &self,
-        index: usize,
-        max: usize,
-        missing: &'static str,
-    ) -> Result<String, ParseError> {
-        self.optional(index, max)?
-            .ok_or(ParseError::MissingArgument {
-                command: self.spec.names[0],
-                missing,
-                usage: self.spec.usage,
-            })
-    }
+    spec.check(args)?;
+    (spec.build)(Args(args.to_vec()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Command {
+    fn parse(line: &str) -> ShellCommand {
         parse_line(line).unwrap().unwrap()
     }
 
     #[test]
     fn original_commands_work_in_any_case() {
-        assert_eq!(parse("LIST"), Command::List { path: None });
+        assert_eq!(parse("LIST"), ShellCommand::List { path: None });
         assert_eq!(
             parse("list /a"),
-            Command::List {
+            ShellCommand::List {
                 path: Some("/a".into())
             }
         );
-        assert_eq!(parse("Cwd x"), Command::ChangeDir { path: "x".into() });
-        assert_eq!(parse("CDUP"), Command::ChangeDirUp);
-        assert_eq!(parse("PWD"), Command::PrintDir);
-        assert_eq!(parse("MKD d"), Command::MakeDir { path: "d".into() });
-        assert_eq!(parse("RMD d"), Command::RemoveDir { path: "d".into() });
-        assert_eq!(parse("DELE f"), Command::Delete { path: "f".into() });
+        assert_eq!(parse("Cwd x"), ShellCommand::ChangeDir { path: "x".into() });
+        assert_eq!(parse("CDUP"), ShellCommand::ChangeDirUp);
+        assert_eq!(parse("PWD"), ShellCommand::PrintDir);
+        assert_eq!(parse("MKD d"), ShellCommand::MakeDir { path: "d".into() });
+        assert_eq!(parse("RMD d"), ShellCommand::RemoveDir { path: "d".into() });
+        assert_eq!(parse("DELE f"), ShellCommand::Delete { path: "f".into() });
         assert_eq!(
             parse("RETR f"),
-            Command::Get {
+            ShellCommand::Get {
                 remote: "f".into(),
                 local: None
             }
         );
         assert_eq!(
             parse("STOR local.txt remote.txt"),
-            Command::Put {
+            ShellCommand::Put {
                 local: "local.txt".into(),
                 remote: Some("remote.txt".into())
             }
         );
         assert_eq!(
             parse("SHAR f bob rw"),
-            Command::Share {
+            ShellCommand::Share {
                 path: "f".into(),
                 user: "bob".into(),
                 rights: Rights::READ | Rights::WRITE
@@ -454,13 +505,13 @@ mod tests {
         );
         assert_eq!(
             parse("UNSH f bob"),
-            Command::Unshare {
+            ShellCommand::Unshare {
                 path: "f".into(),
                 user: "bob".into()
             }
         );
-        assert_eq!(parse("SHWM"), Command::SharedWithMe);
-        assert_eq!(parse("QUIT"), Command::Quit);
+        assert_eq!(parse("SHWM"), ShellCommand::SharedWithMe);
+        assert_eq!(parse("QUIT"), ShellCommand::Quit);
     }
 
     #[test]
@@ -490,14 +541,14 @@ mod tests {
     fn quoted_names_keep_their_spaces() {
         assert_eq!(
             parse(r#"put "my notes.txt" 'dest dir/n.txt'"#),
-            Command::Put {
+            ShellCommand::Put {
                 local: "my notes.txt".into(),
                 remote: Some("dest dir/n.txt".into())
             }
         );
         assert_eq!(
             parse(r"get a\ b"),
-            Command::Get {
+            ShellCommand::Get {
                 remote: "a b".into(),
                 local: None
             }
@@ -508,13 +559,13 @@ mod tests {
     fn mget_and_mput_take_several_names() {
         assert_eq!(
             parse("mget a 'b c'"),
-            Command::GetMany {
+            ShellCommand::GetMany {
                 remotes: vec!["a".into(), "b c".into()]
             }
         );
         assert_eq!(
             parse("MPUT x"),
-            Command::PutMany {
+            ShellCommand::PutMany {
                 locals: vec!["x".into()]
             }
         );
@@ -593,6 +644,21 @@ mod tests {
         assert_eq!(parse_rights("read").unwrap(), Rights::READ);
         assert_eq!(parse_rights("rc").unwrap().to_string(), "r-c-");
         assert_eq!(all.to_string(), "rwcd");
+    }
+
+    #[test]
+    fn argument_kinds_follow_the_table() {
+        let get = find_command("RETR").unwrap();
+        assert_eq!(get.arg_kind(0), Some(ArgKind::RemotePath));
+        assert_eq!(get.arg_kind(1), Some(ArgKind::LocalPath));
+        assert_eq!(get.arg_kind(2), None);
+        let mput = find_command("mput").unwrap();
+        assert_eq!(mput.arg_kind(5), Some(ArgKind::LocalPath));
+        let share = find_command("shar").unwrap();
+        assert_eq!(share.arg_kind(1), Some(ArgKind::User));
+        assert_eq!(share.arg_kind(2), Some(ArgKind::Rights));
+        assert!(find_command("put").unwrap().changes_remote_names);
+        assert!(!find_command("ls").unwrap().changes_remote_names);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! ```text
 //!   main.rs: flags, password, interactive loop (rustyline), batch files, one-shot
 //!      │ parse_line / parse_words
-//!   command ──► shell::Shell::execute ──► connection::Connection (any Transport)
+//!   command ──► shell::Shell::execute ──► connection::Remote (any Transport)
 //!                    │ output, escaped          │ requests, parallel transfers
 //!                 display::escape          local::PartFile (.part, no symlinks)
 //! ```
@@ -20,11 +20,11 @@
 //! - [`peers`]: the `--peer a,b[:port]` address lists.
 //!
 //! ```
-//! use sfs_client::command::{parse_line, Command};
+//! use sfs_client::command::{parse_line, ShellCommand};
 //! use sfs_client::display::escape;
 //!
 //! let command = parse_line("put 'my notes.txt' notes.txt")?.expect("a command");
-//! assert!(matches!(command, Command::Put { .. }));
+//! assert!(matches!(command, ShellCommand::Put { .. }));
 //! assert_eq!(escape("evil\x1b[2J"), "evil\\x1b[2J");
 //! # Ok::<(), sfs_client::command::ParseError>(())
 //! ```
@@ -35,12 +35,12 @@
 //! ```no_run
 //! # async fn demo(transport: sfs_net::memory::MemoryTransport,
 //! #               tls: std::sync::Arc<rustls::ClientConfig>) -> Result<(), sfs_client::connection::ClientError> {
-//! use sfs_client::connection::{Connection, Credentials, Reporter, TransferSpec};
+//! use sfs_client::connection::{Remote, Credentials, Reporter, TransferSpec};
 //!
-//! let credentials = Credentials { user: "alice".into(), password: "pw".into(), register: false };
+//! let credentials = Credentials { user: "alice".into(), password: "pw".to_owned().into(), register: false };
 //! let name = "localhost".try_into().unwrap();
 //! let (mut connection, cwd) =
-//!     Connection::open(transport, tls, name, &credentials, Reporter::hidden()).await?;
+//!     Remote::open(transport, tls, name, &credentials, Reporter::hidden()).await?;
 //! let results = connection
 //!     .transfer_all(&[TransferSpec::Download { remote: "a".into(), dest: "/tmp/a".into() }])
 //!     .await;

@@ -18,12 +18,13 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use rustls_pki_types::ServerName;
 use sfs_client::command::parse_words;
-use sfs_client::connection::{ClientError, Connection, Credentials, InterruptSource, Reporter};
+use sfs_client::connection::{ClientError, Credentials, InterruptSource, Remote, Reporter};
 use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
 use sfs_client::repl::{one_line, run_batch, run_interactive, EXIT_INTERRUPTED};
 use sfs_client::shell::Shell;
 use sfs_sctp::{SctpAssociation, SctpConfig};
+use zeroize::Zeroizing;
 
 /// The SFS client: a secure file shell over multi-homed SCTP and TLS 1.3.
 ///
@@ -185,7 +186,7 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
             .await
             .with_context(|| format!("connecting to {}", list(&peers)))?;
     let visible = !cli.quiet && std::io::stdout().is_terminal();
-    let (mut connection, cwd) = Connection::open(
+    let (mut connection, cwd) = Remote::open(
         association,
         tls,
         server_name,
@@ -223,26 +224,32 @@ fn list(addrs: &[SocketAddr]) -> String {
         .join(",")
 }
 
-fn password(cli: &Cli, user: &str) -> anyhow::Result<String> {
+/// The password, from the file, the environment or a prompt; wiped from memory
+/// when dropped, as is every copy read on the way.
+fn password(cli: &Cli, user: &str) -> anyhow::Result<Zeroizing<String>> {
     if let Some(path) = &cli.password_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the password file {}", path.display()))?;
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the password file {}", path.display()))?,
+        );
         let first = text.lines().next().unwrap_or_default();
         if first.is_empty() {
             bail!("the password file {} is empty", path.display());
         }
-        return Ok(first.to_owned());
+        return Ok(Zeroizing::new(first.to_owned()));
     }
     if let Ok(password) = std::env::var("SFS_PASSWORD") {
-        return Ok(password);
+        return Ok(Zeroizing::new(password));
     }
     if !std::io::stdin().is_terminal() {
         bail!("no password: use --password-file FILE or the SFS_PASSWORD variable (stdin is not a terminal)");
     }
     let prompt = format!("password for {}: ", escape(user));
-    let password = rpassword::prompt_password(&prompt).context("reading the password")?;
+    let password =
+        Zeroizing::new(rpassword::prompt_password(&prompt).context("reading the password")?);
     if cli.register {
-        let again = rpassword::prompt_password("again: ").context("reading the password")?;
+        let again =
+            Zeroizing::new(rpassword::prompt_password("again: ").context("reading the password")?);
         if again != password {
             bail!("the passwords differ");
         }

@@ -20,7 +20,7 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use sfs_net::Transport;
 
-use crate::command::{parse_line, Command, COMMANDS};
+use crate::command::{find_command, parse_line, ArgKind, COMMANDS};
 use crate::connection::ClientError;
 use crate::display::escape;
 use crate::shell::{Flow, NameCache, Shell};
@@ -133,17 +133,10 @@ pub fn run_interactive<T: Transport>(
                 continue;
             }
         };
-        let changes_folder = matches!(
-            command,
-            Command::ChangeDir { .. }
-                | Command::ChangeDirUp
-                | Command::Put { .. }
-                | Command::PutMany { .. }
-                | Command::MakeDir { .. }
-                | Command::RemoveDir { .. }
-                | Command::Delete { .. }
-                | Command::Rename { .. }
-        );
+        let changes_folder = shlex::split(&line)
+            .and_then(|words| words.into_iter().next())
+            .and_then(|name| find_command(&name))
+            .is_some_and(|spec| spec.changes_remote_names);
         match runtime.block_on(shell.execute(command)) {
             Ok(Flow::Quit) => break,
             Ok(Flow::Continue) => last_failed = false,
@@ -175,8 +168,9 @@ pub fn run_interactive<T: Transport>(
     })
 }
 
-/// Tab completion: command names first, then local files for the commands that
-/// take them, and remote names of the current folder otherwise.
+/// Tab completion from the command table: command names first, then by the
+/// argument's kind: local files, rights, command names (for `help`), and remote
+/// names of the current folder otherwise.
 pub struct ShellHelper {
     /// Remote names of the current folder.
     pub names: NameCache,
@@ -197,44 +191,58 @@ impl Completer for ShellHelper {
         let word_start = before.rfind(' ').map_or(0, |i| i + 1);
         let word = &before[word_start..];
         let first_word = before.split_whitespace().next().unwrap_or("");
-        if word_start == 0 {
-            let mut candidates: Vec<Pair> = COMMANDS
-                .iter()
-                .flat_map(|spec| spec.names.iter())
-                .filter(|name| name.starts_with(&word.to_ascii_lowercase()))
-                .map(|name| Pair {
-                    display: (*name).to_owned(),
-                    replacement: format!("{name} "),
-                })
-                .collect();
-            candidates.sort_by(|a, b| a.display.cmp(&b.display));
-            return Ok((0, candidates));
+        let words_before = before[..word_start].split_whitespace().count();
+        if words_before == 0 {
+            return Ok((word_start, matching(&command_names(), word)));
         }
-        let local_first = matches!(
-            first_word.to_ascii_lowercase().as_str(),
-            "put" | "stor" | "mput" | "lcd" | "lls"
-        );
-        let args_before = before[..word_start].split_whitespace().count();
-        let is_local_arg = local_first
-            && (args_before == 1 || first_word.eq_ignore_ascii_case("mput"))
-            || (matches!(first_word.to_ascii_lowercase().as_str(), "get" | "retr")
-                && args_before == 2);
-        if is_local_arg {
-            return self.files.complete(line, pos, ctx);
+        let kind = find_command(first_word).and_then(|spec| spec.arg_kind(words_before - 1));
+        match kind {
+            Some(ArgKind::LocalPath) => self.files.complete(line, pos, ctx),
+            Some(ArgKind::Rights) => Ok((word_start, matching(RIGHTS_EXAMPLES, word))),
+            Some(ArgKind::CommandName) => Ok((word_start, matching(&command_names(), word))),
+            // Remote names; also for unknown commands and extra words, as before.
+            Some(ArgKind::RemotePath | ArgKind::User) | None => {
+                let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+                let candidates = names
+                    .iter()
+                    .filter(|name| name.starts_with(word))
+                    // Names with control characters would be typed back into the line raw.
+                    .filter(|name| escape(name) == name.as_str() && !name.contains(' '))
+                    .map(|name| Pair {
+                        display: name.clone(),
+                        replacement: name.clone(),
+                    })
+                    .collect();
+                Ok((word_start, candidates))
+            }
         }
-        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        let candidates = names
-            .iter()
-            .filter(|name| name.starts_with(word))
-            // Names with control characters would be typed back into the line raw.
-            .filter(|name| escape(name) == name.as_str() && !name.contains(' '))
-            .map(|name| Pair {
-                display: name.clone(),
-                replacement: name.clone(),
-            })
-            .collect();
-        Ok((word_start, candidates))
     }
+}
+
+/// Rights offered when completing a share's rights.
+const RIGHTS_EXAMPLES: &[&str] = &["r", "rw", "rwc", "rwcd", "all"];
+
+/// Every name of every command, sorted.
+fn command_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = COMMANDS
+        .iter()
+        .flat_map(|spec| spec.names.iter().copied())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// The candidates that start with `word` (in any case), each followed by a space.
+fn matching(candidates: &[&str], word: &str) -> Vec<Pair> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .filter(|name| name.starts_with(&word))
+        .map(|name| Pair {
+            display: (*name).to_owned(),
+            replacement: format!("{name} "),
+        })
+        .collect()
 }
 
 impl Hinter for ShellHelper {

@@ -1,4 +1,4 @@
-//! Running parsed commands against a [`Connection`]: what each command does and
+//! Running parsed commands against a [`Remote`]: what each command does and
 //! prints. The interactive loop, batch files and one-shot arguments all come here.
 //!
 //! Output goes to the writer given to [`Shell::new`] (stdout in the binary, a
@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use sfs_net::{PathState, Transport};
 use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
 
-use crate::command::{Command, COMMANDS};
-use crate::connection::{hex, ClientError, Connection, TransferSpec};
+use crate::command::{ShellCommand, COMMANDS};
+use crate::connection::{hex, ClientError, Remote, TransferSpec};
 use crate::display::escape;
 use crate::local::{download_destination, safe_file_name};
 
@@ -31,7 +31,7 @@ pub type NameCache = Arc<Mutex<Vec<String>>>;
 
 /// A connection plus the state a shell keeps: the remote and local folders.
 pub struct Shell<T: Transport> {
-    connection: Connection<T>,
+    connection: Remote<T>,
     remote_dir: String,
     local_dir: PathBuf,
     out: Box<dyn Write + Send>,
@@ -54,7 +54,7 @@ impl<T: Transport> Shell<T> {
     /// answered; `local_dir` is where relative local paths start. With `quiet`,
     /// only answers the user asked for are printed (no transfer summaries).
     pub fn new(
-        connection: Connection<T>,
+        connection: Remote<T>,
         remote_dir: String,
         local_dir: PathBuf,
         out: Box<dyn Write + Send>,
@@ -81,7 +81,7 @@ impl<T: Transport> Shell<T> {
     }
 
     /// The connection.
-    pub fn connection(&mut self) -> &mut Connection<T> {
+    pub fn connection(&mut self) -> &mut Remote<T> {
         &mut self.connection
     }
 
@@ -117,9 +117,9 @@ impl<T: Transport> Shell<T> {
     }
 
     /// Runs one command.
-    pub async fn execute(&mut self, command: Command) -> Result<Flow, ClientError> {
+    pub async fn execute(&mut self, command: ShellCommand) -> Result<Flow, ClientError> {
         match command {
-            Command::List { path } => {
+            ShellCommand::List { path } => {
                 let replies = self
                     .connection
                     .request(Wire::List {
@@ -130,20 +130,20 @@ impl<T: Transport> Shell<T> {
                     self.line(format_entry(&entry))?;
                 }
             }
-            Command::ChangeDir { path } => {
+            ShellCommand::ChangeDir { path } => {
                 self.change_dir(Wire::Cwd { path }).await?;
             }
-            Command::ChangeDirUp => self.change_dir(Wire::Cdup).await?,
-            Command::PrintDir => {
+            ShellCommand::ChangeDirUp => self.change_dir(Wire::Cdup).await?,
+            ShellCommand::PrintDir => {
                 let path = expect_path(self.connection.request(Wire::Pwd).await?)?;
                 self.remote_dir.clone_from(&path);
                 self.line(escape(&path).into_owned())?;
             }
-            Command::MakeDir { path } => self.expect_ok(Wire::Mkd { path }).await?,
-            Command::RemoveDir { path } => self.expect_ok(Wire::Rmd { path }).await?,
-            Command::Delete { path } => self.expect_ok(Wire::Dele { path }).await?,
-            Command::Rename { from, to } => self.expect_ok(Wire::Rename { from, to }).await?,
-            Command::Get { remote, local } => {
+            ShellCommand::MakeDir { path } => self.expect_ok(Wire::Mkd { path }).await?,
+            ShellCommand::RemoveDir { path } => self.expect_ok(Wire::Rmd { path }).await?,
+            ShellCommand::Delete { path } => self.expect_ok(Wire::Dele { path }).await?,
+            ShellCommand::Rename { from, to } => self.expect_ok(Wire::Rename { from, to }).await?,
+            ShellCommand::Get { remote, local } => {
                 let dest = download_destination(
                     &remote,
                     local.as_deref().map(Path::new),
@@ -152,7 +152,7 @@ impl<T: Transport> Shell<T> {
                 self.transfer(vec![TransferSpec::Download { remote, dest }])
                     .await?;
             }
-            Command::GetMany { remotes } => {
+            ShellCommand::GetMany { remotes } => {
                 let mut specs = Vec::new();
                 for remote in remotes {
                     let dest = download_destination(&remote, None, &self.local_dir)?;
@@ -160,26 +160,26 @@ impl<T: Transport> Shell<T> {
                 }
                 self.transfer(specs).await?;
             }
-            Command::Put { local, remote } => {
+            ShellCommand::Put { local, remote } => {
                 let spec = self.upload_spec(&local, remote)?;
                 self.transfer(vec![spec]).await?;
             }
-            Command::PutMany { locals } => {
+            ShellCommand::PutMany { locals } => {
                 let mut specs = Vec::new();
                 for local in locals {
                     specs.push(self.upload_spec(&local, None)?);
                 }
                 self.transfer(specs).await?;
             }
-            Command::Size { path } => match self.single(Wire::Size { path }).await? {
+            ShellCommand::Size { path } => match self.single(Wire::Size { path }).await? {
                 Reply::Size { size } => self.line(size.to_string())?,
                 other => return Err(unexpected(&other)),
             },
-            Command::Stat { path } => match self.single(Wire::Stat { path }).await? {
+            ShellCommand::Stat { path } => match self.single(Wire::Stat { path }).await? {
                 Reply::Stat { entry } => self.line(format_entry(&entry))?,
                 other => return Err(unexpected(&other)),
             },
-            Command::Digest { path } => {
+            ShellCommand::Digest { path } => {
                 match self.single(Wire::Digest { path: path.clone() }).await? {
                     Reply::Digest { sha256, .. } => {
                         self.line(format!("{}  {}", hex(&sha256), escape(&path)))?;
@@ -187,7 +187,7 @@ impl<T: Transport> Shell<T> {
                     other => return Err(unexpected(&other)),
                 }
             }
-            Command::Share { path, user, rights } => {
+            ShellCommand::Share { path, user, rights } => {
                 self.expect_ok(Wire::Shar {
                     path: path.clone(),
                     user: user.clone(),
@@ -202,8 +202,10 @@ impl<T: Transport> Shell<T> {
                     ))?;
                 }
             }
-            Command::Unshare { path, user } => self.expect_ok(Wire::Unsh { path, user }).await?,
-            Command::SharedWithMe => {
+            ShellCommand::Unshare { path, user } => {
+                self.expect_ok(Wire::Unsh { path, user }).await?
+            }
+            ShellCommand::SharedWithMe => {
                 let replies = self.connection.request(Wire::Shwm).await?;
                 for share in shares(&replies) {
                     self.line(format!(
@@ -218,7 +220,7 @@ impl<T: Transport> Shell<T> {
                     ))?;
                 }
             }
-            Command::SharedByMe => {
+            ShellCommand::SharedByMe => {
                 let replies = self.connection.request(Wire::SharedByMe).await?;
                 for share in shares(&replies) {
                     self.line(format!(
@@ -229,8 +231,8 @@ impl<T: Transport> Shell<T> {
                     ))?;
                 }
             }
-            Command::Status => self.status().await?,
-            Command::LocalChangeDir { path } => {
+            ShellCommand::Status => self.status().await?,
+            ShellCommand::LocalChangeDir { path } => {
                 let target = self.local_dir.join(expand_home(&path));
                 let canonical =
                     std::fs::canonicalize(&target).map_err(|err| local_io(&target, err))?;
@@ -239,11 +241,11 @@ impl<T: Transport> Shell<T> {
                 }
                 self.local_dir = canonical;
             }
-            Command::LocalPrintDir => {
+            ShellCommand::LocalPrintDir => {
                 let text = escape(&self.local_dir.to_string_lossy()).into_owned();
                 self.line(text)?;
             }
-            Command::LocalList { path } => {
+            ShellCommand::LocalList { path } => {
                 let dir = match path {
                     Some(path) => self.local_dir.join(expand_home(&path)),
                     None => self.local_dir.clone(),
@@ -265,8 +267,8 @@ impl<T: Transport> Shell<T> {
                     self.line(name)?;
                 }
             }
-            Command::Help { topic } => self.help(topic.as_deref())?,
-            Command::Quit => return Ok(Flow::Quit),
+            ShellCommand::Help { topic } => self.help(topic.as_deref())?,
+            ShellCommand::Quit => return Ok(Flow::Quit),
         }
         Ok(Flow::Continue)
     }
@@ -541,40 +543,18 @@ pub fn format_entry(entry: &Entry) -> String {
     )
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC (Howard Hinnant's civil-from-days algorithm).
+/// `YYYY-MM-DD HH:MM` in UTC; `-` (padded to the same width) for a time outside
+/// the years -9999 to 9999, which only a broken or hostile server sends.
 fn utc_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    match jiff::Timestamp::from_second(secs) {
+        Ok(stamp) => stamp.strftime("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => format!("{:<16}", "-"),
+    }
 }
 
-/// `1.5 MiB` and the like.
+/// `1.50 MiB` and the like (binary units).
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    indicatif::BinaryBytes(bytes).to_string()
 }
 
 #[cfg(test)]
@@ -587,6 +567,7 @@ mod tests {
         assert_eq!(utc_time(951_782_400), "2000-02-29 00:00");
         assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13");
         assert_eq!(utc_time(-86_400), "1969-12-31 00:00");
+        assert_eq!(utc_time(i64::MAX), format!("{:<16}", "-"));
     }
 
     #[test]
@@ -616,7 +597,7 @@ mod tests {
     #[test]
     fn byte_counts_read_naturally() {
         assert_eq!(human_bytes(10), "10 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 << 20), "3.00 MiB");
     }
 }

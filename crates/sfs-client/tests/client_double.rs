@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sfs_client::command::{parse_line, Command};
+use sfs_client::command::{parse_line, ShellCommand};
 use sfs_client::connection::{
-    ClientError, Connection, Credentials, InterruptSource, Reporter, TransferSpec,
+    ClientError, Credentials, InterruptSource, Remote, Reporter, TransferSpec,
 };
 use sfs_client::shell::{Flow, Shell};
 use sfs_net::memory::MemoryTransport;
@@ -42,16 +42,16 @@ impl Captured {
 fn alice() -> Credentials {
     Credentials {
         user: "alice".into(),
-        password: "pw".into(),
+        password: "pw".to_owned().into(),
         register: false,
     }
 }
 
-async fn connect(state: State) -> (Connection<MemoryTransport>, String, Shared) {
+async fn connect(state: State) -> (Remote<MemoryTransport>, String, Shared) {
     let pki = TestPki::new(&["localhost"]);
     let state = Arc::new(Mutex::new(state));
     let transport = support::start(&pki, state.clone());
-    let (connection, cwd) = Connection::open(
+    let (connection, cwd) = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -149,7 +149,7 @@ async fn register_sends_a_registration_instead_of_a_login() {
         register: true,
         ..alice()
     };
-    let (_connection, cwd) = Connection::open(
+    let (_connection, cwd) = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -170,7 +170,7 @@ async fn a_wrong_login_is_an_error_with_the_servers_code() {
         user: "mallory".into(),
         ..alice()
     };
-    let result = Connection::open(
+    let result = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -188,7 +188,7 @@ async fn a_wrong_login_is_an_error_with_the_servers_code() {
 async fn a_certificate_for_another_name_is_refused() {
     let pki = TestPki::new(&["localhost"]);
     let transport = support::start(&pki, Arc::default());
-    let result = Connection::open(
+    let result = Remote::open(
         transport,
         pki.client_config(),
         "other.example".try_into().unwrap(),
@@ -515,7 +515,7 @@ async fn help_lists_every_command_with_an_example_and_quit_ends() {
     }
     let put = fx.run("help STOR").await.unwrap();
     assert!(put.contains("example: put notes.txt"), "{put}");
-    let flow = fx.shell.execute(Command::Quit).await.unwrap();
+    let flow = fx.shell.execute(ShellCommand::Quit).await.unwrap();
     assert_eq!(flow, Flow::Quit);
 }
 
@@ -569,7 +569,7 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
         inner,
         events: tokio::sync::Mutex::new(events),
     };
-    let (mut connection, _) = Connection::open(
+    let (mut connection, _) = Remote::open(
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
@@ -609,8 +609,9 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
     inject
         .send(PathEvent::new(addr, PathChange::Available))
         .unwrap();
-    // The event is read at the next wait; a reply may win the race once.
-    for _ in 0..5 {
+    // The event is read at the next wait, and a reply may win that race, more
+    // than once on a busy machine: keep asking for up to 5 s.
+    for _ in 0..500 {
         connection
             .request(sfs_proto::control::Command::Pwd)
             .await
@@ -618,6 +619,7 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
         if connection.reporter().notices().len() > 1 {
             break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let notices = connection.reporter().notices();
     assert_eq!(notices.len(), 2, "{notices:?}");

@@ -91,9 +91,11 @@
 
 pub mod codec;
 pub mod control;
+pub mod digest;
 pub mod record;
 pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 pub mod tls;
 pub mod transfer;

@@ -21,7 +21,7 @@
 //! parses as a [`Username`] ([`Event::attempted_user`]), so a password typed into
 //! the name field is not written either.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -29,6 +29,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::SystemTime;
+
+use sfs_proto::text::{escape_into, needs_escape};
 
 use crate::accounts::{AccountsError, LoginError, RegisterError, Username, UsernameError};
 use crate::shares::{rights_text, AccessError, Rights, ShareError};
@@ -322,40 +324,24 @@ fn field(line: &mut String, key: &str, value: &str) {
 }
 
 /// Writes `value` bare if it is plain printable text without spaces, quotes,
-/// backslashes or `=`; otherwise quoted and escaped.
+/// backslashes or `=`; otherwise quoted, with [`sfs_proto::text::escape_into`]'s
+/// escapes plus `\"` and escapes for whitespace other than the space, so a value
+/// never holds a line break or ends its quotes early.
 pub fn escape_value(value: &str) -> String {
     let plain = !value.is_empty()
-        && value.chars().all(|c| {
-            !c.is_control()
-                && !is_bidi_control(c)
-                && !c.is_whitespace()
-                && !matches!(c, '"' | '\\' | '=')
-        });
+        && value
+            .chars()
+            .all(|c| !needs_escape(c) && !c.is_whitespace() && !matches!(c, '"' | '='));
     if plain {
         return value.to_owned();
     }
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_bidi_control(c) || (c.is_whitespace() && c != ' ') => {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, value, |c| {
+        c == '"' || (c.is_whitespace() && c != ' ')
+    });
     out.push('"');
     out
-}
-
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The audit log writer. Share it between sessions (`Arc<AuditLog>`).
@@ -418,11 +404,33 @@ mod tests {
             "\"evil\\n2026-01-01T00:00:00.000Z event=login result=ok user=root\""
         );
         assert_eq!(escape_value("q\"\\"), "\"q\\\"\\\\\"");
-        assert_eq!(
-            escape_value("\u{1b}[2J\r\t\0"),
-            "\"\\u{1b}[2J\\r\\t\\u{0}\""
-        );
+        assert_eq!(escape_value("\u{1b}[2J\r\t\0"), "\"\\x1b[2J\\r\\t\\x00\"");
         assert_eq!(escape_value("a\u{202e}b"), "\"a\\u{202e}b\"");
         assert_eq!(escape_value("a\u{2028}b"), "\"a\\u{2028}b\"");
+    }
+
+    #[test]
+    fn no_character_can_break_a_line_or_a_quoted_value() {
+        for c in (0u32..0x3100).filter_map(char::from_u32) {
+            let value = format!("a{c}b");
+            let escaped = escape_value(&value);
+            assert!(
+                !escaped
+                    .chars()
+                    .any(|e| e.is_control() || (e.is_whitespace() && e != ' ')),
+                "{escaped:?}"
+            );
+            if let Some(inner) = escaped.strip_prefix('"') {
+                let inner = inner.strip_suffix('"').expect("closing quote");
+                // Every quote inside is escaped: it follows an odd run of backslashes.
+                let bytes = inner.as_bytes();
+                for (i, _) in inner.match_indices('"') {
+                    let run = bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+                    assert!(run % 2 == 1, "{escaped:?}");
+                }
+            } else {
+                assert_eq!(escaped, value);
+            }
+        }
     }
 }

@@ -28,7 +28,7 @@
 //!
 //! Everything here is blocking file IO: call it from `tokio::task::spawn_blocking`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -350,17 +350,9 @@ impl Home {
 
     /// The SHA-256 of a regular file.
     pub fn digest(&self, path: &VirtualPath) -> Result<Digest, StoreError> {
-        let mut file = self.open_read(path)?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            let read = file.read(&mut buffer)?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(buffer.get(..read).unwrap_or_default());
-        }
-        Ok(hasher.finalize().into())
+        let file = self.open_read(path)?;
+        let (_, digest) = sfs_proto::digest::sha256_reader(file)?;
+        Ok(digest)
     }
 
     /// Starts an upload to `path`. The folder must exist; the target, if any, is

@@ -1,0 +1,509 @@
+//! One logged-in session with a server, over any [`Transport`]: requests, pipelined
+//! answers and parallel transfers.
+//!
+//! A [`Remote`] owns the sans-IO [`ClientSession`] and the [`Driver`] that pumps
+//! it. It is not a background task: every method drives the session itself until
+//! its answer is in, so nothing runs while the shell waits for the user (the kernel
+//! keeps the association alive with heartbeats meanwhile). Waiting can be cut short
+//! by the connection's *interrupt* (Ctrl-C in the binary, a test's trigger in
+//! tests): a plain request then stops waiting, and transfers are aborted cleanly
+//! with `abort_transfer`, their `.part` files removed.
+//!
+//! ```text
+//!   request()/transfer_all()
+//!       │ send_command (pipelined: several in flight, answers by RequestId)
+//!       ▼
+//!   wait loop: flush ─ events ─ upload chunks ─ flush ─ select{ next_input, interrupt }
+//!                         │                                   │
+//!                 Response / TransferFinished          Chunk -> .part file (write_at)
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rustls_pki_types::ServerName;
+use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
+use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
+use sfs_proto::session::{ApiError, ClientSession, Event, SessionConfig, StreamCounts};
+use sha2::Digest;
+use zeroize::Zeroizing;
+
+use crate::display::escape;
+use crate::local::LocalPathError;
+
+mod report;
+mod transfers;
+
+pub use report::Reporter;
+use transfers::{PendingTransfer, TransferState};
+pub use transfers::{TransferDone, TransferSpec};
+
+/// The most file data put in one chunk record. Small enough that a chunk never
+/// holds up other streams for long (a record holds at most 64 KiB).
+pub const MAX_CHUNK: usize = 60 * 1024;
+
+/// Why a request or a transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused the request.
+    #[error("{}: {}", code_text(*.code), escape(.message))]
+    Server {
+        /// The code the server sent.
+        code: ErrorCode,
+        /// Its message (from the server: shown escaped).
+        message: String,
+    },
+    /// The user interrupted (Ctrl-C) before the answer came.
+    #[error("interrupted")]
+    Interrupted,
+    /// The session ended.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// A local path could not be used for a download.
+    #[error(transparent)]
+    LocalPath(#[from] LocalPathError),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The local path (escaped).
+        path: String,
+        /// What the filesystem said.
+        source: io::Error,
+    },
+    /// The server answered something that does not fit the request.
+    #[error("unexpected answer from the server: {0}")]
+    UnexpectedReply(String),
+    /// The protocol session refused an operation.
+    #[error("protocol: {0}")]
+    Api(#[from] ApiError),
+    /// A transfer was aborted or failed its checks.
+    #[error("transfer failed: {0}")]
+    TransferFailed(String),
+}
+
+fn code_text(code: ErrorCode) -> String {
+    // The Display of ErrorCode reads "not found (0x0007)"; users want the words.
+    let text = code.to_string();
+    match text.rsplit_once(" (0x") {
+        Some((words, _)) => words.to_owned(),
+        None => text,
+    }
+}
+
+impl ClientError {
+    fn io(path: &std::path::Path, source: io::Error) -> Self {
+        ClientError::Io {
+            path: escape(&path.to_string_lossy()).into_owned(),
+            source,
+        }
+    }
+}
+
+/// A future that completes when the user asks to stop waiting.
+pub type Interrupt = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Makes a fresh [`Interrupt`] for each wait.
+pub type InterruptSource = Arc<dyn Fn() -> Interrupt + Send + Sync>;
+
+/// How to log in.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password. Never printed; wiped from memory when dropped.
+    pub password: Zeroizing<String>,
+    /// Create the account first (where the server allows it).
+    pub register: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("register", &self.register)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An answer being collected (listings come in several parts).
+#[derive(Debug, Default)]
+struct Answer {
+    replies: Vec<Reply>,
+    complete: bool,
+}
+
+/// A session with a server, logged in. See the module docs.
+pub struct Remote<T: Transport> {
+    session: ClientSession,
+    driver: Driver<T>,
+    answers: HashMap<RequestId, Answer>,
+    transfers: Vec<PendingTransfer>,
+    closed: Option<String>,
+    reporter: Reporter,
+    interrupt: Option<InterruptSource>,
+    user: String,
+    /// Paths announced as down, so a failover is told once.
+    paths_down: HashSet<String>,
+    /// Transfer requests given up before the server opened them (true: uploads).
+    orphans: HashMap<RequestId, bool>,
+}
+
+impl<T: Transport> std::fmt::Debug for Remote<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("user", &self.user)
+            .field("session", &self.session)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> Remote<T> {
+    /// Runs the TLS handshake over `transport` and logs in (or registers). The login
+    /// and a PWD are pipelined; the returned string is the starting remote folder.
+    pub async fn open(
+        transport: T,
+        tls: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+        credentials: &Credentials,
+        reporter: Reporter,
+    ) -> Result<(Self, String), ClientError> {
+        let config = SessionConfig::new(transport.streams());
+        let session = ClientSession::new(tls, server_name, config, now())
+            .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;
+        let mut connection = Remote {
+            session,
+            driver: Driver::new(Arc::new(transport)),
+            answers: HashMap::new(),
+            transfers: Vec::new(),
+            closed: None,
+            reporter,
+            interrupt: None,
+            user: credentials.user.clone(),
+            paths_down: HashSet::new(),
+            orphans: HashMap::new(),
+        };
+        let login = if credentials.register {
+            Command::Register {
+                user: credentials.user.clone(),
+                password: (*credentials.password).clone(),
+            }
+        } else {
+            Command::Login {
+                user: credentials.user.clone(),
+                password: (*credentials.password).clone(),
+            }
+        };
+        let login = connection.send(login)?;
+        let pwd = connection.send(Command::Pwd)?;
+        connection.wait_for(login).await?;
+        let cwd = match connection.wait_for(pwd).await?.as_slice() {
+            [Reply::Path { path }] => path.clone(),
+            other => return Err(unexpected(other)),
+        };
+        Ok((connection, cwd))
+    }
+
+    /// Sets what interrupts a wait (Ctrl-C in the binary).
+    pub fn set_interrupt(&mut self, source: InterruptSource) {
+        self.interrupt = Some(source);
+    }
+
+    /// The user logged in.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The reporter (notices printed so far, progress bars).
+    pub fn reporter(&self) -> &Reporter {
+        &self.reporter
+    }
+
+    /// The paths to the server, for `status`.
+    pub fn paths(&self) -> Vec<PathStatus> {
+        self.driver.transport().paths()
+    }
+
+    /// The negotiated stream counts.
+    pub fn streams(&self) -> StreamCounts {
+        self.driver.transport().streams()
+    }
+
+    /// The negotiated TLS version and cipher suite.
+    pub fn tls(&self) -> Option<(String, String)> {
+        self.session.tls_negotiated()
+    }
+
+    /// Bytes sent and received on the wire so far (records and TLS included).
+    pub fn bytes_moved(&self) -> (u64, u64) {
+        let counters = self.driver.counters();
+        (counters.sent(), counters.received())
+    }
+
+    /// Why the session ended, once it has.
+    pub fn closed_reason(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// Sends a command without waiting (pipelining); collect with [`Self::wait_for`].
+    pub fn send(&mut self, command: Command) -> Result<RequestId, ClientError> {
+        if let Some(reason) = &self.closed {
+            return Err(ClientError::Closed(reason.clone()));
+        }
+        let id = self.session.send_command(command)?;
+        self.answers.insert(id, Answer::default());
+        Ok(id)
+    }
+
+    /// Waits for every part of the answer to `id`. A server error becomes
+    /// [`ClientError::Server`].
+    pub async fn wait_for(&mut self, id: RequestId) -> Result<Vec<Reply>, ClientError> {
+        let waited = self
+            .wait_until(|c| c.answers.get(&id).is_none_or(|a| a.complete))
+            .await;
+        if let Err(err) = waited {
+            self.answers.remove(&id);
+            return Err(err);
+        }
+        let answer = self.answers.remove(&id).unwrap_or_default();
+        if let Some(Reply::Error { code, message }) = answer.replies.last() {
+            return Err(ClientError::Server {
+                code: *code,
+                message: message.clone(),
+            });
+        }
+        Ok(answer.replies)
+    }
+
+    /// Sends one command and waits for its whole answer.
+    pub async fn request(&mut self, command: Command) -> Result<Vec<Reply>, ClientError> {
+        let id = self.send(command)?;
+        self.wait_for(id).await
+    }
+
+    /// Ends the session politely (QUIT, then close).
+    pub async fn quit(mut self) {
+        if self.closed.is_none() {
+            if let Ok(id) = self.send(Command::Quit) {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.wait_for(id))
+                    .await;
+            }
+            self.session.close(ErrorCode::NO_ERROR, "bye");
+            let _ = self.driver.flush(&mut self.session).await;
+        }
+        self.driver.transport().shutdown();
+    }
+
+    /// Drives the session until `done` holds, the session closes, or the interrupt fires.
+    async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) -> Result<(), ClientError> {
+        let mut interrupt: Interrupt = match &self.interrupt {
+            Some(source) => source(),
+            None => Box::pin(std::future::pending()),
+        };
+        loop {
+            self.flush().await;
+            self.handle_events();
+            self.send_upload_chunks().await;
+            self.flush().await;
+            self.handle_events();
+            if done(self) {
+                return Ok(());
+            }
+            if let Some(reason) = &self.closed {
+                return Err(ClientError::Closed(reason.clone()));
+            }
+            let input = tokio::select! {
+                // The user's Ctrl-C wins over any amount of pending input.
+                biased;
+                () = &mut interrupt => return Err(ClientError::Interrupted),
+                input = self.driver.next_input(&mut self.session) => input,
+            };
+            self.handle_input(input);
+        }
+    }
+
+    async fn flush(&mut self) {
+        if let Err(err) = self.driver.flush(&mut self.session).await {
+            self.transport_lost(Some(err));
+        }
+    }
+
+    fn transport_lost(&mut self, err: Option<TransportError>) {
+        if !self.session.is_closed() {
+            self.session.handle_transport_closed();
+        }
+        if self.closed.is_none() {
+            self.closed = Some(match err {
+                Some(err) => err.to_string(),
+                None => "the server closed the connection".to_owned(),
+            });
+        }
+    }
+
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Handled => {}
+            Input::Chunk(chunk) => self.write_chunk(chunk.transfer, chunk.offset, chunk.data()),
+            Input::Path(event) => {
+                let addr = event
+                    .addr
+                    .map_or_else(|| "a peer address".to_owned(), |a| a.to_string());
+                // One line per failover: SCTP-PF reports "potentially failed"
+                // and then "failed" for the same path, which is one event to a user.
+                let line = match event.change {
+                    PathChange::Unreachable | PathChange::PotentiallyFailed => {
+                        if !self.paths_down.insert(addr.clone()) {
+                            return;
+                        }
+                        format!(
+                            "sfs: path to {addr} failed; traffic continues on the other path(s)"
+                        )
+                    }
+                    PathChange::Available => {
+                        if !self.paths_down.remove(&addr) {
+                            return;
+                        }
+                        format!("sfs: path to {addr} is available again")
+                    }
+                    PathChange::MadePrimary => format!("sfs: path to {addr} is now the primary"),
+                    other => {
+                        log::debug!("path {addr}: {other}");
+                        return;
+                    }
+                };
+                self.reporter.notice(line);
+            }
+            Input::Notice(text) => log::info!("{text}"),
+            Input::TransportClosed(err) => self.transport_lost(err),
+        }
+    }
+
+    fn handle_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Response { id, reply } => self.handle_response(id, reply),
+                Event::TransferFinished {
+                    transfer,
+                    length,
+                    sha256,
+                } => {
+                    if let Some(index) = self.transfer_by_id(transfer) {
+                        let result = self.commit_download(index, length, sha256);
+                        self.finish_transfer(index, result);
+                    }
+                }
+                Event::TransferFailed {
+                    transfer, reason, ..
+                } => {
+                    if let Some(index) = self.transfer_by_id(transfer) {
+                        self.finish_transfer(
+                            index,
+                            Err(ClientError::TransferFailed(escape(&reason).into_owned())),
+                        );
+                    }
+                }
+                Event::TransferSent { transfer } => {
+                    if let Some(index) = self.transfer_by_id(transfer) {
+                        if let TransferState::Upload { hasher, sent, .. } =
+                            &mut self.transfers[index].kind
+                        {
+                            *sent = Some(hasher.clone().finalize().into());
+                        }
+                    }
+                }
+                Event::Closed(reason) => {
+                    let mut text = reason.reason.clone();
+                    if let Some(tls) = &reason.tls {
+                        text = format!("TLS: {tls}");
+                    }
+                    self.closed = Some(escape(&text).into_owned());
+                    for index in 0..self.transfers.len() {
+                        self.finish_transfer(index, Err(ClientError::Closed(escape(&text).into())));
+                    }
+                }
+                Event::Connected | Event::CreditAvailable { .. } => {}
+                Event::LoginRequested { .. } | Event::Request { .. } => {}
+            }
+        }
+    }
+
+    fn handle_response(&mut self, id: RequestId, reply: Reply) {
+        if let Some(&upload) = self.orphans.get(&id) {
+            // A transfer the user gave up on before the server opened it.
+            if let Reply::TransferOpen(open) = &reply {
+                let _ = self.session.abort_transfer(
+                    open.transfer,
+                    ErrorCode::ABORTED,
+                    "cancelled by the user",
+                );
+                // A STOR still gets its final answer; a RETR's ends here.
+                if !upload {
+                    self.orphans.remove(&id);
+                }
+            } else {
+                self.orphans.remove(&id);
+            }
+            return;
+        }
+        if let Some(index) = self.transfer_by_request(id) {
+            match reply {
+                Reply::TransferOpen(open) => {
+                    let pending = &mut self.transfers[index];
+                    pending.transfer = Some(open.transfer);
+                    pending.bar.set_length(open.length);
+                }
+                Reply::Error { code, message } => {
+                    if let Some(transfer) = self.transfers[index].transfer {
+                        let _ =
+                            self.session
+                                .abort_transfer(transfer, ErrorCode::ABORTED, "refused");
+                    }
+                    self.finish_transfer(index, Err(ClientError::Server { code, message }));
+                }
+                Reply::Ok => {
+                    // The final answer of STOR: the server has the file durably.
+                    let result = match &self.transfers[index].kind {
+                        TransferState::Upload {
+                            size,
+                            sent: Some(sha256),
+                            ..
+                        } => Ok(TransferDone {
+                            bytes: *size,
+                            sha256: *sha256,
+                        }),
+                        _ => Err(ClientError::UnexpectedReply(
+                            "OK before the transfer finished".into(),
+                        )),
+                    };
+                    self.finish_transfer(index, result);
+                }
+                other => {
+                    self.finish_transfer(index, Err(unexpected(std::slice::from_ref(&other))));
+                }
+            }
+            return;
+        }
+        if let Some(answer) = self.answers.get_mut(&id) {
+            let last = reply.is_last_part();
+            answer.replies.push(reply);
+            answer.complete |= last;
+        }
+        // Answers nobody waits for (an interrupted request) are dropped.
+    }
+}
+
+fn unexpected(replies: &[Reply]) -> ClientError {
+    let text = match replies.first() {
+        None => "nothing".to_owned(),
+        Some(reply) => format!("{reply:?}"),
+    };
+    ClientError::UnexpectedReply(escape(&text).into_owned())
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
