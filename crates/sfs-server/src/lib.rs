@@ -16,7 +16,7 @@
 //! | [`server`] | binding, the accept loop, connection limits, graceful shutdown |
 //! | [`connection`] | one client's session: logins, command queue, transfers, timeouts |
 //! | [`context`] | what connections share: accounts, store, shares, log, TLS, settings |
-//! | `cmd` (private) | the file commands, one file per family (list, nav, info, change, share, open) |
+//! | `cmd` (private) | the commands, one file each (`cmd/list.rs`, `cmd/retr.rs`, `cmd/login.rs`, ...) |
 //! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration |
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
@@ -135,7 +135,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use sfs_server::accounts::{Account, Role, Username};
-//! use sfs_server::audit::{AuditLog, Event, EventKind, Outcome};
+//! use sfs_server::audit::{AuditLog, AuditEvent, EventKind, AuditOutcome};
 //! use sfs_server::shares::{Access, AccessError, Resolved, ShareDb};
 //! use sfs_server::store::{FileStore, VirtualPath};
 //!
@@ -163,7 +163,7 @@
 //! let error = delete().unwrap_err();
 //! // ...with the same words as a missing file, and one line in server.log.
 //! assert_eq!(error.to_string(), "no such file or folder");
-//! log.record(&Event::new(EventKind::Delete, Outcome::Denied)
+//! log.record(&AuditEvent::new(EventKind::Delete, AuditOutcome::Denied)
 //!     .user(&alice.name).peers(&peers).path(&path).reason(&error))?;
 //! # Ok(())
 //! # }
