@@ -25,6 +25,7 @@
 //! | [`config`] | the configuration file and command-line flags |
 //! | [`startup`] | the checks run before listening: users file, certificate, key |
 //! | [`durable`] | atomic, durable replacement of small state files |
+//! | `testing` (feature `testing`) | a scripted test client over any transport, for tests |
 //!
 //! # A tour
 //!
@@ -180,4 +181,6 @@ pub mod server;
 pub mod shares;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod throttle;

@@ -261,12 +261,12 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
 
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
-    let mut first = support::Client::detached(client_end, &fx.pki);
+    let mut first = support::detached(client_end, &fx.pki);
     assert_eq!(first.login("alice", support::PASSWORD).await, Reply::Ok);
 
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
-    let mut second = support::Client::detached(client_end, &fx.pki);
+    let mut second = support::detached(client_end, &fx.pki);
     second.until_closed().await;
     assert!(second.transport_closed, "refused without a session");
     assert!(
