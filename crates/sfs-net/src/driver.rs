@@ -14,6 +14,20 @@
 //!   }
 //! ```
 //!
+//! or, for an embedder that must never block on sending (a server with many
+//! transfers and a peer that may stop reading):
+//!
+//! ```text
+//!   loop {
+//!       while let Some(e) = session.poll_event() { .. act .. }
+//!       driver.queue_from(&mut session);            // into the driver's send queue
+//!       select! {
+//!           input = driver.next_io(&mut session, receive) => ..,  // send / recv / timer
+//!           done = my_jobs.next() => ..,
+//!       }
+//!   }
+//! ```
+//!
 //! Every async fn here is cancellation-safe, so each can sit in a `select!` next
 //! to the application's own work (reading a file for the next chunk, a user's
 //! Ctrl-C): a message leaves the driver's send queue only once the transport took

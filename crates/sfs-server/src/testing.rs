@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use crate::connection::ConnectionSummary;
 
 /// A download in progress.
-struct Download {
+struct DownloadProgress {
     /// Bytes received so far.
     received: usize,
     /// Where in the file the transfer starts.
@@ -59,7 +59,7 @@ pub struct TestClient<T: Transport> {
     limit_of: HashMap<TransferId, usize>,
     /// Uploads whose End records will carry a wrong digest.
     forged: HashSet<RequestId>,
-    downloads: HashMap<TransferId, Download>,
+    downloads: HashMap<TransferId, DownloadProgress>,
     retr_transfer: HashMap<RequestId, TransferId>,
     /// The transfer each STOR request opened.
     pub stor_transfer: HashMap<RequestId, TransferId>,
@@ -273,7 +273,7 @@ impl<T: Transport> TestClient<T> {
             } else {
                 self.downloads.insert(
                     open.transfer,
-                    Download {
+                    DownloadProgress {
                         received: 0,
                         offset: open.offset,
                         data: vec![0; open.length as usize],

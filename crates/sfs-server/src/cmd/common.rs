@@ -34,6 +34,18 @@ impl CommandContext {
         self.cwd.join(text)
     }
 
+    /// Refuses a new transfer (RETR, STOR) while the session has as many open as
+    /// the server allows. Not logged: nothing was touched.
+    pub(super) fn check_transfer_slot(&self) -> Result<(), Reply> {
+        if self.open_transfers >= self.ctx.settings.max_transfers {
+            return Err(Reply::error(
+                ErrorCode::BUSY,
+                "too many transfers in flight",
+            ));
+        }
+        Ok(())
+    }
+
     /// Maps `path` through the share tree and checks `access` there.
     pub(super) fn target(&self, path: &VirtualPath, access: Access) -> Result<Target, AccessError> {
         let resolved = self.ctx.shares.with(|db| db.resolve(&self.account, path));

@@ -29,6 +29,7 @@ pub(crate) struct Download {
 }
 
 pub(super) fn run(cx: &CommandContext, text: &str, offset: u64) -> Result<CommandResult, Reply> {
+    cx.check_transfer_slot()?;
     let kind = EventKind::Retrieve;
     let path = cx.parse_or_reply(kind, text)?;
     let (home, real, owner) = match cx.target(&path, Access::Read) {

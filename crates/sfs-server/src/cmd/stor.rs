@@ -25,6 +25,7 @@ pub(crate) struct UploadTarget {
 }
 
 pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandResult, Reply> {
+    cx.check_transfer_slot()?;
     let kind = EventKind::Store;
     let path = cx.parse_or_reply(kind, text)?;
     // Replacing a file needs write; making a new one needs create. Ask the share

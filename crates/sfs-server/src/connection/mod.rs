@@ -348,15 +348,6 @@ impl<T: Transport> ConnectionTask<T> {
                 );
                 continue;
             }
-            if matches!(command, Command::Retr { .. } | Command::Stor { .. })
-                && self.session.open_transfers() >= self.ctx.settings.max_transfers
-            {
-                self.respond(
-                    id,
-                    Reply::error(ErrorCode::BUSY, "too many transfers in flight"),
-                );
-                continue;
-            }
             let cx = CommandContext {
                 ctx: self.ctx.clone(),
                 account,
