@@ -288,3 +288,35 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
         .expect("run returns after shutdown")
         .unwrap();
 }
+
+#[tokio::test]
+async fn transfers_beyond_the_limit_are_refused_busy() {
+    let fx = Fixture::with(SessionSettings {
+        max_transfers: 1,
+        ..SessionSettings::default()
+    });
+    let mut c = fx.login("alice").await;
+    let id = c.send_stor("big.bin", pattern(100_000, 3));
+    c.limit_upload(id, 10_000);
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    let busy = c.upload("small.bin", b"abc").await;
+    assert_eq!(code(&busy), ErrorCode::BUSY, "{busy:?}");
+    let busy = c
+        .request(Command::Retr {
+            path: "big.bin".into(),
+            offset: 0,
+        })
+        .await;
+    assert_eq!(code(&busy), ErrorCode::BUSY, "{busy:?}");
+    // Other commands still go through.
+    assert!(matches!(c.request(Command::Pwd).await, Reply::Path { .. }));
+    let transfer = c.stor_transfer[&id];
+    c.session
+        .abort_transfer(transfer, ErrorCode::ABORTED, "user pressed Ctrl-C")
+        .unwrap();
+    let aborted = c.reply(id).await;
+    assert_ne!(aborted, Reply::Ok);
+    assert_eq!(c.upload("small.bin", b"abc").await, Reply::Ok);
+}
