@@ -89,7 +89,7 @@ async fn server_seed_flow_sharing_and_sigterm() {
     };
     assert_eq!(bob.request(share).await, Reply::Ok);
     let mut alice = connect(&addrs(port), None, &dir).await;
-    assert_eq!(alice.login("alice").await, Reply::Ok);
+    assert_eq!(alice.login("alice", PASSWORD).await, Reply::Ok);
     assert_eq!(
         alice.download("/shared/bob/work/data.bin").await.unwrap(),
         file
@@ -114,7 +114,7 @@ async fn server_seed_flow_sharing_and_sigterm() {
     );
     // The admin may delete in bob's area.
     let mut root = connect(&addrs(port), None, &dir).await;
-    assert_eq!(root.login("root").await, Reply::Ok);
+    assert_eq!(root.login("root", PASSWORD).await, Reply::Ok);
     assert_eq!(
         root.request(Command::Dele {
             path: "/shared/bob/work/data.bin".into()
@@ -187,7 +187,7 @@ async fn server_parallel_transfers_over_several_streams() {
     let port = 17402;
     let _server = start(&dir, port);
     let mut c = connect(&addrs(port), None, &dir).await;
-    assert_eq!(c.login("alice").await, Reply::Ok);
+    assert_eq!(c.login("alice", PASSWORD).await, Reply::Ok);
     let files: Vec<Vec<u8>> = (0..5)
         .map(|i| pattern(700_000 + i * 999, i as u8))
         .collect();
@@ -243,7 +243,7 @@ async fn server_client_killed_mid_stor_leaves_the_old_file() {
     let port = 17405;
     let server = start(&dir, port);
     let mut c = connect(&addrs(port), None, &dir).await;
-    assert_eq!(c.login("alice").await, Reply::Ok);
+    assert_eq!(c.login("alice", PASSWORD).await, Reply::Ok);
     let old = pattern(50_000, 1);
     assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
     let id = c.send_stor("keep.bin", pattern(600_000, 2));
@@ -257,7 +257,7 @@ async fn server_client_killed_mid_stor_leaves_the_old_file() {
     // The server notices, drops the upload, and serves on.
     let mut again = connect(&addrs(port), None, &dir).await;
     eprintln!("phase: connected again");
-    assert_eq!(again.login("alice").await, Reply::Ok);
+    assert_eq!(again.login("alice", PASSWORD).await, Reply::Ok);
     eprintln!("phase: logged in again");
     let mut leftovers = leftover_uploads(&dir.path.join("server_files"));
     for _ in 0..100 {

@@ -44,7 +44,7 @@ async fn server_download_survives_a_path_cut() {
             .expect("enter the client namespace");
         connect(&server_addrs, Some(&client_local), &dir).await
     };
-    assert_eq!(c.login("alice").await, Reply::Ok);
+    assert_eq!(c.login("alice", PASSWORD).await, Reply::Ok);
 
     let id = c.send_retr("big.bin", 0);
     // Let the transfer get going on path A, then cut it.

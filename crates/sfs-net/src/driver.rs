@@ -14,11 +14,32 @@
 //!   }
 //! ```
 //!
-//! [`Driver::next_input`] is cancellation-safe, so it can sit in a `select!` next
+//! or, for an embedder that must never block on sending (a server with many
+//! transfers and a peer that may stop reading):
+//!
+//! ```text
+//!   loop {
+//!       while let Some(e) = session.poll_event() { .. act .. }
+//!       driver.queue_from(&mut session);            // into the driver's send queue
+//!       select! {
+//!           input = driver.next_io(&mut session, receive) => ..,  // send / recv / timer
+//!           done = my_jobs.next() => ..,
+//!       }
+//!   }
+//! ```
+//!
+//! Every async fn here is cancellation-safe, so each can sit in a `select!` next
 //! to the application's own work (reading a file for the next chunk, a user's
-//! Ctrl-C). [`Driver::flush`] is not: a message it took from the session and did
-//! not finish sending would be lost, so always let it complete.
+//! Ctrl-C): a message leaves the driver's send queue only once the transport took
+//! it, and a received message is fed to the session in the same poll that
+//! received it.
+//!
+//! An embedder that must sometimes stop reading (a server whose upload buffer is
+//! full) pumps with [`Driver::next_io`] and [`Receive::Paused`] instead: the
+//! session's timer still fires and queued messages (see [`Driver::queue`]) still
+//! go out, so a stalled peer still times out.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -105,7 +126,9 @@ impl ReceivedChunk {
 /// What [`Driver::next_input`] fed to the session, for the application to act on.
 #[derive(Debug)]
 pub enum Input {
-    /// Nothing for the application itself: poll the session's events.
+    /// Nothing for the application itself: a message the session consumed, its
+    /// timer fired, or (with [`Driver::next_io`]) a queued message went out. Poll
+    /// the session's events.
     Handled,
     /// File data to write at its offset before polling events.
     Chunk(ReceivedChunk),
@@ -136,11 +159,23 @@ impl Counters {
     }
 }
 
+/// Whether [`Driver::next_io`] takes messages from the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// Receive as usual.
+    On,
+    /// Leave messages in the transport (back-pressure on the peer); the timer
+    /// and the send queue still run.
+    Paused,
+}
+
 /// Moves messages between a session and a transport, and fires the session's timer.
 #[derive(Debug)]
 pub struct Driver<T> {
     transport: Arc<T>,
     counters: Arc<Counters>,
+    /// Messages waiting to be sent, in order.
+    outbox: VecDeque<Transmit>,
     closed: bool,
 }
 
@@ -150,6 +185,7 @@ impl<T: Transport> Driver<T> {
         Self {
             transport,
             counters: Arc::default(),
+            outbox: VecDeque::new(),
             closed: false,
         }
     }
@@ -164,15 +200,48 @@ impl<T: Transport> Driver<T> {
         &self.counters
     }
 
-    /// Sends everything the session has queued. Do not cancel (see the module docs).
-    pub async fn flush<S: Session>(&mut self, session: &mut S) -> Result<(), TransportError> {
+    /// Queues a message (for example a chunk just sealed) behind the ones
+    /// already queued; [`Driver::next_io`] or [`Driver::flush`] sends it.
+    pub fn queue(&mut self, transmit: Transmit) {
+        self.outbox.push_back(transmit);
+    }
+
+    /// Moves everything the session wants to send into the send queue.
+    pub fn queue_from<S: Session>(&mut self, session: &mut S) {
         while let Some(transmit) = session.poll_transmit() {
-            self.send(transmit).await?;
+            self.outbox.push_back(transmit);
+        }
+    }
+
+    /// How many messages wait in the send queue.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Sends the send queue and everything the session has queued.
+    ///
+    /// # Errors
+    /// The transport's error; what was not sent stays queued.
+    ///
+    /// # Cancel safety
+    /// Cancellation-safe: what was not sent stays in the send queue.
+    pub async fn flush<S: Session>(&mut self, session: &mut S) -> Result<(), TransportError> {
+        self.queue_from(session);
+        while !self.outbox.is_empty() {
+            self.send_front().await?;
         }
         Ok(())
     }
 
-    /// Sends one transmit (for example a chunk just sealed), counting its bytes.
+    /// Sends one message now (for example a chunk just sealed), counting its
+    /// bytes, ahead of the send queue.
+    ///
+    /// # Errors
+    /// [`TransportError::Closed`] once the transport is gone, or the transport's error.
+    ///
+    /// # Cancel safety
+    /// Not cancellation-safe: a cancelled call loses `transmit`. Use
+    /// [`Driver::queue`] where the send may be cancelled.
     pub async fn send(&mut self, transmit: Transmit) -> Result<(), TransportError> {
         if self.closed {
             return Err(TransportError::Closed);
@@ -186,19 +255,62 @@ impl<T: Transport> Driver<T> {
         Ok(())
     }
 
+    /// Sends the first queued message, removing it only once the transport took
+    /// it. Pending forever when nothing is queued. Cancellation-safe.
+    async fn send_front(&mut self) -> Result<(), TransportError> {
+        if self.closed {
+            return Err(TransportError::Closed);
+        }
+        let Some(transmit) = self.outbox.front() else {
+            return std::future::pending().await;
+        };
+        self.transport
+            .send(transmit.stream, &transmit.bytes)
+            .await?;
+        self.counters
+            .sent
+            .fetch_add(transmit.bytes.len() as u64, Ordering::Relaxed);
+        self.outbox.pop_front();
+        Ok(())
+    }
+
     /// Waits for a message, a path event or the session's timer, and feeds it to
-    /// the session. Cancellation-safe.
+    /// the session. Same as [`Driver::next_io`] with [`Receive::On`].
+    ///
+    /// # Cancel safety
+    /// Cancellation-safe.
     pub async fn next_input<S: Session>(&mut self, session: &mut S) -> Input {
+        self.next_io(session, Receive::On).await
+    }
+
+    /// Waits for the first of: a message or path event (unless `receive` is
+    /// [`Receive::Paused`]), the session's timer, or the first queued message
+    /// going out; feeds it to the session. The timer fires whether or not the
+    /// embedder reads, so a session that stops reading still times out.
+    ///
+    /// A failed send or receive closes the driver and tells the session
+    /// ([`Input::TransportClosed`]).
+    ///
+    /// # Cancel safety
+    /// Cancellation-safe: a queued message leaves the queue only once sent, and
+    /// a received message reaches the session before this returns.
+    pub async fn next_io<S: Session>(&mut self, session: &mut S, receive: Receive) -> Input {
         if self.closed {
             return Input::TransportClosed(None);
         }
         let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let sending = !self.outbox.is_empty();
+        let transport = self.transport.clone();
         let received = tokio::select! {
-            received = self.transport.recv() => received,
+            received = transport.recv(), if receive == Receive::On => received,
             () = sleep_until(deadline) => {
                 session.handle_timeout(now());
                 return Input::Handled;
             }
+            sent = self.send_front(), if sending => match sent {
+                Ok(()) => return Input::Handled,
+                Err(err) => Err(err),
+            },
         };
         match received {
             Ok(TransportEvent::Message { stream, data }) => {
@@ -256,6 +368,7 @@ pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// Sleeps until `deadline`, or forever without one. Cancellation-safe.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,

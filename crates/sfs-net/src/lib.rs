@@ -49,7 +49,7 @@ pub mod memory;
 mod sctp;
 pub mod transport;
 
-pub use driver::{now, Counters, Driver, Input, ReceivedChunk, Session};
+pub use driver::{now, Counters, Driver, Input, Receive, ReceivedChunk, Session};
 pub use transport::{
     PathChange, PathEvent, PathInfo, PathState, PathStatus, PeerAddrState, Transport,
     TransportError, TransportEvent, PPID_CONTROL, PPID_DATA,

@@ -12,13 +12,13 @@
 //! So no name can end a line early or fake a `key=` field: one event is always one
 //! line, and a parser can split on unquoted spaces.
 //!
-//! **No password can be logged, by construction.** An [`Event`] accepts only values
+//! **No password can be logged, by construction.** An [`AuditEvent`] accepts only values
 //! of types that cannot hold one: [`Username`], [`VirtualPath`], [`SocketAddr`],
-//! [`Rights`], numbers, the closed enums [`EventKind`] and [`Outcome`], and reasons
+//! [`Rights`], numbers, the closed enums [`EventKind`] and [`AuditOutcome`], and reasons
 //! of type [`Reason`], which is built only from `&'static str` text written in the
 //! source or from the server's own error types. There is no way to put an arbitrary
 //! runtime string into an event. A login attempt's name is logged only if it
-//! parses as a [`Username`] ([`Event::attempted_user`]), so a password typed into
+//! parses as a [`Username`] ([`AuditEvent::attempted_user`]), so a password typed into
 //! the name field is not written either.
 
 use std::fmt;
@@ -117,7 +117,7 @@ impl EventKind {
 
 /// How it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AuditOutcome {
     /// It worked.
     Ok,
     /// Refused: wrong password, missing right, bad path, a limit.
@@ -128,7 +128,7 @@ pub enum Outcome {
     Info,
 }
 
-impl Outcome {
+impl AuditOutcome {
     fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -176,9 +176,9 @@ reason_from_error!(
 
 /// One event, built with chained setters and written by [`AuditLog::record`].
 #[derive(Debug, Clone)]
-pub struct Event<'a> {
+pub struct AuditEvent<'a> {
     kind: EventKind,
-    outcome: Outcome,
+    outcome: AuditOutcome,
     user: Option<&'a Username>,
     attempted_user: Option<Username>,
     peers: &'a [SocketAddr],
@@ -191,9 +191,9 @@ pub struct Event<'a> {
     reason: Option<Reason>,
 }
 
-impl<'a> Event<'a> {
+impl<'a> AuditEvent<'a> {
     /// An event of `kind` that ended with `outcome`.
-    pub fn new(kind: EventKind, outcome: Outcome) -> Self {
+    pub fn new(kind: EventKind, outcome: AuditOutcome) -> Self {
         Self {
             kind,
             outcome,
@@ -375,7 +375,7 @@ impl AuditLog {
 
     /// Appends one event, stamped now. The line is written with a single
     /// `write_all` under a lock, so concurrent events never interleave.
-    pub fn record(&self, event: &Event<'_>) -> io::Result<()> {
+    pub fn record(&self, event: &AuditEvent<'_>) -> io::Result<()> {
         let mut line = event.format_line(SystemTime::now());
         log::info!(target: "sfs::audit", "{line}");
         line.push('\n');

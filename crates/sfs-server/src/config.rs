@@ -1,3 +1,4 @@
+// Over 600 lines with its tests: defaults, file and flags of one config read best side by side.
 //! The server's configuration: defaults, an optional TOML file, and flags on top.
 //!
 //! Precedence, lowest first: built-in defaults, the TOML file named by `--config`,

@@ -16,7 +16,7 @@
 //! | [`server`] | binding, the accept loop, connection limits, graceful shutdown |
 //! | [`connection`] | one client's session: logins, command queue, transfers, timeouts |
 //! | [`context`] | what connections share: accounts, store, shares, log, TLS, settings |
-//! | `cmd` (private) | the file commands, one file per family (list, nav, info, change, share, open) |
+//! | `cmd` (private) | the commands, one file each (`cmd/list.rs`, `cmd/retr.rs`, `cmd/login.rs`, ...) |
 //! | [`accounts`] | `users.json`, usernames, passwords, bcrypt, login and registration (from `sfs-state`) |
 //! | [`throttle`] | the failed-login policy: growing delays, caps and per-source penalties |
 //! | [`store`] | per-user homes and every file operation, confined with `cap-std` |
@@ -25,6 +25,7 @@
 //! | [`config`] | the configuration file and command-line flags |
 //! | [`startup`] | the checks run before listening: users file, certificate, key |
 //! | [`durable`] | atomic, durable replacement of small state files (from `sfs-state`) |
+//! | `testing` (feature `testing`) | a scripted test client over any transport, for tests |
 //!
 //! # A tour
 //!
@@ -135,7 +136,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use sfs_server::accounts::{Account, Role, Username};
-//! use sfs_server::audit::{AuditLog, Event, EventKind, Outcome};
+//! use sfs_server::audit::{AuditLog, AuditEvent, EventKind, AuditOutcome};
 //! use sfs_server::shares::{Access, AccessError, Resolved, ShareDb};
 //! use sfs_server::store::{FileStore, VirtualPath};
 //!
@@ -163,7 +164,7 @@
 //! let error = delete().unwrap_err();
 //! // ...with the same words as a missing file, and one line in server.log.
 //! assert_eq!(error.to_string(), "no such file or folder");
-//! log.record(&Event::new(EventKind::Delete, Outcome::Denied)
+//! log.record(&AuditEvent::new(EventKind::Delete, AuditOutcome::Denied)
 //!     .user(&alice.name).peers(&peers).path(&path).reason(&error))?;
 //! # Ok(())
 //! # }
@@ -180,4 +181,6 @@ pub mod server;
 pub mod shares;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod throttle;

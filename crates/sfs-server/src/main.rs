@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use sfs_server::audit::{Event, EventKind, Outcome};
+use sfs_server::audit::{AuditEvent, AuditOutcome, EventKind};
 use sfs_server::config::ServerArgs;
 use sfs_server::context::ServerContext;
 use sfs_server::server::{self, ConnectionLimits};
@@ -86,7 +86,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Arc::new(context);
     if let Err(error) = ctx
         .audit
-        .record(&Event::new(EventKind::Start, Outcome::Info))
+        .record(&AuditEvent::new(EventKind::Start, AuditOutcome::Info))
     {
         log::error!("cannot write server.log: {error}");
     }
@@ -103,7 +103,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     .await;
     if let Err(error) = ctx
         .audit
-        .record(&Event::new(EventKind::Stop, Outcome::Info))
+        .record(&AuditEvent::new(EventKind::Stop, AuditOutcome::Info))
     {
         log::error!("cannot write server.log: {error}");
     }

@@ -27,7 +27,7 @@ use sfs_sctp::{
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::audit::{Event, EventKind, Outcome};
+use crate::audit::{AuditEvent, AuditOutcome, EventKind};
 use crate::config::{Scheduler, ServerConfig};
 use crate::connection;
 use crate::context::ServerContext;
@@ -301,7 +301,7 @@ fn refuse<T: Transport>(
     peers: &[SocketAddr],
     why: &'static str,
 ) {
-    let event = Event::new(EventKind::Refuse, Outcome::Denied)
+    let event = AuditEvent::new(EventKind::Refuse, AuditOutcome::Denied)
         .peers(peers)
         .reason(why);
     if let Err(error) = ctx.audit.record(&event) {

@@ -1,3 +1,4 @@
+// Over 600 lines with its tests: every home operation is here, so confinement lives in one place.
 //! The file store: per-user homes and every file operation, confined to the home.
 //!
 //! Each user's home is `<root>/<username>/` (the root defaults to `server_files/`),

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use sfs_server::accounts::Username;
-use sfs_server::audit::{AuditLog, Event, EventKind, Outcome};
+use sfs_server::audit::{AuditEvent, AuditLog, AuditOutcome, EventKind};
 use sfs_server::shares::Rights;
 use sfs_server::store::{StoreError, VirtualPath};
 
@@ -23,30 +23,30 @@ fn events_are_single_escaped_lines_in_a_private_file() {
     let spaced = VirtualPath::parse("/my docs/ünï \"quoted\" =x.txt").unwrap();
     let target = VirtualPath::parse("/b").unwrap();
 
-    log.record(&Event::new(EventKind::Connect, Outcome::Info).peers(&peers))
+    log.record(&AuditEvent::new(EventKind::Connect, AuditOutcome::Info).peers(&peers))
         .unwrap();
     log.record(
-        &Event::new(EventKind::Login, Outcome::Ok)
+        &AuditEvent::new(EventKind::Login, AuditOutcome::Ok)
             .user(&alice)
             .peers(&peers),
     )
     .unwrap();
     // A password typed into the name field never reaches the log.
     log.record(
-        &Event::new(EventKind::Login, Outcome::Denied)
+        &AuditEvent::new(EventKind::Login, AuditOutcome::Denied)
             .attempted_user("hunter2 is my PASSWORD\n")
             .peers(&peers),
     )
     .unwrap();
     log.record(
-        &Event::new(EventKind::Store, Outcome::Ok)
+        &AuditEvent::new(EventKind::Store, AuditOutcome::Ok)
             .user(&alice)
             .path(&spaced)
             .bytes(42),
     )
     .unwrap();
     log.record(
-        &Event::new(EventKind::Delete, Outcome::Denied)
+        &AuditEvent::new(EventKind::Delete, AuditOutcome::Denied)
             .user(&alice)
             .owner(&bob)
             .path(&target)
@@ -54,7 +54,7 @@ fn events_are_single_escaped_lines_in_a_private_file() {
     )
     .unwrap();
     log.record(
-        &Event::new(EventKind::Share, Outcome::Ok)
+        &AuditEvent::new(EventKind::Share, AuditOutcome::Ok)
             .user(&alice)
             .path(&target)
             .grantee(&bob)
@@ -62,7 +62,7 @@ fn events_are_single_escaped_lines_in_a_private_file() {
     )
     .unwrap();
     log.record(
-        &Event::new(EventKind::Rename, Outcome::Ok)
+        &AuditEvent::new(EventKind::Rename, AuditOutcome::Ok)
             .user(&alice)
             .path(&spaced)
             .target(&target),
@@ -123,7 +123,7 @@ fn concurrent_writers_never_interleave_lines() {
                 let file = VirtualPath::parse(&format!("/{}", "x".repeat(200))).unwrap();
                 for _ in 0..200 {
                     log.record(
-                        &Event::new(EventKind::Retrieve, Outcome::Ok)
+                        &AuditEvent::new(EventKind::Retrieve, AuditOutcome::Ok)
                             .user(&user)
                             .path(&file),
                     )

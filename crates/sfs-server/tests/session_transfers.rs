@@ -261,12 +261,12 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
 
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
-    let mut first = support::Client::detached(client_end, &fx.pki);
+    let mut first = support::detached(client_end, &fx.pki);
     assert_eq!(first.login("alice", support::PASSWORD).await, Reply::Ok);
 
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
-    let mut second = support::Client::detached(client_end, &fx.pki);
+    let mut second = support::detached(client_end, &fx.pki);
     second.until_closed().await;
     assert!(second.transport_closed, "refused without a session");
     assert!(
@@ -287,4 +287,36 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
         .await
         .expect("run returns after shutdown")
         .unwrap();
+}
+
+#[tokio::test]
+async fn transfers_beyond_the_limit_are_refused_busy() {
+    let fx = Fixture::with(SessionSettings {
+        max_transfers: 1,
+        ..SessionSettings::default()
+    });
+    let mut c = fx.login("alice").await;
+    let id = c.send_stor("big.bin", pattern(100_000, 3));
+    c.limit_upload(id, 10_000);
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    let busy = c.upload("small.bin", b"abc").await;
+    assert_eq!(code(&busy), ErrorCode::BUSY, "{busy:?}");
+    let busy = c
+        .request(Command::Retr {
+            path: "big.bin".into(),
+            offset: 0,
+        })
+        .await;
+    assert_eq!(code(&busy), ErrorCode::BUSY, "{busy:?}");
+    // Other commands still go through.
+    assert!(matches!(c.request(Command::Pwd).await, Reply::Path { .. }));
+    let transfer = c.stor_transfer[&id];
+    c.session
+        .abort_transfer(transfer, ErrorCode::ABORTED, "user pressed Ctrl-C")
+        .unwrap();
+    let aborted = c.reply(id).await;
+    assert_ne!(aborted, Reply::Ok);
+    assert_eq!(c.upload("small.bin", b"abc").await, Reply::Ok);
 }

@@ -3,7 +3,8 @@
 
 use sfs_proto::control::{Entry, Reply};
 
-use super::{in_parts, synthesized_dir, wire_entry, Job, Outcome, Target};
+use super::common::{in_parts, synthesized_dir, wire_entry, Target};
+use super::{CommandContext, CommandResult};
 use crate::audit::EventKind;
 use crate::shares::{Access, AccessError, SHARED_DIR};
 use crate::store::EntryKind;
@@ -11,10 +12,10 @@ use crate::store::EntryKind;
 /// Fixed bytes of one encoded entry besides its name.
 const ENTRY_OVERHEAD: usize = 2 + 1 + 8 + 8 + 4;
 
-pub(super) fn list(job: &Job, text: &str) -> Result<Outcome, Reply> {
+pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Reply> {
     let kind = EventKind::List;
-    let path = job.parse_or_reply(kind, text)?;
-    let entries = match job.target(&path, Access::Read) {
+    let path = cx.parse_or_reply(kind, text)?;
+    let entries = match cx.target(&path, Access::Read) {
         Ok(Target::Home {
             home,
             path: real,
@@ -26,7 +27,7 @@ pub(super) fn list(job: &Job, text: &str) -> Result<Outcome, Reply> {
             });
             match listed {
                 Ok(found) => {
-                    job.ok(kind, &path, owner.as_ref());
+                    cx.ok(kind, &path, owner.as_ref());
                     let mut entries: Vec<Entry> = found.iter().map(wire_entry).collect();
                     if owner.is_none()
                         && real.is_root()
@@ -39,22 +40,22 @@ pub(super) fn list(job: &Job, text: &str) -> Result<Outcome, Reply> {
                     entries
                 }
                 Err(error) => {
-                    return Err(job.fail(kind, Some(&path), owner.as_ref(), &error.into()))
+                    return Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into()))
                 }
             }
         }
         Ok(Target::SharedRoot) => {
-            let owners = if job.account.is_admin() {
+            let owners = if cx.account.is_admin() {
                 // Admins reach every home through /shared.
-                match job.ctx.accounts.file().load() {
+                match cx.ctx.accounts.file().load() {
                     Ok(db) => db
                         .users()
                         .map(|record| record.name.clone())
-                        .filter(|name| *name != job.account.name)
+                        .filter(|name| *name != cx.account.name)
                         .collect(),
                     Err(error) => {
                         log::error!("listing /shared: {error}");
-                        return Err(job.fail(
+                        return Err(cx.fail(
                             kind,
                             Some(&path),
                             None,
@@ -65,23 +66,23 @@ pub(super) fn list(job: &Job, text: &str) -> Result<Outcome, Reply> {
                     }
                 }
             } else {
-                job.ctx
+                cx.ctx
                     .shares
-                    .with(|db| db.owners_sharing_with(&job.account.name))
+                    .with(|db| db.owners_sharing_with(&cx.account.name))
             };
-            job.ok(kind, &path, None);
+            cx.ok(kind, &path, None);
             owners
                 .iter()
                 .map(|owner| synthesized_dir(owner.as_str()))
                 .collect()
         }
         Ok(Target::Listing { children }) => {
-            job.ok(kind, &path, None);
+            cx.ok(kind, &path, None);
             children.iter().map(|name| synthesized_dir(name)).collect()
         }
-        Err(error) => return Err(job.fail(kind, Some(&path), None, &error)),
+        Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
     };
-    Ok(Outcome::Replies {
+    Ok(CommandResult::Replies {
         replies: listing_parts(entries),
         cwd: None,
     })
@@ -99,7 +100,7 @@ fn listing_parts(entries: Vec<Entry>) -> Vec<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::PART_BUDGET;
+    use crate::cmd::common::PART_BUDGET;
 
     #[test]
     fn parts_fit_a_message_and_only_the_last_is_final() {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!            ┌──────────── one task per connection ────────────┐
-//!  network ──┤ Driver::next_input ─▶ ServerSession ─▶ events ──┼─▶ jobs (JoinSet):
+//!  network ──┤ Driver::next_io ────▶ ServerSession ─▶ events ──┼─▶ jobs (JoinSet):
 //!            │        ▲                  │                     │   bcrypt, file commands,
 //!            │        └─── flush ◀───────┘ replies, chunks ◀───┼── reads, writes, commits
 //!            └─────────────────────────────────────────────────┘
@@ -17,8 +17,8 @@
 //!   [`Hasher`](crate::accounts::Hasher)); failures then wait out the throttle's
 //!   delay in a timer task before the reply goes out.
 //! - **Commands** run one at a time, in the order they arrived, each as a blocking
-//!   job (the private `cmd` module): a client that pipelines `MKD a`, `CWD a` gets what it
-//!   typed. Transfers are opened by a command but then proceed in parallel with
+//!   job (the private `cmd` module; PWD, CDUP and STATUS at once, in the loop): a
+//!   client that pipelines `MKD a`, `CWD a` gets what it typed. Transfers are opened by a command but then proceed in parallel with
 //!   later commands and with each other.
 //! - **Downloads** read one chunk at a time per transfer with `pread`, as credit
 //!   allows; the session spreads chunks over the data streams.
@@ -30,7 +30,8 @@
 //!
 //! Memory per session is bounded: upload bytes held in memory are capped by
 //! [`SessionSettings::max_buffered_upload`](crate::context::SessionSettings) (the
-//! loop stops reading from the network until writes catch up), downloads hold one
+//! loop stops reading from the network until writes catch up, while the session's
+//! timer keeps running, so a stalled upload still times out), downloads hold one
 //! chunk per transfer, and the session bounds requests in flight and transfers.
 //!
 //! Shutdown: when the signal fires, new commands are answered `SHUTTING_DOWN`,
@@ -38,28 +39,28 @@
 //! finish, and then the session closes with `SHUTTING_DOWN`. An unfinished upload
 //! is discarded (its temporary file removed), so the old file stays intact.
 
-mod login;
-mod transfer;
+mod admission;
+mod data_transfer;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use sfs_net::{now, Driver, Input, PathChange, Transport};
+use sfs_net::{now, Driver, Input, PathChange, Receive, Transport};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
-use sfs_proto::session::{Event, ServerSession, Transmit};
+use sfs_proto::session::{Event, ServerSession};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::accounts::Account;
-use crate::audit::{Event as LogEvent, EventKind, Outcome as LogOutcome};
-use crate::cmd::{self, Job, Outcome};
+use crate::audit::{AuditEvent, AuditOutcome, EventKind};
+use crate::cmd::{self, CommandContext, CommandResult};
 use crate::context::ServerContext;
 use crate::store::VirtualPath;
 use crate::throttle::ConnectionAttempts;
 
-use transfer::{DownloadState, UploadState};
+use data_transfer::{DownloadState, UploadState};
 
 /// Tells connections that the server is shutting down: the value turns `true`.
 pub type ShutdownSignal = watch::Receiver<bool>;
@@ -76,7 +77,7 @@ pub struct ConnectionSummary {
 /// Something slow that finished, for the connection loop to act on.
 enum Completion {
     /// A login or registration was checked.
-    Login(login::LoginDone),
+    Login(crate::cmd::login::LoginDone),
     /// A failed login's delay is over: send the refusal now.
     LoginRefused {
         id: RequestId,
@@ -85,7 +86,10 @@ enum Completion {
         close: bool,
     },
     /// A queued command finished.
-    Command { id: RequestId, outcome: Outcome },
+    Command {
+        id: RequestId,
+        result: CommandResult,
+    },
     /// A download chunk was read (the buffer has the record header room).
     Read {
         transfer: TransferId,
@@ -128,7 +132,7 @@ pub async fn serve<T: Transport>(
             };
         }
     };
-    let mut connection = Connection {
+    let mut connection = ConnectionTask {
         driver: Driver::new(Arc::new(transport)),
         session,
         peers,
@@ -142,7 +146,6 @@ pub async fn serve<T: Transport>(
         downloads: HashMap::new(),
         uploads: HashMap::new(),
         failed_uploads: HashMap::new(),
-        outbox: VecDeque::new(),
         buffered: 0,
         data_streams,
         shutdown,
@@ -157,7 +160,7 @@ pub async fn serve<T: Transport>(
     }
 }
 
-struct Connection<T: Transport> {
+struct ConnectionTask<T: Transport> {
     ctx: Arc<ServerContext>,
     driver: Driver<T>,
     session: ServerSession,
@@ -176,8 +179,6 @@ struct Connection<T: Transport> {
     /// Failed uploads whose temporary file a write job still holds: their error
     /// reply goes out once the job hands the file back and it is removed.
     failed_uploads: HashMap<TransferId, (RequestId, Reply)>,
-    /// Messages the session produced, in order, waiting to be sent.
-    outbox: VecDeque<Transmit>,
     /// Upload bytes received and not yet written.
     buffered: usize,
     data_streams: u16,
@@ -187,64 +188,42 @@ struct Connection<T: Transport> {
     close_code: ErrorCode,
 }
 
-impl<T: Transport> Connection<T> {
+impl<T: Transport> ConnectionTask<T> {
     async fn run(&mut self) {
-        self.record(LogEvent::new(EventKind::Connect, LogOutcome::Info));
+        self.record(AuditEvent::new(EventKind::Connect, AuditOutcome::Info));
         if *self.shutdown.borrow() {
             self.begin_drain();
         }
-        // Sending happens inside the select below, next to receiving, so that a
-        // client that stops reading cannot stall this loop (its timers, the
-        // shutdown signal, its other transfers) behind a full send buffer.
-        let transport = self.driver.transport().clone();
+        // Sending happens inside the driver, next to receiving and the session's
+        // timer, so that a client that stops reading cannot stall this loop (its
+        // timers, the shutdown signal, its other transfers) behind a full send
+        // buffer, and a full upload buffer (reading paused) cannot stop the timer.
         loop {
             while let Some(event) = self.session.poll_event() {
                 self.handle_event(event);
             }
             self.start_next_command();
             self.check_drain();
-            while let Some(transmit) = self.session.poll_transmit() {
-                self.outbox.push_back(transmit);
-            }
+            self.driver.queue_from(&mut self.session);
             if self.session.is_closed() {
                 // Deliver the Close and close_notify if the peer still listens.
-                let _ = tokio::time::timeout(CLOSE_FLUSH_TIME, async {
-                    for transmit in self.outbox.drain(..) {
-                        if transport
-                            .send(transmit.stream, &transmit.bytes)
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                let _ =
+                    tokio::time::timeout(CLOSE_FLUSH_TIME, self.driver.flush(&mut self.session))
+                        .await;
                 while let Some(event) = self.session.poll_event() {
                     self.handle_event(event);
                 }
                 break;
             }
-            let reading = self.buffered < self.ctx.settings.max_buffered_upload;
+            let receive = if self.buffered < self.ctx.settings.max_buffered_upload {
+                Receive::On
+            } else {
+                Receive::Paused
+            };
             let draining = self.draining;
-            let next = self.outbox.front();
             tokio::select! {
-                input = self.driver.next_input(&mut self.session), if reading => {
+                input = self.driver.next_io(&mut self.session, receive) => {
                     self.handle_input(input);
-                }
-                sent = send_front(&*transport, next), if next.is_some() => {
-                    match sent {
-                        Ok(()) => {
-                            self.outbox.pop_front();
-                            if self.outbox.len() < MAX_OUTBOX {
-                                self.pump_all_downloads();
-                            }
-                        }
-                        Err(error) => {
-                            log::debug!("send failed: {error}");
-                            self.session.handle_transport_closed();
-                        }
-                    }
                 }
                 Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => {
                     match done {
@@ -265,7 +244,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
         }
-        transport.shutdown();
+        self.driver.transport().shutdown();
         // Uploads not committed are dropped here, which removes their temporary
         // files; jobs still running finish on their own (a commit in progress
         // completes, its reply simply has nowhere to go).
@@ -277,10 +256,15 @@ impl<T: Transport> Connection<T> {
 
     fn handle_input(&mut self, input: Input) {
         match input {
-            Input::Handled => {}
+            Input::Handled => {
+                // Perhaps a queued message went out: downloads may read ahead again.
+                if self.driver.queued() < MAX_OUTBOX {
+                    self.pump_all_downloads();
+                }
+            }
             Input::Chunk(chunk) => self.receive_chunk(chunk),
             Input::Path(event) => {
-                let outcome = LogOutcome::Info;
+                let outcome = AuditOutcome::Info;
                 let reason: &'static str = match event.change {
                     PathChange::Unreachable => "path failed",
                     PathChange::PotentiallyFailed => "path potentially failed",
@@ -292,7 +276,7 @@ impl<T: Transport> Connection<T> {
                     _ => "path changed",
                 };
                 let addrs: Vec<SocketAddr> = event.addr.into_iter().collect();
-                let mut line = LogEvent::new(EventKind::PathChange, outcome)
+                let mut line = AuditEvent::new(EventKind::PathChange, outcome)
                     .peers(&addrs)
                     .reason(reason);
                 if let Some(account) = &self.account {
@@ -334,9 +318,9 @@ impl<T: Transport> Connection<T> {
             } => self.transfer_failed(transfer, by, code, &reason),
             Event::Closed(reason) => {
                 self.close_code = reason.code;
-                let outcome = LogOutcome::Info;
+                let outcome = AuditOutcome::Info;
                 let text = reason.code.name().unwrap_or("unknown code");
-                let mut line = LogEvent::new(EventKind::Disconnect, outcome)
+                let mut line = AuditEvent::new(EventKind::Disconnect, outcome)
                     .peers(&self.peers)
                     .reason(text);
                 if let Some(account) = &self.account {
@@ -365,47 +349,23 @@ impl<T: Transport> Connection<T> {
                 );
                 continue;
             }
-            match command {
-                Command::Pwd => {
-                    let path = self.cwd.to_string();
-                    self.respond(id, Reply::Path { path });
-                }
-                Command::Cdup => {
-                    self.cwd = self.cwd.parent().unwrap_or_default();
-                    let path = self.cwd.to_string();
-                    self.respond(id, Reply::Path { path });
-                }
-                Command::Status => {
-                    let reply = Reply::ServerStatus {
-                        user: account.name.to_string(),
-                        cwd: self.cwd.to_string(),
-                        admin: account.is_admin(),
-                        transfers: u32::try_from(self.session.open_transfers()).unwrap_or(u32::MAX),
-                    };
-                    self.respond(id, reply);
-                }
-                Command::Retr { .. } | Command::Stor { .. }
-                    if self.session.open_transfers() >= self.ctx.settings.max_transfers =>
-                {
-                    self.respond(
-                        id,
-                        Reply::error(ErrorCode::BUSY, "too many transfers in flight"),
-                    );
-                }
-                command => {
-                    let job = Job {
-                        ctx: self.ctx.clone(),
-                        account,
-                        cwd: self.cwd.clone(),
-                        peers: self.peers.clone(),
-                    };
-                    self.running = true;
-                    self.jobs.spawn_blocking(move || Completion::Command {
-                        id,
-                        outcome: cmd::run(&job, command),
-                    });
-                }
+            let cx = CommandContext {
+                ctx: self.ctx.clone(),
+                account,
+                cwd: self.cwd.clone(),
+                peers: self.peers.clone(),
+                open_transfers: self.session.open_transfers(),
+            };
+            if cmd::runs_inline(&command) {
+                let result = cmd::run(&cx, command);
+                self.command_done(id, result);
+                continue;
             }
+            self.running = true;
+            self.jobs.spawn_blocking(move || Completion::Command {
+                id,
+                result: cmd::run(&cx, command),
+            });
         }
     }
 
@@ -423,20 +383,9 @@ impl<T: Transport> Connection<T> {
                         .close(ErrorCode::AUTH_FAILED, "too many failed logins");
                 }
             }
-            Completion::Command { id, outcome } => {
+            Completion::Command { id, result } => {
                 self.running = false;
-                match outcome {
-                    Outcome::Replies { replies, cwd } => {
-                        if let Some(cwd) = cwd {
-                            self.cwd = cwd;
-                        }
-                        for reply in replies {
-                            self.respond(id, reply);
-                        }
-                    }
-                    Outcome::Retr(download) => self.open_download(id, download),
-                    Outcome::Stor(target) => self.open_upload(id, target),
-                }
+                self.command_done(id, result);
             }
             Completion::Read { transfer, result } => self.chunk_read(transfer, result),
             Completion::Written {
@@ -446,6 +395,22 @@ impl<T: Transport> Connection<T> {
                 result,
             } => self.chunk_written(transfer, upload, bytes, result),
             Completion::Committed { transfer, result } => self.committed(transfer, result),
+        }
+    }
+
+    /// Acts on what a command produced.
+    fn command_done(&mut self, id: RequestId, result: CommandResult) {
+        match result {
+            CommandResult::Replies { replies, cwd } => {
+                if let Some(cwd) = cwd {
+                    self.cwd = cwd;
+                }
+                for reply in replies {
+                    self.respond(id, reply);
+                }
+            }
+            CommandResult::Retr(download) => self.open_download(id, download),
+            CommandResult::Stor(target) => self.open_upload(id, target),
         }
     }
 
@@ -475,7 +440,7 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    fn record(&self, event: LogEvent<'_>) {
+    fn record(&self, event: AuditEvent<'_>) {
         let mut event = event.peers(&self.peers);
         if let Some(account) = &self.account {
             event = event.user(&account.name);
@@ -483,7 +448,7 @@ impl<T: Transport> Connection<T> {
         self.write_log(&event);
     }
 
-    fn write_log(&self, event: &LogEvent<'_>) {
+    fn write_log(&self, event: &AuditEvent<'_>) {
         if let Err(error) = self.ctx.audit.record(event) {
             log::error!("cannot write server.log: {error}");
         }
@@ -494,18 +459,6 @@ impl<T: Transport> Connection<T> {
 const MAX_OUTBOX: usize = 16;
 /// How long a closing session may take to deliver its last messages.
 const CLOSE_FLUSH_TIME: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Sends the first queued message; cancellation-safe, since the message leaves
-/// the queue only once sent.
-async fn send_front<T: Transport>(
-    transport: &T,
-    next: Option<&Transmit>,
-) -> Result<(), sfs_net::TransportError> {
-    match next {
-        Some(transmit) => transport.send(transmit.stream, &transmit.bytes).await,
-        None => std::future::pending().await,
-    }
-}
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

@@ -10,9 +10,9 @@ use sfs_proto::control::{ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::record::{chunk_buffer, CHUNK_PREFIX_LEN, MAX_CHUNK_DATA};
 use sfs_proto::session::Initiator;
 
-use super::{Completion, Connection};
+use super::{Completion, ConnectionTask};
 use crate::accounts::Username;
-use crate::audit::{Event as LogEvent, EventKind, Outcome as LogOutcome, Reason};
+use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::cmd::{store_error_reply, Download, UploadTarget};
 use crate::store::{StoreError, Upload, VirtualPath};
 
@@ -46,7 +46,7 @@ pub(super) struct UploadState {
     owner: Option<Username>,
 }
 
-impl<T: Transport> Connection<T> {
+impl<T: Transport> ConnectionTask<T> {
     pub(super) fn open_download(&mut self, id: RequestId, download: Download) {
         let Download {
             file,
@@ -88,7 +88,7 @@ impl<T: Transport> Connection<T> {
         let Some(state) = self.downloads.get_mut(&transfer) else {
             return;
         };
-        if state.reading || self.outbox.len() >= super::MAX_OUTBOX {
+        if state.reading || self.driver.queued() >= super::MAX_OUTBOX {
             return;
         }
         let allowance = self.session.chunk_allowance(transfer).min(MAX_CHUNK_DATA);
@@ -137,7 +137,7 @@ impl<T: Transport> Connection<T> {
                 if let Some(state) = self.downloads.remove(&transfer) {
                     self.log_transfer(
                         EventKind::Retrieve,
-                        LogOutcome::Failed,
+                        AuditOutcome::Failed,
                         &state.path,
                         state.owner.as_ref(),
                         None,
@@ -154,7 +154,7 @@ impl<T: Transport> Connection<T> {
                 return;
             }
         };
-        self.outbox.push_back(transmit);
+        self.driver.queue(transmit);
         // Read the next chunk while this one goes out.
         self.pump_download(transfer);
     }
@@ -163,7 +163,7 @@ impl<T: Transport> Connection<T> {
         if let Some(state) = self.downloads.remove(&transfer) {
             self.log_transfer(
                 EventKind::Retrieve,
-                LogOutcome::Ok,
+                AuditOutcome::Ok,
                 &state.path,
                 state.owner.as_ref(),
                 Some(state.length),
@@ -309,7 +309,7 @@ impl<T: Transport> Connection<T> {
             Ok(bytes) => {
                 self.log_transfer(
                     EventKind::Store,
-                    LogOutcome::Ok,
+                    AuditOutcome::Ok,
                     &state.path,
                     state.owner.as_ref(),
                     Some(bytes),
@@ -340,7 +340,7 @@ impl<T: Transport> Connection<T> {
         if let Some(state) = self.downloads.remove(&transfer) {
             self.log_transfer(
                 EventKind::Retrieve,
-                LogOutcome::Failed,
+                AuditOutcome::Failed,
                 &state.path,
                 state.owner.as_ref(),
                 None,
@@ -373,9 +373,9 @@ impl<T: Transport> Connection<T> {
         let held: usize = state.pending.values().map(|c| c.data().len()).sum();
         self.buffered = self.buffered.saturating_sub(held);
         let outcome = if code == ErrorCode::INTERNAL || code == ErrorCode::NO_SPACE {
-            LogOutcome::Failed
+            AuditOutcome::Failed
         } else {
-            LogOutcome::Denied
+            AuditOutcome::Denied
         };
         self.log_transfer(
             EventKind::Store,
@@ -405,7 +405,7 @@ impl<T: Transport> Connection<T> {
         for state in unfinished {
             self.log_transfer(
                 EventKind::Store,
-                LogOutcome::Failed,
+                AuditOutcome::Failed,
                 &state.path,
                 state.owner.as_ref(),
                 None,
@@ -418,13 +418,13 @@ impl<T: Transport> Connection<T> {
     fn log_transfer(
         &self,
         kind: EventKind,
-        outcome: LogOutcome,
+        outcome: AuditOutcome,
         path: &VirtualPath,
         owner: Option<&Username>,
         bytes: Option<u64>,
         reason: Reason,
     ) {
-        let mut event = LogEvent::new(kind, outcome).path(path).peers(&self.peers);
+        let mut event = AuditEvent::new(kind, outcome).path(path).peers(&self.peers);
         if let Some(account) = &self.account {
             event = event.user(&account.name);
         }
@@ -434,7 +434,7 @@ impl<T: Transport> Connection<T> {
         if let Some(bytes) = bytes {
             event = event.bytes(bytes);
         }
-        if outcome != LogOutcome::Ok {
+        if outcome != AuditOutcome::Ok {
             event = event.reason(reason);
         }
         self.write_log(&event);

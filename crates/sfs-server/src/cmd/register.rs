@@ -1,0 +1,92 @@
+//! REGISTER: create an account and log it in, when the server allows it.
+//!
+//! The name is checked against the allow-list and the password's length, the
+//! account is an ordinary one (never an admin:
+//! [`Accounts::register`](crate::accounts::Accounts::register) has no role
+//! parameter), and its home is created before the user is logged in.
+
+use std::sync::Arc;
+
+use sfs_proto::control::{ErrorCode, RequestId};
+
+use super::login::{LoginDone, Refusal};
+use crate::accounts::{Account, Password, RegisterError, Username};
+use crate::audit::Reason;
+use crate::context::ServerContext;
+
+/// The refusal when the server does not take registrations, or `None`.
+pub(crate) fn refusal_if_closed(ctx: &ServerContext) -> Option<Refusal> {
+    (!ctx.settings.allow_registration).then(|| Refusal::Other {
+        code: ErrorCode::REGISTRATION_CLOSED,
+        message: "this server does not allow registration",
+        reason: Reason::from("registration is closed"),
+    })
+}
+
+/// Registers `user` with `password`.
+///
+/// # Cancel safety
+/// Cancelling after the account was written leaves it without its home; the
+/// home is created on its first login.
+pub(crate) async fn run(
+    ctx: Arc<ServerContext>,
+    id: RequestId,
+    user: String,
+    password: String,
+) -> LoginDone {
+    let result = register_account(&ctx, &user, password).await;
+    LoginDone {
+        id,
+        attempted: user,
+        register: true,
+        result,
+    }
+}
+
+async fn register_account(
+    ctx: &crate::context::ServerContext,
+    user: &str,
+    password: String,
+) -> Result<Account, Refusal> {
+    let name = Username::parse(user).map_err(|error| Refusal::Other {
+        code: ErrorCode::INVALID_USER,
+        message: "user names are 3 to 32 of a-z, 0-9, _ and -, starting with a letter",
+        reason: Reason::from(&error),
+    })?;
+    let password = Password::new(password.into_bytes()).map_err(|_| Refusal::Other {
+        code: ErrorCode::INVALID_PASSWORD,
+        message: "passwords are 1 to 72 bytes",
+        reason: Reason::from("password refused"),
+    })?;
+    let account = ctx
+        .accounts
+        .register(name, password)
+        .await
+        .map_err(|error| match error {
+            RegisterError::Taken => Refusal::Other {
+                code: ErrorCode::INVALID_USER,
+                message: "that user name is taken",
+                reason: Reason::from(&error),
+            },
+            RegisterError::Unavailable(_) => {
+                log::error!("registration failed: {error}");
+                Refusal::Other {
+                    code: ErrorCode::INTERNAL,
+                    message: "internal error",
+                    reason: Reason::from(&error),
+                }
+            }
+        })?;
+    let ctx_store = &ctx.store;
+    // Creating the home is one mkdir; small enough to do here rather than hop to
+    // the blocking pool and back.
+    if let Err(error) = ctx_store.home(&account.name) {
+        log::error!("cannot create the home of {}: {error}", account.name);
+        return Err(Refusal::Other {
+            code: ErrorCode::INTERNAL,
+            message: "internal error",
+            reason: Reason::from(&error),
+        });
+    }
+    Ok(account)
+}

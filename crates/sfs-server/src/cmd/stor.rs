@@ -1,0 +1,97 @@
+//! STOR, the first half: find where the file goes, check the write (replace) or
+//! create (new file) right, and start the temporary upload file. The data moves
+//! afterwards, in [`crate::connection`], while other commands go on.
+
+use sfs_proto::control::Reply;
+
+use super::common::Target;
+use super::{CommandContext, CommandResult};
+use crate::accounts::Username;
+use crate::audit::EventKind;
+use crate::shares::{Access, ShareError};
+use crate::store::{EntryKind, StoreError, Upload, VirtualPath};
+
+/// A STOR ready to receive.
+#[derive(Debug)]
+pub(crate) struct UploadTarget {
+    /// The temporary file beside the target.
+    pub upload: Upload,
+    /// The announced size.
+    pub size: u64,
+    /// The path as the client named it (for the log).
+    pub path: VirtualPath,
+    /// The home's owner when it is not the client's.
+    pub owner: Option<Username>,
+}
+
+pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandResult, Reply> {
+    cx.check_transfer_slot()?;
+    let kind = EventKind::Store;
+    let path = cx.parse_or_reply(kind, text)?;
+    // Replacing a file needs write; making a new one needs create. Ask the share
+    // tree about reading first only to learn where the file is.
+    let located = match cx.target(&path, Access::Read) {
+        Ok(Target::Home {
+            home,
+            path: real,
+            owner,
+        }) => Some((home, real, owner)),
+        Ok(_) => None,
+        // No read right is fine as long as the needed right is there (checked next).
+        Err(_) => None,
+    };
+    let access = match &located {
+        Some((home, real, owner)) => match home.stat(real) {
+            Ok(entry) if entry.kind == EntryKind::Directory => {
+                return Err(cx.fail(
+                    kind,
+                    Some(&path),
+                    owner.as_ref(),
+                    &StoreError::IsADirectory.into(),
+                ))
+            }
+            Ok(_) => Access::Write,
+            Err(StoreError::NotFound) => Access::Create,
+            Err(error) => return Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
+        },
+        None => {
+            // Write-only or create-only shares: does the file exist?
+            match exists_for_upload(cx, &path) {
+                Some(true) => Access::Write,
+                _ => Access::Create,
+            }
+        }
+    };
+    let (home, real, owner) = match cx.target(&path, access) {
+        Ok(Target::Home {
+            home,
+            path: real,
+            owner,
+        }) => (home, real, owner),
+        Ok(_) => return Err(cx.fail(kind, Some(&path), None, &ShareError::ReadOnly.into())),
+        Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
+    };
+    match home.begin_upload(&real) {
+        Ok(upload) => Ok(CommandResult::Stor(UploadTarget {
+            upload,
+            size,
+            path,
+            owner,
+        })),
+        Err(error) => Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
+    }
+}
+
+/// Whether `path` exists, for a client whose share lacks read: checked with the
+/// rights it does have, so nothing is revealed to a client with no right at all.
+fn exists_for_upload(cx: &CommandContext, path: &VirtualPath) -> Option<bool> {
+    for access in [Access::Write, Access::Create] {
+        if let Ok(Target::Home {
+            home, path: real, ..
+        }) = cx.target(path, access)
+        {
+            return Some(home.stat(&real).is_ok());
+        }
+    }
+    None
+}

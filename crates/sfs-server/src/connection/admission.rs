@@ -1,0 +1,139 @@
+//! Applying LOGIN and REGISTER (the checks themselves are
+//! [`crate::cmd::login`] and [`crate::cmd::register`]) to this connection: the
+//! throttle's per-source penalty and per-connection delays, and the session's
+//! login state.
+
+use sfs_net::Transport;
+use sfs_proto::control::{ErrorCode, RequestId};
+
+use super::{Completion, ConnectionTask};
+use crate::audit::{AuditEvent, AuditOutcome, Reason};
+use crate::cmd::login::{self, LoginDone, Refusal};
+use crate::cmd::register;
+
+impl<T: Transport> ConnectionTask<T> {
+    pub(super) fn start_login(
+        &mut self,
+        id: RequestId,
+        user: String,
+        password: String,
+        register: bool,
+    ) {
+        let ctx = self.ctx.clone();
+        if register {
+            if let Some(refusal) = register::refusal_if_closed(&ctx) {
+                self.login_done(LoginDone {
+                    id,
+                    attempted: user,
+                    register,
+                    result: Err(refusal),
+                });
+                return;
+            }
+            self.jobs.spawn(async move {
+                Completion::Login(register::run(ctx, id, user, password).await)
+            });
+            return;
+        }
+        let penalty = {
+            let mut throttle = ctx
+                .throttle
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            throttle.admission_delay(self.source, tokio::time::Instant::now().into_std())
+        };
+        self.jobs.spawn(async move {
+            Completion::Login(login::run(ctx, id, user, password, penalty).await)
+        });
+    }
+
+    pub(super) fn login_done(&mut self, done: LoginDone) {
+        let kind = done.kind();
+        match done.result {
+            Ok(account) => {
+                if self.session.accept_login(done.id).is_err() {
+                    return;
+                }
+                {
+                    let mut throttle = self
+                        .ctx
+                        .throttle
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner());
+                    throttle.record_success(&mut self.attempts);
+                }
+                self.account = Some(account);
+                self.record(AuditEvent::new(kind, AuditOutcome::Ok));
+            }
+            Err(Refusal::BadCredentials) => {
+                let verdict = {
+                    let mut throttle = self
+                        .ctx
+                        .throttle
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner());
+                    throttle.record_failure(
+                        &mut self.attempts,
+                        self.source,
+                        tokio::time::Instant::now().into_std(),
+                    )
+                };
+                login::record_refusal(
+                    &self.ctx,
+                    &self.peers,
+                    kind,
+                    AuditOutcome::Denied,
+                    &done.attempted,
+                    "login incorrect",
+                );
+                let id = done.id;
+                self.jobs.spawn(async move {
+                    tokio::time::sleep(verdict.delay).await;
+                    Completion::LoginRefused {
+                        id,
+                        code: ErrorCode::AUTH_FAILED,
+                        message: "login incorrect",
+                        close: verdict.close,
+                    }
+                });
+            }
+            Err(Refusal::Other {
+                code,
+                message,
+                reason,
+            }) => self.finish_refusal(
+                done.id,
+                &done.attempted,
+                done.register,
+                code,
+                message,
+                reason,
+            ),
+        }
+    }
+
+    fn finish_refusal(
+        &mut self,
+        id: RequestId,
+        attempted: &str,
+        register: bool,
+        code: ErrorCode,
+        message: &'static str,
+        reason: Reason,
+    ) {
+        let outcome = if code == ErrorCode::INTERNAL {
+            AuditOutcome::Failed
+        } else {
+            AuditOutcome::Denied
+        };
+        login::record_refusal(
+            &self.ctx,
+            &self.peers,
+            login::event_kind(register),
+            outcome,
+            attempted,
+            reason,
+        );
+        let _ = self.session.reject_login(id, code, message);
+    }
+}

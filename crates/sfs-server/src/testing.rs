@@ -1,0 +1,454 @@
+//! Test support (feature `testing`): a scripted protocol client that talks to a
+//! server over any [`Transport`] — the in-memory pair in this crate's tests, a
+//! kernel SCTP association in `sfs-kernel-tests` — plus small helpers.
+//!
+//! The client is a real [`ClientSession`] pumped by [`Driver`]: it sends
+//! commands, pushes upload chunks as credit allows (optionally stalling or
+//! forging the digest on purpose), fills downloads in place and collects every
+//! reply by request id. It panics on anything a test did not expect; it is not
+//! for production use.
+
+#![allow(clippy::missing_panics_doc)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use sfs_net::{now, Driver, Input, Transport};
+use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
+use sfs_proto::record::chunk_buffer;
+use sfs_proto::session::{ClientSession, CloseReason, Event, SessionConfig};
+use tokio::task::JoinHandle;
+
+use crate::connection::ConnectionSummary;
+
+/// A download in progress.
+struct DownloadProgress {
+    /// Bytes received so far.
+    received: usize,
+    /// Where in the file the transfer starts.
+    offset: u64,
+    data: Vec<u8>,
+    done: Option<Result<(), ErrorCode>>,
+}
+
+/// A scripted client: sends commands, uploads and downloads, collects replies.
+pub struct TestClient<T: Transport> {
+    /// The driver, for tests that pump by hand.
+    pub driver: Driver<T>,
+    /// The session, for tests that look at its state.
+    pub session: ClientSession,
+    /// The server task this client talks to, when the test spawned one.
+    pub server: Option<JoinHandle<ConnectionSummary>>,
+    /// Upload chunk size at most, in bytes.
+    pub max_chunk: usize,
+    /// A wait for input longer than this fails the test (`None`: no limit).
+    pub step_limit: Option<Duration>,
+    /// Whether a failed chunk send fails the test (else it is ignored and the
+    /// transport's close shows up as input).
+    pub strict_sends: bool,
+    replies: HashMap<RequestId, Vec<Reply>>,
+    done: HashSet<RequestId>,
+    stor_data: HashMap<RequestId, Vec<u8>>,
+    stor_ids: HashSet<RequestId>,
+    uploads: HashMap<TransferId, Vec<u8>>,
+    /// Upload bytes to send at most, per request (to stall an upload on purpose).
+    upload_limits: HashMap<RequestId, usize>,
+    limit_of: HashMap<TransferId, usize>,
+    /// Uploads whose End records will carry a wrong digest.
+    forged: HashSet<RequestId>,
+    downloads: HashMap<TransferId, DownloadProgress>,
+    retr_transfer: HashMap<RequestId, TransferId>,
+    /// The transfer each STOR request opened.
+    pub stor_transfer: HashMap<RequestId, TransferId>,
+    /// The streams upload chunks went out on.
+    pub streams_used: HashSet<u16>,
+    /// Why the session closed, once it did.
+    pub closed: Option<CloseReason>,
+    /// Whether the transport went away.
+    pub transport_closed: bool,
+}
+
+impl<T: Transport> TestClient<T> {
+    /// A client on `transport` verifying the server with `tls` as `server_name`,
+    /// with 16 KiB chunks, no step limit and failed sends ignored.
+    pub fn new(
+        transport: T,
+        tls: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> Self {
+        let config = SessionConfig::new(transport.streams());
+        let driver = Driver::new(Arc::new(transport));
+        let session = ClientSession::new(tls, server_name, config, now()).expect("client session");
+        Self {
+            driver,
+            session,
+            server: None,
+            max_chunk: 16 * 1024,
+            step_limit: None,
+            strict_sends: false,
+            replies: HashMap::new(),
+            done: HashSet::new(),
+            stor_data: HashMap::new(),
+            stor_ids: HashSet::new(),
+            uploads: HashMap::new(),
+            upload_limits: HashMap::new(),
+            limit_of: HashMap::new(),
+            forged: HashSet::new(),
+            downloads: HashMap::new(),
+            retr_transfer: HashMap::new(),
+            stor_transfer: HashMap::new(),
+            streams_used: HashSet::new(),
+            closed: None,
+            transport_closed: false,
+        }
+    }
+
+    /// Queues `command`; returns its request id.
+    pub fn send(&mut self, command: Command) -> RequestId {
+        self.session.send_command(command).expect("send command")
+    }
+
+    /// Queues a STOR of `data` to `path`; the data goes out once it opens.
+    pub fn send_stor(&mut self, path: &str, data: Vec<u8>) -> RequestId {
+        let id = self.send(Command::Stor {
+            path: path.into(),
+            size: data.len() as u64,
+        });
+        self.stor_ids.insert(id);
+        self.stor_data.insert(id, data);
+        id
+    }
+
+    /// Makes the upload `id` end with a digest that does not match its data.
+    pub fn forge_digest(&mut self, id: RequestId) {
+        self.forged.insert(id);
+    }
+
+    /// Sends at most `limit` bytes of upload `id`, then stalls it.
+    pub fn limit_upload(&mut self, id: RequestId, limit: usize) {
+        self.upload_limits.insert(id, limit);
+    }
+
+    /// Steps until the upload `id` has sent everything its limit allows.
+    pub async fn until_upload_stalls(&mut self, id: RequestId) {
+        loop {
+            assert!(!self.is_over(), "session ended: {:?}", self.closed);
+            self.push_uploads().await;
+            let _ = self.driver.flush(&mut self.session).await;
+            self.poll_events();
+            if let Some(transfer) = self.stor_transfer.get(&id) {
+                let limit = self.limit_of.get(transfer).copied().unwrap_or(usize::MAX);
+                let sent = self.session.next_chunk_offset(*transfer).unwrap_or(0) as usize;
+                if sent >= limit {
+                    return;
+                }
+            }
+            self.step().await;
+        }
+    }
+
+    /// Queues a RETR of `path` from `offset`.
+    pub fn send_retr(&mut self, path: &str, offset: u64) -> RequestId {
+        self.send(Command::Retr {
+            path: path.into(),
+            offset,
+        })
+    }
+
+    /// One round: send what is queued and allowed, act on events, take one input.
+    pub async fn step(&mut self) {
+        self.push_uploads().await;
+        let _ = self.driver.flush(&mut self.session).await;
+        self.poll_events();
+        if self.is_over() {
+            return;
+        }
+        let next = self.driver.next_input(&mut self.session);
+        let input = match self.step_limit {
+            Some(limit) => tokio::time::timeout(limit, next)
+                .await
+                .expect("no input from the server for a whole step"),
+            None => next.await,
+        };
+        self.take_input(input);
+        self.poll_events();
+    }
+
+    /// Steps for `time`, without waiting for input beyond it.
+    pub async fn settle(&mut self, time: Duration) {
+        let deadline = tokio::time::Instant::now() + time;
+        while !self.is_over() {
+            self.push_uploads().await;
+            let _ = self.driver.flush(&mut self.session).await;
+            self.poll_events();
+            tokio::select! {
+                input = self.driver.next_input(&mut self.session) => self.take_input(input),
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+            self.poll_events();
+        }
+    }
+
+    fn take_input(&mut self, input: Input) {
+        match input {
+            Input::Chunk(chunk) => {
+                if let Some(download) = self.downloads.get_mut(&chunk.transfer) {
+                    let at = (chunk.offset - download.offset) as usize;
+                    download.data[at..at + chunk.data().len()].copy_from_slice(chunk.data());
+                    download.received += chunk.data().len();
+                }
+            }
+            Input::TransportClosed(_) => self.transport_closed = true,
+            _ => {}
+        }
+    }
+
+    async fn push_uploads(&mut self) {
+        let transfers: Vec<TransferId> = self.uploads.keys().copied().collect();
+        for transfer in transfers {
+            loop {
+                let allowance = self.session.chunk_allowance(transfer).min(self.max_chunk);
+                let Some(offset) = self.session.next_chunk_offset(transfer) else {
+                    break;
+                };
+                let offset = offset as usize;
+                let data = &self.uploads[&transfer];
+                let mut end = (offset + allowance).min(data.len());
+                if let Some(limit) = self.limit_of.get(&transfer) {
+                    end = end.min(*limit);
+                }
+                if allowance == 0 || end <= offset {
+                    break;
+                }
+                let mut buf = chunk_buffer(end - offset);
+                buf.extend_from_slice(&data[offset..end]);
+                let transmit = self.session.send_chunk(transfer, buf).expect("send chunk");
+                self.streams_used.insert(transmit.stream);
+                let sent = self.driver.send(transmit).await;
+                if self.strict_sends {
+                    sent.expect("send a chunk");
+                }
+            }
+        }
+    }
+
+    fn poll_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Response { id, reply } => self.response(id, reply),
+                Event::TransferFinished { transfer, .. } => {
+                    if let Some(download) = self.downloads.get_mut(&transfer) {
+                        download.done = Some(Ok(()));
+                    }
+                }
+                Event::TransferFailed { transfer, code, .. } => {
+                    if let Some(download) = self.downloads.get_mut(&transfer) {
+                        download.done = Some(Err(code));
+                    }
+                    self.uploads.remove(&transfer);
+                }
+                Event::TransferSent { transfer } => {
+                    self.uploads.remove(&transfer);
+                }
+                Event::Closed(reason) => self.closed = Some(reason),
+                _ => {}
+            }
+        }
+    }
+
+    fn response(&mut self, id: RequestId, reply: Reply) {
+        if let Reply::TransferOpen(open) = &reply {
+            if let Some(data) = self.stor_data.remove(&id) {
+                self.uploads.insert(open.transfer, data);
+                self.stor_transfer.insert(id, open.transfer);
+                if self.forged.remove(&id) {
+                    assert!(self.session.falsify_outgoing_digest(open.transfer));
+                }
+                if let Some(limit) = self.upload_limits.remove(&id) {
+                    self.limit_of.insert(open.transfer, limit);
+                }
+            } else {
+                self.downloads.insert(
+                    open.transfer,
+                    DownloadProgress {
+                        received: 0,
+                        offset: open.offset,
+                        data: vec![0; open.length as usize],
+                        done: None,
+                    },
+                );
+                self.retr_transfer.insert(id, open.transfer);
+            }
+        }
+        // A STOR's TransferOpen is interim: its final reply comes after the data.
+        let is_interim = self.stor_ids.contains(&id) && matches!(reply, Reply::TransferOpen(_));
+        let final_reply = reply.is_last_part() && !is_interim;
+        self.replies.entry(id).or_default().push(reply);
+        if final_reply {
+            self.done.insert(id);
+        }
+    }
+
+    /// Whether the session or the transport ended.
+    pub fn is_over(&self) -> bool {
+        self.closed.is_some() || self.transport_closed
+    }
+
+    /// Every reply to `id`, once the final one is in.
+    pub async fn replies(&mut self, id: RequestId) -> Vec<Reply> {
+        while !self.done.contains(&id) {
+            assert!(
+                !self.is_over(),
+                "session ended while waiting for {id:?}: {:?}",
+                self.closed
+            );
+            self.step().await;
+        }
+        self.replies.remove(&id).unwrap_or_default()
+    }
+
+    /// The final reply to `id`.
+    pub async fn reply(&mut self, id: RequestId) -> Reply {
+        self.replies(id).await.pop().expect("a reply")
+    }
+
+    /// Sends `command` and waits for its final reply.
+    pub async fn request(&mut self, command: Command) -> Reply {
+        let id = self.send(command);
+        self.reply(id).await
+    }
+
+    /// Logs in; returns the reply.
+    pub async fn login(&mut self, user: &str, password: &str) -> Reply {
+        self.request(Command::Login {
+            user: user.into(),
+            password: password.into(),
+        })
+        .await
+    }
+
+    /// Uploads `data` to `path`; returns the final reply.
+    pub async fn upload(&mut self, path: &str, data: &[u8]) -> Reply {
+        let id = self.send_stor(path, data.to_vec());
+        self.reply(id).await
+    }
+
+    /// The file, or the error reply (or the transfer's failure code as an error).
+    pub async fn download_result(&mut self, id: RequestId) -> Result<Vec<u8>, Reply> {
+        self.download_with_hook(id, usize::MAX, || {}).await
+    }
+
+    /// Like [`Self::download_result`], calling `hook` once `threshold` bytes have
+    /// arrived (and before the download completes); `usize::MAX` never calls it.
+    pub async fn download_with_hook(
+        &mut self,
+        id: RequestId,
+        threshold: usize,
+        hook: impl FnOnce(),
+    ) -> Result<Vec<u8>, Reply> {
+        let reply = self.reply(id).await;
+        if !matches!(reply, Reply::TransferOpen(_)) {
+            return Err(reply);
+        }
+        let transfer = self.retr_transfer[&id];
+        let mut hook = (threshold != usize::MAX).then_some(hook);
+        loop {
+            let download = &self.downloads[&transfer];
+            if download.received >= threshold {
+                if let Some(hook) = hook.take() {
+                    assert!(
+                        download.done.is_none(),
+                        "the download ended before the hook"
+                    );
+                    hook();
+                }
+            }
+            if let Some(done) = download.done {
+                assert!(
+                    hook.is_none(),
+                    "the download ended before {threshold} bytes"
+                );
+                let download = self.downloads.remove(&transfer).expect("download");
+                return match done {
+                    Ok(()) => Ok(download.data),
+                    Err(code) => Err(Reply::error(code, "transfer failed")),
+                };
+            }
+            assert!(
+                !self.is_over(),
+                "session ended during a download: {:?}",
+                self.closed
+            );
+            self.step().await;
+        }
+    }
+
+    /// Downloads all of `path`.
+    pub async fn download(&mut self, path: &str) -> Result<Vec<u8>, Reply> {
+        let id = self.send_retr(path, 0);
+        self.download_result(id).await
+    }
+
+    /// Steps until the session ends; returns why.
+    pub async fn until_closed(&mut self) -> Option<CloseReason> {
+        while !self.is_over() {
+            self.step().await;
+        }
+        self.closed.clone()
+    }
+
+    /// Sends QUIT, expects `Ok`, and returns how the server task summed up the
+    /// connection. Needs [`Self::server`].
+    pub async fn quit(mut self) -> ConnectionSummary {
+        let reply = self.request(Command::Quit).await;
+        assert_eq!(reply, Reply::Ok);
+        let _ = self.driver.flush(&mut self.session).await;
+        let server = self.server.take().expect("a server task");
+        drop(self);
+        server.await.expect("the server task")
+    }
+}
+
+/// The code of an error reply.
+pub fn code(reply: &Reply) -> ErrorCode {
+    match reply {
+        Reply::Error { code, .. } => *code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A file whose bytes depend on their offset, so misplaced chunks show.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i / 251) as u8 ^ seed)
+        .collect()
+}
+
+/// Every upload temporary file left under `root`.
+pub fn leftover_uploads(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                walk(&entry.path(), found);
+            } else if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".sfs-upload-")
+            {
+                found.push(entry.path());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(root, &mut found);
+    found
+}
