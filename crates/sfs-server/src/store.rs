@@ -115,25 +115,18 @@ impl From<io::Error> for StoreError {
     }
 }
 
-/// The kind of a listed entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    /// A regular file.
-    File,
-    /// A folder.
-    Directory,
-    /// Anything else (symlinks are shown, never followed, in listings).
-    Other,
-}
+/// The kind of a listed entry: the wire's own type, so the store and the protocol
+/// cannot disagree about what a symlink is.
+pub use sfs_proto::control::EntryKind;
 
 /// One file or folder, as LIST and stat report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The name (for stat, the last name of the path; `/` for the home).
     pub name: String,
-    /// File, folder or other.
+    /// File, folder, symlink or other.
     pub kind: EntryKind,
-    /// Size in bytes (0 for folders and others).
+    /// Size in bytes (0 for folders, symlinks and others).
     pub size: u64,
     /// Last modification time, when the file system has one.
     pub modified: Option<SystemTime>,
@@ -147,7 +140,9 @@ impl Entry {
         let kind = if file_type.is_file() {
             EntryKind::File
         } else if file_type.is_dir() {
-            EntryKind::Directory
+            EntryKind::Dir
+        } else if file_type.is_symlink() {
+            EntryKind::Symlink
         } else {
             EntryKind::Other
         };
@@ -194,6 +189,7 @@ impl FileStore {
         }
         Ok(Home {
             dir: self.root.open_dir(user.as_str())?,
+            base: VirtualPath::root(),
         })
     }
 
@@ -202,6 +198,7 @@ impl FileStore {
     pub fn existing_home(&self, user: &Username) -> Result<Home, StoreError> {
         Ok(Home {
             dir: self.root.open_dir(user.as_str())?,
+            base: VirtualPath::root(),
         })
     }
 
@@ -236,10 +233,14 @@ fn remove_stale_uploads_in(dir: &Dir, depth: usize) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// One user's home. All paths are virtual, `/` being the home itself.
+/// One user's home, or the part of it beneath a shared item ([`Home::confined`]).
+/// All paths are virtual, `/` being the folder the handle is confined to.
 #[derive(Debug)]
 pub struct Home {
     dir: Dir,
+    /// Where `dir` lies in the owner's home (`/` for the home itself), so limits
+    /// are checked on the path the owner sees.
+    base: VirtualPath,
 }
 
 impl Home {
@@ -259,8 +260,8 @@ impl Home {
         let entry = self.stat(path)?;
         match entry.kind {
             EntryKind::File => Ok(entry.size),
-            EntryKind::Directory => Err(StoreError::IsADirectory),
-            EntryKind::Other => Err(StoreError::NotRegular),
+            EntryKind::Dir => Err(StoreError::IsADirectory),
+            EntryKind::Symlink | EntryKind::Other => Err(StoreError::NotRegular),
         }
     }
 
@@ -288,6 +289,7 @@ impl Home {
     /// Creates a folder, mode 0700.
     pub fn mkdir(&self, path: &VirtualPath) -> Result<(), StoreError> {
         self.check_changeable(path)?;
+        self.check_stored(path, Reach::default())?;
         self.dir
             .create_dir_with(path.relative(), DirBuilder::new().mode(0o700))?;
         Ok(())
@@ -310,7 +312,11 @@ impl Home {
         Ok(())
     }
 
-    /// Renames a file or folder. An existing target is refused, not replaced.
+    /// Renames a file or folder. An existing target is refused, not replaced, by the
+    /// kernel in the same step (`renameat2(RENAME_NOREPLACE)`), so a file that
+    /// appears under the target name meanwhile is never overwritten. The result is
+    /// checked against the stored limits: the target's depth plus the depth of the
+    /// moved tree, so everything stored stays reachable by some path.
     pub fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StoreError> {
         self.check_changeable(from)?;
         self.check_changeable(to)?;
@@ -318,13 +324,24 @@ impl Home {
             // Moving a folder into itself; the kernel says EINVAL, which reads badly.
             return Err(StoreError::Denied);
         }
-        self.dir.symlink_metadata(from.relative())?;
-        match self.dir.symlink_metadata(to.relative()) {
-            Ok(_) => return Err(StoreError::AlreadyExists),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.dir.rename(from.relative(), &self.dir, to.relative())?;
+        let (from_parent, from_name) = self.parent_and_name(from)?;
+        let (to_parent, to_name) = self.parent_and_name(to)?;
+        let moved = from_parent.symlink_metadata(&from_name)?;
+        let reach = if moved.is_dir() {
+            // Not following: a symlink is moved as a link and has no depth below it.
+            subtree_reach(&from_parent.open_dir(&from_name)?, self.stored_budget(to)?)?
+        } else {
+            Reach::default()
+        };
+        self.check_stored(to, reach)?;
+        rustix::fs::renameat_with(
+            &from_parent,
+            from_name.as_str(),
+            &to_parent,
+            to_name.as_str(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .map_err(io::Error::from)?;
         Ok(())
     }
 
@@ -360,6 +377,7 @@ impl Home {
     /// replaced only by [`Upload::commit`].
     pub fn begin_upload(&self, path: &VirtualPath) -> Result<Upload, StoreError> {
         self.check_changeable(path)?;
+        self.check_stored(path, Reach::default())?;
         let (parent, target_name) = match (path.parent(), path.file_name()) {
             (Some(parent), Some(name)) => (parent, name.to_owned()),
             _ => return Err(StoreError::RootOperation),
@@ -390,6 +408,112 @@ impl Home {
         })
     }
 
+    /// The part of this home at and beneath `root` (a shared item), with `path`
+    /// (at or beneath `root`) made relative to it. Every operation through the
+    /// returned handle is resolved beneath the shared folder itself, so a symlink
+    /// inside it that leads elsewhere in the home (`link -> ../private`) is refused
+    /// like one that leads out of the home. For the shared item itself (and for a
+    /// shared file, beneath which nothing lies) the handle is its folder, and only
+    /// its own name is reached. A shared item that is itself a symlink is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Denied`] when `path` is not beneath `root` or `root` is a
+    /// symlink; [`StoreError::NotFound`] when `root` does not exist.
+    pub fn confined(
+        &self,
+        root: &VirtualPath,
+        path: &VirtualPath,
+    ) -> Result<(Home, VirtualPath), StoreError> {
+        let below = path.strip_prefix(root).ok_or(StoreError::Denied)?;
+        if root.is_root() {
+            return Ok((self.beneath(VirtualPath::root())?, path.clone()));
+        }
+        let (parent, name) = self.parent_and_name(root)?;
+        if parent.symlink_metadata(&name)?.is_symlink() {
+            return Err(StoreError::Denied);
+        }
+        let root_base = self.base.concat(root)?;
+        if below.is_root() {
+            let base = root_base.parent().unwrap_or_else(VirtualPath::root);
+            Ok((Home { dir: parent, base }, VirtualPath::from_names([name])?))
+        } else {
+            let dir = parent.open_dir(&name)?;
+            Ok((
+                Home {
+                    dir,
+                    base: root_base,
+                },
+                below,
+            ))
+        }
+    }
+
+    /// `full` (a path in the owner's home) relative to this handle's folder, if it
+    /// lies at or beneath it.
+    pub fn relative(&self, full: &VirtualPath) -> Option<VirtualPath> {
+        full.strip_prefix(&self.base)
+    }
+
+    /// A second handle on the same folder, for [`Self::confined`].
+    fn beneath(&self, relative: VirtualPath) -> Result<Home, StoreError> {
+        Ok(Home {
+            dir: self.open_dir(&relative)?,
+            base: self.base.concat(&relative)?,
+        })
+    }
+
+    /// Whether `upload` still lands at `path` here: the folder `path` names now is
+    /// the very folder (same device and inode) the upload began in. False when the
+    /// folder was renamed away, replaced or removed meanwhile.
+    pub fn holds_upload(&self, path: &VirtualPath, upload: &Upload) -> Result<bool, StoreError> {
+        use cap_std::fs::MetadataExt;
+        let Some(parent) = path.parent() else {
+            return Ok(false);
+        };
+        if path.file_name() != Some(upload.target_name.as_str()) {
+            return Ok(false);
+        }
+        let now = match self.open_dir(&parent) {
+            Ok(dir) => dir.dir_metadata()?,
+            Err(StoreError::NotFound | StoreError::NotADirectory) => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        let then = upload.parent.dir_metadata()?;
+        Ok(now.dev() == then.dev() && now.ino() == then.ino())
+    }
+
+    /// The folder holding `path` and its last name.
+    fn parent_and_name(&self, path: &VirtualPath) -> Result<(Dir, String), StoreError> {
+        match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => Ok((self.open_dir(&parent)?, name.to_owned())),
+            _ => Err(StoreError::RootOperation),
+        }
+    }
+
+    /// Depth and length left for what lies below `path`, as the owner sees it.
+    fn stored_budget(&self, path: &VirtualPath) -> Result<Reach, StoreError> {
+        let full = self.base.concat(path)?;
+        let bytes = full.to_string().len();
+        Ok(Reach {
+            depth: MAX_STORED_DEPTH.saturating_sub(full.names().len()),
+            bytes: MAX_STORED_PATH_BYTES.saturating_sub(bytes),
+        })
+    }
+
+    /// Refuses to store something at `path` whose deepest descendant is `below`
+    /// further down when the result would exceed the stored limits.
+    fn check_stored(&self, path: &VirtualPath, below: Reach) -> Result<(), StoreError> {
+        let full = self.base.concat(path)?;
+        if full.names().len() + below.depth > MAX_STORED_DEPTH {
+            return Err(PathError::TooDeep.into());
+        }
+        if full.to_string().len() + below.bytes > MAX_STORED_PATH_BYTES {
+            return Err(PathError::TooLong.into());
+        }
+        Ok(())
+    }
+
     fn open_dir(&self, path: &VirtualPath) -> Result<Dir, StoreError> {
         if path.is_root() {
             Ok(self.dir.try_clone()?)
@@ -402,7 +526,7 @@ impl Home {
         if path.is_root() {
             return Err(StoreError::RootOperation);
         }
-        if path.is_reserved_top_name() {
+        if self.base.is_root() && path.is_reserved_top_name() {
             return Err(PathError::Reserved.into());
         }
         Ok(())
@@ -416,6 +540,66 @@ fn temp_upload_name() -> Result<String, StoreError> {
         .map_err(|_| StoreError::Io(io::Error::other("no system randomness")))?;
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!("{UPLOAD_TEMP_PREFIX}{hex}"))
+}
+
+/// How [`Upload::commit_as`] treats a target that exists at the moment of the rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Replace it (the write right).
+    Replace,
+    /// Refuse: the upload may only make a new file (the create right alone).
+    CreateOnly,
+}
+
+/// Deepest path the store lets anything be stored at, in names of the owner's
+/// path: two less than [`MAX_DEPTH`], so that a client still reaches it through
+/// `/shared/OWNER/...`, and can therefore always delete it.
+pub const MAX_STORED_DEPTH: usize = MAX_DEPTH - 2;
+
+/// Longest path the store lets anything be stored at, in bytes of the owner's
+/// path: [`MAX_PATH_BYTES`] less room for `/shared/` and the longest user name.
+pub const MAX_STORED_PATH_BYTES: usize = MAX_PATH_BYTES - "/shared/".len() - 32;
+
+/// How far a tree reaches below its top: names and bytes (`/name` each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reach {
+    depth: usize,
+    bytes: usize,
+}
+
+/// How far the tree in `dir` reaches, not following symlinks. Stops with
+/// [`PathError::TooDeep`] or [`PathError::TooLong`] as soon as `budget` is
+/// exceeded, so a hostile tree costs no more than the limit to measure.
+fn subtree_reach(dir: &Dir, budget: Reach) -> Result<Reach, StoreError> {
+    let mut deepest = Reach::default();
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let name_bytes = entry.file_name().len() + 1;
+        if budget.depth == 0 {
+            return Err(PathError::TooDeep.into());
+        }
+        if name_bytes > budget.bytes {
+            return Err(PathError::TooLong.into());
+        }
+        let mut reach = Reach {
+            depth: 1,
+            bytes: name_bytes,
+        };
+        if entry.file_type()?.is_dir() {
+            let inner = subtree_reach(
+                &entry.open_dir()?,
+                Reach {
+                    depth: budget.depth - 1,
+                    bytes: budget.bytes - name_bytes,
+                },
+            )?;
+            reach.depth += inner.depth;
+            reach.bytes += inner.bytes;
+        }
+        deepest.depth = deepest.depth.max(reach.depth);
+        deepest.bytes = deepest.bytes.max(reach.bytes);
+    }
+    Ok(deepest)
 }
 
 /// An upload in progress: a hidden temporary file beside the target.
@@ -455,7 +639,14 @@ impl Upload {
     /// Checks the digest, makes the data durable and renames it over the target.
     /// On any failure, including a mismatch, the temporary file is removed and the
     /// previous target is untouched. Returns the size written.
-    pub fn commit(mut self, expected: &Digest) -> Result<u64, StoreError> {
+    pub fn commit(self, expected: &Digest) -> Result<u64, StoreError> {
+        self.commit_as(expected, CommitMode::Replace)
+    }
+
+    /// Like [`commit`](Self::commit), with [`CommitMode::CreateOnly`] refusing
+    /// ([`StoreError::AlreadyExists`]) when the target name is taken at the moment
+    /// of the rename, in the same kernel step as the rename itself.
+    pub fn commit_as(mut self, expected: &Digest, mode: CommitMode) -> Result<u64, StoreError> {
         if self.digest() != *expected {
             return Err(StoreError::DigestMismatch);
         }
@@ -470,8 +661,20 @@ impl Upload {
             // A folder appeared under the target name during the upload.
             return Err(StoreError::IsADirectory);
         }
-        self.parent
-            .rename(&self.temp_name, &self.parent, &self.target_name)?;
+        match mode {
+            CommitMode::Replace => {
+                self.parent
+                    .rename(&self.temp_name, &self.parent, &self.target_name)?;
+            }
+            CommitMode::CreateOnly => rustix::fs::renameat_with(
+                &self.parent,
+                self.temp_name.as_str(),
+                &self.parent,
+                self.target_name.as_str(),
+                rustix::fs::RenameFlags::NOREPLACE,
+            )
+            .map_err(io::Error::from)?,
+        }
         // The rename happened: nothing for Drop to clean up any more.
         self.temp_name.clear();
         // Dir handles may be O_PATH descriptors, which cannot be fsynced: open the

@@ -421,6 +421,27 @@ impl ShareDb {
         }
     }
 
+    /// The folder an operation needing `access` at `path` in `owner`'s home is
+    /// confined beneath: the outermost share to `account` covering `path` with
+    /// that right (the home itself for an admin). `None` when no share grants it.
+    pub fn confinement(
+        &self,
+        account: &Account,
+        owner: &Username,
+        path: &VirtualPath,
+        access: Access,
+    ) -> Option<VirtualPath> {
+        if account.is_admin() {
+            return Some(VirtualPath::root());
+        }
+        self.shares
+            .values()
+            .filter(|s| &s.owner == owner && s.grantee == account.name)
+            .filter(|s| s.rights.contains(access.right()) && path.starts_with(&s.path))
+            .map(|s| s.path.clone())
+            .min_by_key(|p| p.names().len())
+    }
+
     /// The owners who share something with `grantee`, for listing `/shared`.
     pub fn owners_sharing_with(&self, grantee: &Username) -> Vec<Username> {
         let mut owners: Vec<_> = self

@@ -10,20 +10,31 @@ use super::{CommandContext, CommandResult};
 use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::shares::{Access, AccessError, Resolved, Share, ShareDb, ShareError};
-use crate::store::{Entry, EntryKind, Home, PathError, StoreError, VirtualPath};
+use crate::context::ServerContext;
+use crate::store::{CommitMode, Entry, Home, Upload, PathError, StoreError, VirtualPath};
 
 /// Where a resolved path lives.
 pub(crate) enum Target {
     /// A real file or folder: in the caller's home (`owner` None) or another's.
     Home {
+        /// The home, or for a shared item the part of it the share confines to.
         home: Home,
+        /// The path relative to `home`.
         path: VirtualPath,
+        /// The path in the owner's home.
+        full: VirtualPath,
         owner: Option<Username>,
     },
     /// `/shared` itself.
     SharedRoot,
     /// A synthesized folder above shared items.
-    Listing { children: Vec<String> },
+    Listing {
+        owner: Username,
+        /// The folder's path in the owner's home.
+        path: VirtualPath,
+        /// The next names towards shared items.
+        children: Vec<String>,
+    },
 }
 
 impl CommandContext {
@@ -44,23 +55,48 @@ impl CommandContext {
         Ok(())
     }
 
-    /// Maps `path` through the share tree and checks `access` there.
+    /// Maps `path` through the share tree and checks `access` there. A shared
+    /// item's home handle is confined beneath the share that grants `access`
+    /// ([`Home::confined`]), so links inside it cannot reach the owner's other
+    /// files.
     pub(super) fn target(&self, path: &VirtualPath, access: Access) -> Result<Target, AccessError> {
         let resolved = self.ctx.shares.with(|db| db.resolve(&self.account, path));
         resolved.check(access)?;
         Ok(match resolved {
             Resolved::Own(path) => Target::Home {
                 home: self.ctx.store.home(&self.account.name)?,
+                full: path.clone(),
                 path,
                 owner: None,
             },
-            Resolved::Shared { owner, path, .. } => Target::Home {
-                home: self.ctx.store.existing_home(&owner)?,
-                path,
-                owner: Some(owner),
-            },
+            Resolved::Shared { owner, path, .. } => {
+                let root = self
+                    .ctx
+                    .shares
+                    .with(|db| db.confinement(&self.account, &owner, &path, access))
+                    .ok_or(ShareError::Denied(access))?;
+                let (home, real) = self
+                    .ctx
+                    .store
+                    .existing_home(&owner)?
+                    .confined(&root, &path)?;
+                Target::Home {
+                    home,
+                    path: real,
+                    full: path,
+                    owner: Some(owner),
+                }
+            }
             Resolved::SharedRoot => Target::SharedRoot,
-            Resolved::Listing { children, .. } => Target::Listing { children },
+            Resolved::Listing {
+                owner,
+                path,
+                children,
+            } => Target::Listing {
+                owner,
+                path,
+                children,
+            },
             // check() refuses NotShared; keep the same answer if it ever did not.
             Resolved::NotShared => return Err(ShareError::NotShared.into()),
         })
@@ -175,11 +211,7 @@ pub(crate) fn wire_entry(entry: &Entry) -> sfs_proto::control::Entry {
         .unwrap_or(0);
     sfs_proto::control::Entry {
         name: entry.name.clone(),
-        kind: match entry.kind {
-            EntryKind::File => WireKind::File,
-            EntryKind::Directory => WireKind::Dir,
-            EntryKind::Other => WireKind::Other,
-        },
+        kind: entry.kind,
         size: entry.size,
         mtime,
         mode: entry.mode,
@@ -240,6 +272,7 @@ pub(super) fn change_one(
             home,
             path: real,
             owner,
+            ..
         }) => match op(&home, &real) {
             Ok(()) => {
                 cx.ok(kind, &path, owner.as_ref());
@@ -252,6 +285,77 @@ pub(super) fn change_one(
         }
         Err(error) => Err(cx.fail(kind, Some(&path), None, &error)),
     }
+}
+
+/// Decides, at the moment an upload is committed, whether `user` may still put
+/// it at `path` (the client's path) and how: against the *current* account and
+/// share table, not the copies taken when the STOR began. Refused when the
+/// account is gone or disabled, when no share grants write or create there any
+/// more, or when `path` now names another folder than the one the upload was
+/// begun in (the shared folder was renamed or replaced). A create-only right
+/// gives [`CommitMode::CreateOnly`], so a file that appeared meanwhile is never
+/// replaced.
+///
+/// Blocking (reads the users file): run it in the commit job.
+///
+/// # Errors
+///
+/// [`StoreError::Denied`] for every refusal (the client learns nothing more
+/// about what changed), or the store error met while checking.
+pub(crate) fn authorize_at_commit(
+    ctx: &ServerContext,
+    user: &Username,
+    path: &VirtualPath,
+    upload: &Upload,
+) -> Result<CommitMode, StoreError> {
+    // The current account: the lead may switch this to a cached accessor.
+    let users = ctx
+        .accounts
+        .file()
+        .load()
+        .map_err(|error| StoreError::Io(std::io::Error::other(error.to_string())))?;
+    let account = match users.user(user) {
+        Some(record) if !record.disabled => crate::accounts::Account {
+            name: record.name.clone(),
+            role: record.role,
+        },
+        _ => return Err(StoreError::Denied),
+    };
+    let resolved = ctx.shares.with(|db| db.resolve(&account, path));
+    let (home, real, mode) = match resolved {
+        Resolved::Own(real) => (ctx.store.home(&account.name)?, real, CommitMode::Replace),
+        Resolved::Shared {
+            owner,
+            path: inner,
+            rights,
+        } => {
+            let (access, mode) = if rights.contains(Access::Write.right()) {
+                (Access::Write, CommitMode::Replace)
+            } else if rights.contains(Access::Create.right()) {
+                (Access::Create, CommitMode::CreateOnly)
+            } else {
+                return Err(StoreError::Denied);
+            };
+            let root = ctx
+                .shares
+                .with(|db| db.confinement(&account, &owner, &inner, access))
+                .ok_or(StoreError::Denied)?;
+            let (home, real) = ctx.store.existing_home(&owner)?.confined(&root, &inner)?;
+            if access == Access::Write
+                && !rights.contains(Access::Create.right())
+                && home.stat(&real).is_err()
+            {
+                // Write alone replaces; it never makes a new file.
+                return Err(StoreError::Denied);
+            }
+            (home, real, mode)
+        }
+        _ => return Err(StoreError::Denied),
+    };
+    if !home.holds_upload(&real, upload)? {
+        return Err(StoreError::Denied);
+    }
+    Ok(mode)
 }
 
 /// The item SHAR and UNSH act on: only something in the caller's own home.

@@ -17,8 +17,9 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             home,
             path: real,
             owner,
+            ..
         }) => match home.stat(&real) {
-            Ok(entry) if entry.kind == EntryKind::Directory => cx.ok(kind, &path, owner.as_ref()),
+            Ok(entry) if entry.kind == EntryKind::Dir => cx.ok(kind, &path, owner.as_ref()),
             Ok(_) => {
                 let error = StoreError::NotADirectory.into();
                 return Err(cx.fail(kind, Some(&path), owner.as_ref(), &error));

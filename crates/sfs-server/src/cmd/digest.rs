@@ -16,6 +16,7 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             home,
             path: real,
             owner,
+            ..
         }) => {
             // Size and digest from one open file, so they describe the same bytes.
             let result = home.open_read(&real).and_then(|file| {

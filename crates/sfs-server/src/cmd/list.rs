@@ -7,7 +7,8 @@ use super::common::{in_parts, synthesized_dir, wire_entry, Target};
 use super::{CommandContext, CommandResult};
 use crate::audit::EventKind;
 use crate::shares::{Access, AccessError, SHARED_DIR};
-use crate::store::EntryKind;
+use crate::accounts::Username;
+use crate::store::{EntryKind, VirtualPath};
 
 /// Fixed bytes of one encoded entry besides its name.
 const ENTRY_OVERHEAD: usize = 2 + 1 + 8 + 8 + 4;
@@ -20,9 +21,10 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             home,
             path: real,
             owner,
+            ..
         }) => {
             let listed = home.stat(&real).and_then(|entry| match entry.kind {
-                EntryKind::Directory => home.list(&real),
+                EntryKind::Dir => home.list(&real),
                 _ => Ok(vec![entry]),
             });
             match listed {
@@ -76,9 +78,16 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
                 .map(|owner| synthesized_dir(owner.as_str()))
                 .collect()
         }
-        Ok(Target::Listing { children }) => {
+        Ok(Target::Listing {
+            owner,
+            path: real,
+            children,
+        }) => {
             cx.ok(kind, &path, None);
-            children.iter().map(|name| synthesized_dir(name)).collect()
+            children
+                .iter()
+                .filter_map(|name| listed_child(cx, &owner, &real, name))
+                .collect()
         }
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
     };
@@ -86,6 +95,33 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
         replies: listing_parts(entries),
         cwd: None,
     })
+}
+
+/// One entry of a synthesized folder: a shared item as its owner sees it (real
+/// kind, size and time), or a synthesized folder on the way to deeper shares.
+/// A shared item that no longer exists is left out.
+fn listed_child(
+    cx: &CommandContext,
+    owner: &Username,
+    folder: &VirtualPath,
+    name: &str,
+) -> Option<Entry> {
+    let inner = VirtualPath::from_names(folder.names().iter().map(String::as_str).chain([name]))
+        .ok()?;
+    let shared = cx
+        .ctx
+        .shares
+        .with(|db| db.confinement(&cx.account, owner, &inner, Access::Read));
+    let Some(root) = shared.filter(|root| *root == inner) else {
+        return Some(synthesized_dir(name));
+    };
+    let (home, real) = cx
+        .ctx
+        .store
+        .existing_home(owner)
+        .and_then(|home| home.confined(&root, &inner))
+        .ok()?;
+    home.stat(&real).ok().map(|entry| wire_entry(&entry))
 }
 
 /// Splits entries into `Listing` replies, all but the last with `more` set.

@@ -49,7 +49,7 @@ use crate::store::VirtualPath;
 
 pub(crate) use common::store_error_reply;
 pub(crate) use retr::Download;
-pub(crate) use stor::UploadTarget;
+pub(crate) use stor::{CommitCheck, UploadTarget};
 
 /// The session state a command runs with, a snapshot taken when it starts.
 #[derive(Clone)]

@@ -19,22 +19,28 @@ pub(super) fn run(
     let to = cx.parse_or_reply(kind, to_text)?;
     let source = cx.target(&from, Access::Delete);
     let target = cx.target(&to, Access::Create);
-    let (home, real_from, owner, real_to, to_owner) = match (source, target) {
-        (
-            Ok(Target::Home {
-                home,
-                path: real_from,
-                owner,
-            }),
-            Ok(Target::Home {
-                path: real_to,
-                owner: to_owner,
-                ..
-            }),
-        ) => (home, real_from, owner, real_to, to_owner),
+    let (source, target) = match (source, target) {
+        (Ok(source @ Target::Home { .. }), Ok(target @ Target::Home { .. })) => (source, target),
         (Err(error), _) => return Err(cx.fail(kind, Some(&from), None, &error)),
         (_, Err(error)) => return Err(cx.fail(kind, Some(&to), None, &error)),
         _ => return Err(cx.fail(kind, Some(&from), None, &ShareError::ReadOnly.into())),
+    };
+    let (
+        Target::Home {
+            home: from_home,
+            path: real_from,
+            full: full_from,
+            owner,
+        },
+        Target::Home {
+            home: to_home,
+            path: real_to,
+            full: full_to,
+            owner: to_owner,
+        },
+    ) = (source, target)
+    else {
+        unreachable!("both matched Target::Home above");
     };
     if owner != to_owner {
         let mut event = cx
@@ -51,7 +57,18 @@ pub(super) fn run(
             "cannot move between different users' folders",
         ));
     }
-    let mut event = match home.rename(&real_from, &real_to) {
+    // Both names must be reached through one confined handle: the source's (its
+    // share grants delete) if the target lies beneath it, else the target's.
+    let confined = match (from_home.relative(&full_to), to_home.relative(&full_from)) {
+        (Some(to_in_source), _) => Some((&from_home, real_from.clone(), to_in_source)),
+        (None, Some(from_in_target)) => Some((&to_home, from_in_target, real_to.clone())),
+        (None, None) => None,
+    };
+    let renamed = match confined {
+        Some((home, from_rel, to_rel)) => home.rename(&from_rel, &to_rel),
+        None => Err(crate::store::StoreError::Denied),
+    };
+    let mut event = match renamed {
         Ok(()) => cx.event(kind, AuditOutcome::Ok),
         Err(error) => {
             let error = AccessError::from(error);

@@ -37,6 +37,7 @@ pub(super) fn run(cx: &CommandContext, text: &str, offset: u64) -> Result<Comman
             home,
             path: real,
             owner,
+            ..
         }) => (home, real, owner),
         Ok(_) => return Err(cx.fail(kind, Some(&path), None, &StoreError::IsADirectory.into())),
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),

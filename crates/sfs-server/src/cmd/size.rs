@@ -16,6 +16,7 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             home,
             path: real,
             owner,
+            ..
         }) => match home.size(&real) {
             Ok(size) => {
                 cx.ok(kind, &path, owner.as_ref());

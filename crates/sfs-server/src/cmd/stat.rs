@@ -15,6 +15,7 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             home,
             path: real,
             owner,
+            ..
         }) => match home.stat(&real) {
             Ok(entry) => {
                 cx.ok(kind, &path, owner.as_ref());

@@ -4,12 +4,15 @@
 
 use sfs_proto::control::Reply;
 
-use super::common::Target;
+use std::sync::Arc;
+
+use super::common::{authorize_at_commit, Target};
 use super::{CommandContext, CommandResult};
 use crate::accounts::Username;
 use crate::audit::EventKind;
 use crate::shares::{Access, ShareError};
-use crate::store::{EntryKind, StoreError, Upload, VirtualPath};
+use crate::context::ServerContext;
+use crate::store::{Digest, EntryKind, StoreError, Upload, VirtualPath};
 
 /// A STOR ready to receive.
 #[derive(Debug)]
@@ -22,6 +25,26 @@ pub(crate) struct UploadTarget {
     pub path: VirtualPath,
     /// The home's owner when it is not the client's.
     pub owner: Option<Username>,
+    /// What the commit re-checks.
+    pub commit: CommitCheck,
+}
+
+/// Who uploads where, for the re-check at commit.
+#[derive(Debug, Clone)]
+pub(crate) struct CommitCheck {
+    ctx: Arc<ServerContext>,
+    user: Username,
+    path: VirtualPath,
+}
+
+impl CommitCheck {
+    /// Commits `upload` if the user may still put it there (see
+    /// [`authorize_at_commit`]), never replacing a file under a create-only right.
+    /// Blocking.
+    pub(crate) fn commit(&self, upload: Upload, digest: &Digest) -> Result<u64, StoreError> {
+        let mode = authorize_at_commit(&self.ctx, &self.user, &self.path, &upload)?;
+        upload.commit_as(digest, mode)
+    }
 }
 
 pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandResult, Reply> {
@@ -35,14 +58,29 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
             home,
             path: real,
             owner,
+            ..
         }) => Some((home, real, owner)),
         Ok(_) => None,
         // No read right is fine as long as the needed right is there (checked next).
         Err(_) => None,
     };
+    if text.ends_with('/') {
+        // A trailing slash names a folder, and a folder cannot be uploaded over:
+        // never store a file under the folder's name.
+        let error = match &located {
+            Some((home, real, _)) => match home.stat(real) {
+                Ok(entry) if entry.kind == EntryKind::Dir => StoreError::IsADirectory,
+                Ok(_) => StoreError::NotADirectory,
+                Err(error) => error,
+            },
+            None => StoreError::NotFound,
+        };
+        let owner = located.as_ref().and_then(|(_, _, owner)| owner.as_ref());
+        return Err(cx.fail(kind, Some(&path), owner, &error.into()));
+    }
     let access = match &located {
         Some((home, real, owner)) => match home.stat(real) {
-            Ok(entry) if entry.kind == EntryKind::Directory => {
+            Ok(entry) if entry.kind == EntryKind::Dir => {
                 return Err(cx.fail(
                     kind,
                     Some(&path),
@@ -67,6 +105,7 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
             home,
             path: real,
             owner,
+            ..
         }) => (home, real, owner),
         Ok(_) => return Err(cx.fail(kind, Some(&path), None, &ShareError::ReadOnly.into())),
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
@@ -75,6 +114,11 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
         Ok(upload) => Ok(CommandResult::Stor(UploadTarget {
             upload,
             size,
+            commit: CommitCheck {
+                ctx: cx.ctx.clone(),
+                user: cx.account.name.clone(),
+                path: path.clone(),
+            },
             path,
             owner,
         })),

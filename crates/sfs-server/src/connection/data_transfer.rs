@@ -13,15 +13,48 @@ use sfs_proto::session::Initiator;
 use super::{Completion, ConnectionTask};
 use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
-use crate::cmd::{store_error_reply, Download, UploadTarget};
+use crate::cmd::{store_error_reply, CommitCheck, Download, UploadTarget};
 use crate::store::{StoreError, Upload, VirtualPath};
 
 /// Most upload bytes handed to one write job.
 const WRITE_BATCH: usize = 1024 * 1024;
 
+/// What identifies a file's content without reading it: a rewrite in place
+/// changes the size or the modification and change times, a replacement the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// The read error of a download whose file changed while it was read.
+#[derive(Debug, thiserror::Error)]
+#[error("the file changed while it was read")]
+struct SourceChanged;
+
 /// A download in progress.
 pub(super) struct DownloadState {
     file: Arc<std::fs::File>,
+    /// The file's identity and times when opened, re-checked before the last chunk.
+    stamp: FileStamp,
+    /// The offset just past the last byte to send.
+    end: u64,
     /// A read job is running.
     reading: bool,
     path: VirtualPath,
@@ -44,6 +77,8 @@ pub(super) struct UploadState {
     finished: Option<[u8; 32]>,
     path: VirtualPath,
     owner: Option<Username>,
+    /// Re-checks the rights when committing.
+    commit: CommitCheck,
 }
 
 impl<T: Transport> ConnectionTask<T> {
@@ -55,6 +90,14 @@ impl<T: Transport> ConnectionTask<T> {
             path,
             owner,
         } = download;
+        let stamp = match file.metadata() {
+            Ok(metadata) => FileStamp::of(&metadata),
+            Err(error) => {
+                log::error!("cannot stat a download: {error}");
+                self.respond(id, Reply::error(ErrorCode::INTERNAL, "internal error"));
+                return;
+            }
+        };
         match self
             .session
             .open_transfer(id, offset, length - offset, self.data_streams)
@@ -64,6 +107,8 @@ impl<T: Transport> ConnectionTask<T> {
                     transfer,
                     DownloadState {
                         file,
+                        stamp,
+                        end: length,
                         reading: false,
                         path,
                         owner,
@@ -100,13 +145,24 @@ impl<T: Transport> ConnectionTask<T> {
         }
         state.reading = true;
         let file = state.file.clone();
+        let (stamp, end) = (state.stamp, state.end);
         self.jobs.spawn_blocking(move || {
             let mut buffer = chunk_buffer(allowance);
             buffer.resize(CHUNK_PREFIX_LEN + allowance, 0);
             // In bounds: the buffer was just sized to the prefix plus the data.
             let result = file
                 .read_exact_at(&mut buffer[CHUNK_PREFIX_LEN..], offset)
-                .map(|()| buffer);
+                .and_then(|()| {
+                    // Before the last chunk (after which the session sends End):
+                    // a file rewritten while it was read would arrive as a mix
+                    // of old and new bytes with a digest that matches the mix.
+                    if offset + allowance as u64 >= end
+                        && FileStamp::of(&file.metadata()?) != stamp
+                    {
+                        return Err(std::io::Error::other(SourceChanged));
+                    }
+                    Ok(buffer)
+                });
             Completion::Read { transfer, result }
         });
     }
@@ -128,12 +184,17 @@ impl<T: Transport> ConnectionTask<T> {
             Err(error) => {
                 // The file shrank or the disk failed: the client is told, the
                 // details stay here.
-                log::error!("reading a download failed: {error}");
-                let _ = self.session.abort_transfer(
-                    transfer,
-                    ErrorCode::INTERNAL,
-                    "the file could not be read",
-                );
+                let changed = error
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<SourceChanged>());
+                let (code, message) = if changed {
+                    log::warn!("a download changed on disk while it was read");
+                    (ErrorCode::TRANSFER_FAILED, "the file changed while it was read")
+                } else {
+                    log::error!("reading a download failed: {error}");
+                    (ErrorCode::INTERNAL, "the file could not be read")
+                };
+                let _ = self.session.abort_transfer(transfer, code, message);
                 if let Some(state) = self.downloads.remove(&transfer) {
                     self.log_transfer(
                         EventKind::Retrieve,
@@ -178,6 +239,7 @@ impl<T: Transport> ConnectionTask<T> {
             size,
             path,
             owner,
+            commit,
         } = target;
         match self.session.open_transfer(id, 0, size, self.data_streams) {
             Ok(transfer) => {
@@ -192,6 +254,7 @@ impl<T: Transport> ConnectionTask<T> {
                         finished: None,
                         path,
                         owner,
+                        commit,
                     },
                 );
             }
@@ -254,9 +317,10 @@ impl<T: Transport> ConnectionTask<T> {
                 }
             });
         } else if let (Some(digest), true) = (state.finished, state.pending.is_empty()) {
+            let check = state.commit.clone();
             self.jobs.spawn_blocking(move || Completion::Committed {
                 transfer,
-                result: upload.commit(&digest),
+                result: check.commit(upload, &digest),
             });
         } else {
             state.upload = Some(upload);
