@@ -101,10 +101,7 @@ fn basic_operations_and_modes() {
     let names: Vec<_> = listing.iter().map(|e| (e.name.as_str(), e.kind)).collect();
     assert_eq!(
         names,
-        [
-            ("café.txt", EntryKind::File),
-            ("docs", EntryKind::Directory)
-        ]
+        [("café.txt", EntryKind::File), ("docs", EntryKind::Dir)]
     );
     let stat = fx.home.stat(&vp("/docs/a.txt")).unwrap();
     assert_eq!(
@@ -240,7 +237,7 @@ fn planted_symlinks_out_of_the_home_lead_nowhere() {
             .rename(&vp(&format!("{dir}/secret")), &vp("/stolen"))
             .is_err());
     }
-    // The listing shows links as "other" without following them.
+    // The listing shows links as links without following them.
     let listing = fx.home.list(&VirtualPath::root()).unwrap();
     assert!(listing
         .iter()

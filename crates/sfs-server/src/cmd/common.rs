@@ -9,9 +9,9 @@ use sfs_proto::control::{EntryKind as WireKind, ErrorCode, Reply, ShareEntry};
 use super::{CommandContext, CommandResult};
 use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
-use crate::shares::{Access, AccessError, Resolved, Share, ShareDb, ShareError};
 use crate::context::ServerContext;
-use crate::store::{CommitMode, Entry, Home, Upload, PathError, StoreError, VirtualPath};
+use crate::shares::{Access, AccessError, Resolved, Share, ShareDb, ShareError};
+use crate::store::{CommitMode, Entry, Home, PathError, StoreError, Upload, VirtualPath};
 
 /// Where a resolved path lives.
 pub(crate) enum Target {

@@ -5,9 +5,9 @@ use sfs_proto::control::{Entry, Reply};
 
 use super::common::{in_parts, synthesized_dir, wire_entry, Target};
 use super::{CommandContext, CommandResult};
+use crate::accounts::Username;
 use crate::audit::EventKind;
 use crate::shares::{Access, AccessError, SHARED_DIR};
-use crate::accounts::Username;
 use crate::store::{EntryKind, VirtualPath};
 
 /// Fixed bytes of one encoded entry besides its name.
@@ -106,8 +106,8 @@ fn listed_child(
     folder: &VirtualPath,
     name: &str,
 ) -> Option<Entry> {
-    let inner = VirtualPath::from_names(folder.names().iter().map(String::as_str).chain([name]))
-        .ok()?;
+    let inner =
+        VirtualPath::from_names(folder.names().iter().map(String::as_str).chain([name])).ok()?;
     let shared = cx
         .ctx
         .shares

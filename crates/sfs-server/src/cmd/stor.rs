@@ -10,8 +10,8 @@ use super::common::{authorize_at_commit, Target};
 use super::{CommandContext, CommandResult};
 use crate::accounts::Username;
 use crate::audit::EventKind;
-use crate::shares::{Access, ShareError};
 use crate::context::ServerContext;
+use crate::shares::{Access, ShareError};
 use crate::store::{Digest, EntryKind, StoreError, Upload, VirtualPath};
 
 /// A STOR ready to receive.

@@ -156,8 +156,7 @@ impl<T: Transport> ConnectionTask<T> {
                     // Before the last chunk (after which the session sends End):
                     // a file rewritten while it was read would arrive as a mix
                     // of old and new bytes with a digest that matches the mix.
-                    if offset + allowance as u64 >= end
-                        && FileStamp::of(&file.metadata()?) != stamp
+                    if offset + allowance as u64 >= end && FileStamp::of(&file.metadata()?) != stamp
                     {
                         return Err(std::io::Error::other(SourceChanged));
                     }
@@ -189,7 +188,10 @@ impl<T: Transport> ConnectionTask<T> {
                     .is_some_and(|inner| inner.is::<SourceChanged>());
                 let (code, message) = if changed {
                     log::warn!("a download changed on disk while it was read");
-                    (ErrorCode::TRANSFER_FAILED, "the file changed while it was read")
+                    (
+                        ErrorCode::TRANSFER_FAILED,
+                        "the file changed while it was read",
+                    )
                 } else {
                     log::error!("reading a download failed: {error}");
                     (ErrorCode::INTERNAL, "the file could not be read")
