@@ -73,7 +73,7 @@ pub(crate) enum CommandResult {
     /// RETR: the file is open; the connection opens the transfer.
     Retr(Download),
     /// STOR: the temporary file is ready; the connection opens the transfer.
-    Stor(UploadTarget),
+    Stor(Box<UploadTarget>),
 }
 
 impl CommandResult {

@@ -111,7 +111,7 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
     };
     match home.begin_upload(&real) {
-        Ok(upload) => Ok(CommandResult::Stor(UploadTarget {
+        Ok(upload) => Ok(CommandResult::Stor(Box::new(UploadTarget {
             upload,
             size,
             commit: CommitCheck {
@@ -121,7 +121,7 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
             },
             path,
             owner,
-        })),
+        }))),
         Err(error) => Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
     }
 }

@@ -410,7 +410,7 @@ impl<T: Transport> ConnectionTask<T> {
                 }
             }
             CommandResult::Retr(download) => self.open_download(id, download),
-            CommandResult::Stor(target) => self.open_upload(id, target),
+            CommandResult::Stor(target) => self.open_upload(id, *target),
         }
     }
 
