@@ -48,6 +48,7 @@
 
 pub mod accounts;
 pub mod durable;
+pub mod live;
 pub mod path;
 pub mod shares;
 pub mod state_file;
