@@ -221,3 +221,38 @@ async fn a_share_revoked_by_the_admin_tool_stops_working() {
         .await;
     assert_eq!(code(&reply), ErrorCode::NOT_FOUND, "{reply:?}");
 }
+
+#[tokio::test]
+async fn registering_the_name_of_an_orphaned_home_starts_empty() {
+    let fx = Fixture::new();
+    // A home left on disk by an account removed without archiving it.
+    std::fs::create_dir_all(fx.home("carol").join("old")).unwrap();
+    std::fs::write(fx.home("carol").join("old/secret.txt"), b"old").unwrap();
+    let mut c = fx.connect().await;
+    let reply = c
+        .request(Command::Register {
+            user: "carol".into(),
+            password: "carol's secret".into(),
+        })
+        .await;
+    assert_eq!(reply, Reply::Ok);
+    let listing = c.request(Command::List { path: "/".into() }).await;
+    match listing {
+        Reply::Listing { entries, .. } => assert!(
+            entries.iter().all(|e| e.name != "old"),
+            "adopted: {entries:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(!fx.home("carol").join("old").exists());
+    let removed = fx.dir.path().join("server_files/.removed");
+    let archived: Vec<_> = std::fs::read_dir(&removed)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(
+        std::fs::read(archived[0].join("old/secret.txt")).unwrap(),
+        b"old"
+    );
+}

@@ -48,6 +48,7 @@
 
 pub mod accounts;
 pub mod durable;
+pub mod homes;
 pub mod live;
 pub mod path;
 pub mod shares;

@@ -78,8 +78,28 @@ async fn register_account(
             }
         })?;
     let ctx_store = &ctx.store;
-    // Creating the home is one mkdir; small enough to do here rather than hop to
-    // the blocking pool and back.
+    // A home on disk without an account (left by a removal that did not archive
+    // it, or a restore) belongs to nobody: the new account must not adopt it.
+    // One rename and one mkdir; small enough to do here rather than hop to the
+    // blocking pool and back.
+    match ctx_store.archive_home(&account.name) {
+        Ok(true) => log::warn!(
+            "archived an orphaned home folder of '{}' before registering it",
+            account.name
+        ),
+        Ok(false) => {}
+        Err(error) => {
+            log::error!(
+                "cannot archive the orphaned home of {}: {error}",
+                account.name
+            );
+            return Err(Refusal::Other {
+                code: ErrorCode::INTERNAL,
+                message: "internal error",
+                reason: Reason::from(&error),
+            });
+        }
+    }
     if let Err(error) = ctx_store.home(&account.name) {
         log::error!("cannot create the home of {}: {error}", account.name);
         return Err(Refusal::Other {
