@@ -152,6 +152,9 @@ pub struct ServerContext {
     pub audit: AuditLog,
     /// The failed-login history (a std Mutex: no call awaits while holding it).
     pub throttle: Mutex<LoginThrottle>,
+    /// The registrations per source, under the same policy as failed logins
+    /// (every registration costs a bcrypt, a users-file rewrite and a home).
+    pub registrations: Mutex<LoginThrottle>,
     /// The TLS configuration handed to each session.
     pub tls: Arc<rustls::ServerConfig>,
     /// Session behaviour.
@@ -211,6 +214,7 @@ impl ServerContext {
             shares: Shares::new(SharesFile::new(&config.shares_file), preflight.shares),
             audit: preflight.audit,
             throttle: Mutex::new(LoginThrottle::new(config.login.policy())),
+            registrations: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
             settings: SessionSettings::from_config(config),
         })
@@ -231,7 +235,8 @@ impl ServerContext {
             store,
             shares,
             audit,
-            throttle: Mutex::new(LoginThrottle::new(policy)),
+            throttle: Mutex::new(LoginThrottle::new(policy.clone())),
+            registrations: Mutex::new(LoginThrottle::new(policy)),
             tls,
             settings,
         }

@@ -256,3 +256,35 @@ async fn registering_the_name_of_an_orphaned_home_starts_empty() {
         b"old"
     );
 }
+
+#[tokio::test]
+async fn registrations_from_one_source_are_throttled_like_failed_logins() {
+    let policy = sfs_server::throttle::LoginPolicy {
+        source_threshold: 2,
+        source_penalty: Duration::from_millis(800),
+        ..support::quick_policy()
+    };
+    let fx = Fixture::with_policy(
+        sfs_server::context::SessionSettings {
+            allow_registration: true,
+            ..Default::default()
+        },
+        policy,
+    );
+    let mut times = Vec::new();
+    for name in ["dave", "erin", "frank"] {
+        let mut c = fx.connect().await;
+        let started = std::time::Instant::now();
+        let reply = c
+            .request(Command::Register {
+                user: name.into(),
+                password: "pw".into(),
+            })
+            .await;
+        assert_eq!(reply, Reply::Ok, "{name}");
+        times.push(started.elapsed());
+    }
+    assert!(times[0] < Duration::from_millis(700), "{times:?}");
+    assert!(times[1] < Duration::from_millis(700), "{times:?}");
+    assert!(times[2] >= Duration::from_millis(800), "{times:?}");
+}

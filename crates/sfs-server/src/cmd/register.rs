@@ -3,7 +3,10 @@
 //! The name is checked against the allow-list and the password's length, the
 //! account is an ordinary one (never an admin:
 //! [`Accounts::register`](crate::accounts::Accounts::register) has no role
-//! parameter), and its home is created before the user is logged in.
+//! parameter), and its home is created before the user is logged in. Each
+//! registration counts against its source in the server's registration throttle
+//! (the login throttle's policy): past the threshold, every further one first
+//! waits the penalty.
 
 use std::sync::Arc;
 
@@ -23,7 +26,8 @@ pub(crate) fn refusal_if_closed(ctx: &ServerContext) -> Option<Refusal> {
     })
 }
 
-/// Registers `user` with `password`.
+/// Waits out `penalty` (the source's registration throttle), then registers
+/// `user` with `password`.
 ///
 /// # Cancel safety
 /// Cancelling after the account was written leaves it without its home; the
@@ -33,7 +37,9 @@ pub(crate) async fn run(
     id: RequestId,
     user: String,
     password: String,
+    penalty: std::time::Duration,
 ) -> LoginDone {
+    tokio::time::sleep(penalty).await;
     let result = register_account(&ctx, &user, password).await;
     LoginDone {
         id,
