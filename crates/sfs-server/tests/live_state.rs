@@ -288,3 +288,42 @@ async fn registrations_from_one_source_are_throttled_like_failed_logins() {
     assert!(times[1] < Duration::from_millis(700), "{times:?}");
     assert!(times[2] >= Duration::from_millis(800), "{times:?}");
 }
+
+#[tokio::test]
+async fn the_dummy_hash_follows_the_stored_costs_and_logins_rehash_to_the_configured_cost() {
+    use sfs_server::accounts::{hash_password, Accounts, Hasher, Password, UsersFile};
+    let dir = tempfile::tempdir().unwrap();
+    let users = UsersFile::new(dir.path().join("users.json"));
+    let pw = Password::new(b"pw".to_vec()).unwrap();
+    users
+        .update(|db| {
+            db.add(user("alice"), hash_password(&pw, 4)?, Role::User)?;
+            db.add(user("bob"), hash_password(&pw, 6)?, Role::User)?;
+            db.add(user("carol"), hash_password(&pw, 6)?, Role::User)
+        })
+        .unwrap();
+    // Configured at 5, stored mostly at 6: an unknown name is checked at 6.
+    let accounts =
+        Accounts::open_with_interval(users.clone(), Hasher::new(5, 2), Duration::ZERO).unwrap();
+    assert_eq!(accounts.dummy_cost(&accounts.users().unwrap()), 6);
+    // A login of the low-cost account rewrites its hash at the configured cost.
+    accounts
+        .authenticate("alice", Password::new(b"pw".to_vec()).unwrap())
+        .await
+        .unwrap();
+    let stored = users.load().unwrap();
+    assert_eq!(stored.user(&user("alice")).unwrap().hash.cost(), Some(5));
+    // Once most hashes are at another cost, the dummy follows.
+    for name in ["bob", "carol"] {
+        accounts
+            .authenticate(name, Password::new(b"pw".to_vec()).unwrap())
+            .await
+            .unwrap();
+    }
+    assert_eq!(accounts.dummy_cost(&accounts.users().unwrap()), 5);
+    // Unknown names are still refused.
+    assert!(accounts
+        .authenticate("nobody", Password::new(b"pw".to_vec()).unwrap())
+        .await
+        .is_err());
+}

@@ -272,8 +272,9 @@ impl Accounts {
     ///
     /// When the stored hash has another cost than the configured one, a successful
     /// login re-hashes the password at the configured cost (costing one more bcrypt,
-    /// once). This keeps every hash at the dummy hash's cost, which is what makes an
-    /// unknown name take as long as a known one.
+    /// once). With the dummy hash at the median stored cost (see
+    /// [`dummy_cost`](Self::dummy_cost)), this keeps an unknown name taking as long
+    /// as a known one.
     pub async fn authenticate(
         &self,
         name: &str,
