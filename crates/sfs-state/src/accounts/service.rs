@@ -280,7 +280,9 @@ impl Accounts {
         name: &str,
         password: Password,
     ) -> Result<Account, LoginError> {
-        let db = self.users()?;
+        // A login costs a bcrypt anyway: look at the file now rather than within
+        // the reload interval, so an account disabled a moment ago cannot log in.
+        let db = self.users.reload()?;
         let record = Username::parse(name)
             .ok()
             .and_then(|name| db.user(&name).cloned());
