@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sfs_proto::control::{Command, ErrorCode, Reply, Rights};
 use sfs_server::accounts::{Role, Username};
-use sfs_server::shares::{ShareError, SharesFile};
+use sfs_server::shares::SharesFile;
 use sfs_server::store::VirtualPath;
 use support::{code, pattern, Fixture};
 
@@ -89,7 +89,6 @@ fn a_revoke_acknowledged_last_is_never_undone_in_memory() {
         revoker.join().unwrap();
         assert!(fx.ctx.shares.snapshot().shared_with(&grantee).is_empty());
     }
-    let _ = ShareError::NoSuchShare;
 }
 
 #[tokio::test]
