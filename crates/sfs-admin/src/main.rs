@@ -8,7 +8,7 @@
 //! sfs-admin user passwd bob
 //! sfs-admin user role bob admin
 //! sfs-admin user disable bob                     # and `enable`
-//! sfs-admin user remove bob                      # also drops every share by or to bob
+//! sfs-admin user remove bob                      # drops bob's shares, archives the home
 //! sfs-admin cert init --san 127.0.0.1 --san 127.0.0.2 --san localhost --out certs/
 //! ```
 //!
@@ -69,6 +69,14 @@ struct UserFiles {
         value_name = "FILE"
     )]
     shares: PathBuf,
+    /// The folder holding every home (where a removed account's home is archived).
+    #[arg(
+        long,
+        global = true,
+        default_value = "server_files",
+        value_name = "DIR"
+    )]
+    root: PathBuf,
     /// bcrypt cost for new password hashes (4 to 31).
     #[arg(long, global = true, default_value_t = DEFAULT_BCRYPT_COST,
           value_parser = clap::value_parser!(u32).range(4..=31))]
@@ -87,7 +95,13 @@ enum UserCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
-    /// Delete an account (its home folder stays on disk).
+    /// Delete an account, every share by or to it, and archive its home.
+    ///
+    /// The home folder is moved to `<root>/.removed/<name>-<unix seconds>/`, where
+    /// no user can reach it and from where an admin may restore or delete it. A
+    /// later account of the same name starts with an empty home and no shares. A
+    /// running server applies the removal within a second (at once on SIGHUP): the
+    /// user's sessions are closed at their next command.
     Remove {
         /// Login name.
         name: String,
@@ -186,7 +200,18 @@ fn run_user(files: &UserFiles, command: UserCommand) -> anyhow::Result<()> {
             let dropped = SharesFile::new(&files.shares)
                 .update(|shares| Ok(shares.forget_user(&name)))
                 .context("removing the user's shares")?;
+            let archived =
+                sfs_state::homes::archive_home(&files.root, &name).with_context(|| {
+                    format!(
+                        "archiving the home of '{name}' under {}",
+                        files.root.display()
+                    )
+                })?;
             println!("removed '{name}' ({dropped} share(s) dropped)");
+            match archived {
+                Some(place) => println!("home archived to {}", place.display()),
+                None => println!("no home folder under {}", files.root.display()),
+            }
         }
         UserCommand::List => {
             let db = users.load()?;

@@ -378,3 +378,37 @@ fn concurrent_admin_processes_lose_no_account() {
         12
     );
 }
+
+#[test]
+fn remove_archives_the_home_so_a_new_account_of_that_name_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = [("SFS_TEST_PW", "pw-one")];
+    ok(admin(
+        d,
+        &["user", "add", "alice", "--password-env", "SFS_TEST_PW"],
+        &pw,
+    ));
+    std::fs::create_dir_all(d.join("server_files/alice/docs")).unwrap();
+    std::fs::write(d.join("server_files/alice/docs/secret.txt"), b"old").unwrap();
+    let out = ok(admin(d, &["user", "remove", "alice"], &[]));
+    assert!(out.contains("home archived to"), "{out}");
+    assert!(!d.join("server_files/alice").exists());
+    let archived: Vec<_> = std::fs::read_dir(d.join("server_files/.removed"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(archived.len(), 1);
+    assert!(archived[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("alice-"));
+    assert_eq!(
+        std::fs::read(archived[0].join("docs/secret.txt")).unwrap(),
+        b"old"
+    );
+    // The help says what happens to the home.
+    let help = ok(admin(d, &["user", "remove", "--help"], &[]));
+    assert!(help.contains(".removed"), "{help}");
+}

@@ -2,19 +2,20 @@
 //! the login throttle, TLS, and the per-session settings.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sfs_proto::record::MAX_CHUNK_DATA;
 use sfs_proto::session::{SessionConfig, StreamCounts};
 
-use crate::accounts::{Accounts, AccountsError, Hasher, UsersFile};
+use crate::accounts::{Account, Accounts, AccountsError, Hasher, Username, UsersFile};
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
-use crate::shares::{ShareDb, SharesFile};
+use crate::shares::{ShareDb, ShareError, SharesFile};
 use crate::startup::Preflight;
 use crate::store::FileStore;
 use crate::throttle::{LoginPolicy, LoginThrottle};
+use sfs_state::live::{Live, DEFAULT_RELOAD_INTERVAL};
 
 /// How a session behaves: timers, limits and what clients may do.
 #[derive(Debug, Clone)]
@@ -75,48 +76,66 @@ impl SessionSettings {
     }
 }
 
-/// The shares, in memory for resolving paths, and on disk for durability.
+/// The shares, in memory for resolving paths and on disk for durability, with one
+/// owner ([`Live`]): an edit changes the file and the copy in memory under one lock,
+/// and edits made by the admin tool are picked up within the reload interval.
 #[derive(Debug)]
 pub struct Shares {
-    file: SharesFile,
-    // A std RwLock: nothing awaits while it is held, and resolving is quick.
-    db: RwLock<ShareDb>,
+    live: Live<ShareDb>,
 }
 
 impl Shares {
     /// Shares kept in `file`, starting from `db` (what the file held at startup).
     pub fn new(file: SharesFile, db: ShareDb) -> Self {
+        Self::with_interval(file, db, DEFAULT_RELOAD_INTERVAL)
+    }
+
+    /// [`new`](Self::new), looking for edits by others at most once per `interval`.
+    pub fn with_interval(file: SharesFile, db: ShareDb, interval: Duration) -> Self {
         Self {
-            file,
-            db: RwLock::new(db),
+            live: Live::with_document(file, db, interval),
         }
+    }
+
+    /// The current shares (reloaded first if the file changed). If the file became
+    /// unreadable, the last good copy, and the error is logged.
+    fn current(&self) -> Arc<ShareDb> {
+        self.live.current().unwrap_or_else(|error| {
+            log::error!("keeping the shares in memory: {error}");
+            self.live.cached()
+        })
     }
 
     /// A snapshot of the current shares.
     pub fn snapshot(&self) -> ShareDb {
-        self.db
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .clone()
+        ShareDb::clone(&self.current())
     }
 
     /// Runs `f` on the current shares without copying them.
     pub fn with<R>(&self, f: impl FnOnce(&ShareDb) -> R) -> R {
-        f(&self.db.read().unwrap_or_else(|poison| poison.into_inner()))
+        f(&self.current())
     }
 
-    /// Applies `edit` durably (see [`SharesFile::update`]) and then to the copy in
-    /// memory. Blocking: call it from `spawn_blocking`.
+    /// Looks at the shares file now, reloading it if it changed (SIGHUP).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or is corrupt; the shares in memory stay as they were.
+    pub fn reload(&self) -> Result<(), ShareError> {
+        self.live.reload().map(drop)
+    }
+
+    /// Applies `edit` to the file and the copy in memory as one step (see
+    /// [`Live::update`]). Blocking: call it from `spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// The error of `edit` (nothing changes), or of reading or writing the file.
     pub fn update<T>(
         &self,
-        edit: impl FnOnce(&mut ShareDb) -> Result<T, crate::shares::ShareError>,
-    ) -> Result<T, crate::shares::ShareError> {
-        let (outcome, db) = self.file.update(|db| {
-            let outcome = edit(db)?;
-            Ok((outcome, db.clone()))
-        })?;
-        *self.db.write().unwrap_or_else(|poison| poison.into_inner()) = db;
-        Ok(outcome)
+        edit: impl FnOnce(&mut ShareDb) -> Result<T, ShareError>,
+    ) -> Result<T, ShareError> {
+        self.live.update(edit)
     }
 }
 
@@ -133,6 +152,9 @@ pub struct ServerContext {
     pub audit: AuditLog,
     /// The failed-login history (a std Mutex: no call awaits while holding it).
     pub throttle: Mutex<LoginThrottle>,
+    /// The registrations per source, under the same policy as failed logins
+    /// (every registration costs a bcrypt, a users-file rewrite and a home).
+    pub registrations: Mutex<LoginThrottle>,
     /// The TLS configuration handed to each session.
     pub tls: Arc<rustls::ServerConfig>,
     /// Session behaviour.
@@ -192,6 +214,7 @@ impl ServerContext {
             shares: Shares::new(SharesFile::new(&config.shares_file), preflight.shares),
             audit: preflight.audit,
             throttle: Mutex::new(LoginThrottle::new(config.login.policy())),
+            registrations: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
             settings: SessionSettings::from_config(config),
         })
@@ -212,9 +235,46 @@ impl ServerContext {
             store,
             shares,
             audit,
-            throttle: Mutex::new(LoginThrottle::new(policy)),
+            throttle: Mutex::new(LoginThrottle::new(policy.clone())),
+            registrations: Mutex::new(LoginThrottle::new(policy)),
             tls,
             settings,
+        }
+    }
+}
+
+impl ServerContext {
+    /// The account `name` as it is now, after any edit by the admin tool: `None`
+    /// when it was removed or disabled. Every command of a logged-in session and
+    /// every upload commit asks this, so nothing runs on a stale copy of the role.
+    ///
+    /// # Errors
+    ///
+    /// The users file changed and cannot be read or is corrupt.
+    pub fn account(&self, name: &Username) -> Result<Option<Account>, AccountsError> {
+        self.accounts.account(name)
+    }
+
+    /// The account `name` as the users file has it at this moment: the file is
+    /// looked at now (one `stat`, a read only if it changed), not within the reload
+    /// interval. For decisions that cannot be taken back, such as an upload's commit.
+    ///
+    /// # Errors
+    ///
+    /// As [`account`](Self::account).
+    pub fn account_now(&self, name: &Username) -> Result<Option<Account>, AccountsError> {
+        self.accounts.reload()?;
+        self.accounts.account(name)
+    }
+
+    /// Re-reads `users.json` and `shares.json` if they changed (on SIGHUP), so
+    /// admin edits apply at once rather than within the reload interval.
+    pub fn reload(&self) {
+        if let Err(error) = self.accounts.reload() {
+            log::error!("reload: {error}");
+        }
+        if let Err(error) = self.shares.reload() {
+            log::error!("reload: {error}");
         }
     }
 }

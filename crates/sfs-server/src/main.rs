@@ -2,7 +2,7 @@
 //!
 //! Parses its flags and configuration, runs the startup checks (users file,
 //! shares file, certificate, key, root, log), binds every configured address on
-//! one multi-homed SCTP listener, and serves until SIGINT or SIGTERM. Exit codes:
+//! one multi-homed SCTP listener, and serves until SIGINT or SIGTERM (SIGHUP re-reads the users and shares files). Exit codes:
 //! 0 after a clean shutdown, 1 on a startup error (the message says which file or
 //! setting is wrong).
 
@@ -94,6 +94,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         "sfs-server: listening on {addrs} with {} data stream(s), {accounts} account(s)",
         config.streams
     );
+    tokio::spawn(reload_on_sighup(ctx.clone()));
     server::run(
         listener,
         ctx.clone(),
@@ -109,6 +110,23 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     eprintln!("sfs-server: stopped");
     Ok(())
+}
+
+/// Re-reads `users.json` and `shares.json` on every SIGHUP (they are also looked
+/// at, at most once a second, as sessions use them).
+async fn reload_on_sighup(ctx: Arc<ServerContext>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(error) => {
+            log::error!("cannot watch SIGHUP: {error}");
+            return;
+        }
+    };
+    while hangup.recv().await.is_some() {
+        eprintln!("sfs-server: SIGHUP, reloading users and shares");
+        ctx.reload();
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

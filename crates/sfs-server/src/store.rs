@@ -202,6 +202,41 @@ impl FileStore {
         })
     }
 
+    /// Moves the home of `user`, if there is one, to
+    /// `.removed/<user>-<seconds>/` under the root, out of every user's reach (see
+    /// [`sfs_state::homes`]). Registration calls it for a home left on disk without
+    /// an account, so a new account never adopts old files. Returns whether a home
+    /// was moved.
+    ///
+    /// # Errors
+    ///
+    /// The rename failed; the home stays where it was.
+    pub fn archive_home(&self, user: &Username) -> io::Result<bool> {
+        if self.root.symlink_metadata(user.as_str()).is_err() {
+            return Ok(false);
+        }
+        match self
+            .root
+            .create_dir_with(sfs_state::homes::REMOVED_DIR, DirBuilder::new().mode(0o700))
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let removed = self.root.open_dir(sfs_state::homes::REMOVED_DIR)?;
+        for name in sfs_state::homes::archive_names(user, SystemTime::now()).take(1000) {
+            if removed.symlink_metadata(&name).is_ok() {
+                continue;
+            }
+            self.root.rename(user.as_str(), &removed, &name)?;
+            return Ok(true);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free name for the archived home",
+        ))
+    }
+
     /// Deletes leftover upload temporary files (from a crash or kill) in every home.
     /// Returns how many were removed. Run it at startup, before serving.
     pub fn remove_stale_uploads(&self) -> io::Result<usize> {

@@ -132,6 +132,14 @@ impl<T: Transport> TestClient<T> {
         self.upload_limits.insert(id, limit);
     }
 
+    /// Lifts the limit [`limit_upload`](Self::limit_upload) put on upload `id`.
+    pub fn release_upload(&mut self, id: RequestId) {
+        self.upload_limits.remove(&id);
+        if let Some(transfer) = self.stor_transfer.get(&id) {
+            self.limit_of.remove(transfer);
+        }
+    }
+
     /// Steps until the upload `id` has sent everything its limit allows.
     pub async fn until_upload_stalls(&mut self, id: RequestId) {
         loop {

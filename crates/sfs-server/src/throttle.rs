@@ -203,6 +203,14 @@ impl LoginThrottle {
         self.sources.len()
     }
 
+    /// Counts an attempt from `source` that costs the server as much as a failed
+    /// login, whatever its outcome: a registration (one bcrypt, a rewrite of the
+    /// users file, a new home). Kept in its own throttle, it makes a source that
+    /// registers often wait [`LoginPolicy::source_penalty`] before each further try.
+    pub fn record_costly_attempt(&mut self, source: IpAddr, now: Instant) {
+        self.remember_source_failure(source, now);
+    }
+
     fn remember_source_failure(&mut self, source: IpAddr, now: Instant) {
         let key = SourceKey::of(source);
         if !self.sources.contains_key(&key) && self.sources.len() >= self.policy.max_tracked_sources

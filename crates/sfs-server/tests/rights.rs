@@ -116,7 +116,7 @@ async fn a_user_disabled_during_an_upload_commits_nothing() {
         .update(|db| db.set_disabled(&"alice".parse().unwrap(), true))
         .unwrap();
     let reply = alice.reply(id).await;
-    assert_eq!(code(&reply), ErrorCode::PERMISSION_DENIED, "{reply:?}");
+    assert_eq!(code(&reply), ErrorCode::NOT_LOGGED_IN, "{reply:?}");
     assert!(!fx.home("alice").join("mine.bin").exists());
 }
 

@@ -48,6 +48,8 @@
 
 pub mod accounts;
 pub mod durable;
+pub mod homes;
+pub mod live;
 pub mod path;
 pub mod shares;
 pub mod state_file;

@@ -169,12 +169,30 @@ impl<D: Document> StateFile<D> {
         &self,
         edit: impl FnOnce(&mut D) -> Result<T, D::Error>,
     ) -> Result<T, D::Error> {
+        self.update_stamped(edit).map(|(outcome, _, _)| outcome)
+    }
+
+    /// [`update`](Self::update), also returning the document as written and the
+    /// [`FileStamp`] of the file written, taken while the lock is still held (so the
+    /// stamp is that of this very document, whatever another writer does next).
+    pub(crate) fn update_stamped<T>(
+        &self,
+        edit: impl FnOnce(&mut D) -> Result<T, D::Error>,
+    ) -> Result<(T, D, Option<FileStamp>), D::Error> {
         let _lock = StateLock::acquire(&self.path).map_err(|source| self.io_error(source))?;
         let mut document = self.load()?;
         let outcome = edit(&mut document)?;
         durable::write_atomic(&self.path, &document.to_json(), STATE_FILE_MODE)
             .map_err(|source| self.io_error(source))?;
-        Ok(outcome)
+        Ok((outcome, document, FileStamp::of(&self.path)))
+    }
+
+    /// Reads the file with the [`FileStamp`] it had just before reading. If another
+    /// writer replaces the file between the two, the stamp is older than the content,
+    /// which only costs one more reload later, never a missed change.
+    pub(crate) fn load_stamped(&self) -> Result<(D, Option<FileStamp>), D::Error> {
+        let stamp = FileStamp::of(&self.path);
+        Ok((self.load()?, stamp))
     }
 
     fn io_error(&self, source: io::Error) -> StateFileError {
@@ -183,5 +201,33 @@ impl<D: Document> StateFile<D> {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+/// What identifies one version of a state file without reading it: the inode (every
+/// write replaces the file by a new one), size, and modification and change times in
+/// nanoseconds. `None` stands for a missing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    /// The stamp of `path` now, `None` if it cannot be read (missing).
+    pub(crate) fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        Some(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
     }
 }

@@ -308,19 +308,15 @@ pub(crate) fn authorize_at_commit(
     path: &VirtualPath,
     upload: &Upload,
 ) -> Result<CommitMode, StoreError> {
-    // The current account: the lead may switch this to a cached accessor.
-    let users = ctx
-        .accounts
-        .file()
-        .load()
-        .map_err(|error| StoreError::Io(std::io::Error::other(error.to_string())))?;
-    let account = match users.user(user) {
-        Some(record) if !record.disabled => crate::accounts::Account {
-            name: record.name.clone(),
-            role: record.role,
-        },
-        _ => return Err(StoreError::Denied),
-    };
+    // The account and shares as they are now: a disable, removal, demotion or
+    // unshare since the upload opened counts.
+    if let Err(error) = ctx.shares.reload() {
+        log::error!("reloading the shares before a commit: {error}");
+    }
+    let account = ctx
+        .account_now(user)
+        .map_err(|error| StoreError::Io(std::io::Error::other(error.to_string())))?
+        .ok_or(StoreError::Denied)?;
     let resolved = ctx.shares.with(|db| db.resolve(&account, path));
     let (home, real, mode) = match resolved {
         Resolved::Own(real) => (ctx.store.home(&account.name)?, real, CommitMode::Replace),

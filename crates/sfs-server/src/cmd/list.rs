@@ -49,7 +49,7 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
         Ok(Target::SharedRoot) => {
             let owners = if cx.account.is_admin() {
                 // Admins reach every home through /shared.
-                match cx.ctx.accounts.file().load() {
+                match cx.ctx.accounts.users() {
                     Ok(db) => db
                         .users()
                         .map(|record| record.name.clone())

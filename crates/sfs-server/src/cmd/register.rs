@@ -3,7 +3,10 @@
 //! The name is checked against the allow-list and the password's length, the
 //! account is an ordinary one (never an admin:
 //! [`Accounts::register`](crate::accounts::Accounts::register) has no role
-//! parameter), and its home is created before the user is logged in.
+//! parameter), and its home is created before the user is logged in. Each
+//! registration counts against its source in the server's registration throttle
+//! (the login throttle's policy): past the threshold, every further one first
+//! waits the penalty.
 
 use std::sync::Arc;
 
@@ -23,7 +26,8 @@ pub(crate) fn refusal_if_closed(ctx: &ServerContext) -> Option<Refusal> {
     })
 }
 
-/// Registers `user` with `password`.
+/// Waits out `penalty` (the source's registration throttle), then registers
+/// `user` with `password`.
 ///
 /// # Cancel safety
 /// Cancelling after the account was written leaves it without its home; the
@@ -33,7 +37,9 @@ pub(crate) async fn run(
     id: RequestId,
     user: String,
     password: String,
+    penalty: std::time::Duration,
 ) -> LoginDone {
+    tokio::time::sleep(penalty).await;
     let result = register_account(&ctx, &user, password).await;
     LoginDone {
         id,
@@ -78,8 +84,28 @@ async fn register_account(
             }
         })?;
     let ctx_store = &ctx.store;
-    // Creating the home is one mkdir; small enough to do here rather than hop to
-    // the blocking pool and back.
+    // A home on disk without an account (left by a removal that did not archive
+    // it, or a restore) belongs to nobody: the new account must not adopt it.
+    // One rename and one mkdir; small enough to do here rather than hop to the
+    // blocking pool and back.
+    match ctx_store.archive_home(&account.name) {
+        Ok(true) => log::warn!(
+            "archived an orphaned home folder of '{}' before registering it",
+            account.name
+        ),
+        Ok(false) => {}
+        Err(error) => {
+            log::error!(
+                "cannot archive the orphaned home of {}: {error}",
+                account.name
+            );
+            return Err(Refusal::Other {
+                code: ErrorCode::INTERNAL,
+                message: "internal error",
+                reason: Reason::from(&error),
+            });
+        }
+    }
     if let Err(error) = ctx_store.home(&account.name) {
         log::error!("cannot create the home of {}: {error}", account.name);
         return Err(Refusal::Other {

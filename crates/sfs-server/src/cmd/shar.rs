@@ -26,7 +26,7 @@ pub(super) fn run(
     if let Err(error) = home.stat(&path) {
         return Err(cx.fail(kind, Some(&path), None, &error.into()));
     }
-    let users = match cx.ctx.accounts.file().load() {
+    let users = match cx.ctx.accounts.users() {
         Ok(users) => users,
         Err(error) => {
             cx.record(

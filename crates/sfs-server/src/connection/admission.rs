@@ -30,8 +30,18 @@ impl<T: Transport> ConnectionTask<T> {
                 });
                 return;
             }
+            let penalty = {
+                let mut registrations = ctx
+                    .registrations
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                let now = tokio::time::Instant::now().into_std();
+                let penalty = registrations.admission_delay(self.source, now);
+                registrations.record_costly_attempt(self.source, now);
+                penalty
+            };
             self.jobs.spawn(async move {
-                Completion::Login(register::run(ctx, id, user, password).await)
+                Completion::Login(register::run(ctx, id, user, password, penalty).await)
             });
             return;
         }

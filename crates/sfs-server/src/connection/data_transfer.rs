@@ -320,6 +320,18 @@ impl<T: Transport> ConnectionTask<T> {
             });
         } else if let (Some(digest), true) = (state.finished, state.pending.is_empty()) {
             let check = state.commit.clone();
+            if !self.may_commit() {
+                if let Some(state) = self.uploads.get_mut(&transfer) {
+                    state.upload = Some(upload);
+                }
+                self.fail_upload(
+                    transfer,
+                    ErrorCode::NOT_LOGGED_IN,
+                    ACCOUNT_GONE.to_owned(),
+                    Reason::from(ACCOUNT_GONE),
+                );
+                return;
+            }
             self.jobs.spawn_blocking(move || Completion::Committed {
                 transfer,
                 result: check.commit(upload, &digest),
@@ -464,6 +476,15 @@ impl<T: Transport> ConnectionTask<T> {
         }
     }
 
+    /// Whether the uploader's account still exists and is enabled, checked just
+    /// before a commit: an upload started before an admin disabled or removed the
+    /// account must not land. An unreadable users file also refuses.
+    fn may_commit(&self) -> bool {
+        self.account
+            .as_ref()
+            .is_some_and(|account| matches!(self.ctx.account_now(&account.name), Ok(Some(_))))
+    }
+
     /// Logs and drops every upload still open when the connection ends (dropping
     /// removes the temporary files; the old files stay as they were).
     pub(super) fn abandon_uploads(&mut self) {
@@ -506,3 +527,6 @@ impl<T: Transport> ConnectionTask<T> {
         self.write_log(&event);
     }
 }
+
+/// Why an upload or command of a removed or disabled account is refused.
+pub(super) const ACCOUNT_GONE: &str = "your account was disabled or removed";

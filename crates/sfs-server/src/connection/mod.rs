@@ -337,9 +337,7 @@ impl<T: Transport> ConnectionTask<T> {
             let Some((id, command)) = self.queue.pop_front() else {
                 return;
             };
-            let Some(account) = self.account.clone() else {
-                // The session releases commands only after login.
-                self.respond(id, Reply::error(ErrorCode::NOT_LOGGED_IN, "log in first"));
+            let Some(account) = self.current_account(id) else {
                 continue;
             };
             if self.draining.is_some() {
@@ -366,6 +364,43 @@ impl<T: Transport> ConnectionTask<T> {
                 id,
                 result: cmd::run(&cx, command),
             });
+        }
+    }
+
+    /// The session's account as the users file has it now, refreshing the role.
+    /// `None` after answering `id`: not logged in, the account was removed or
+    /// disabled (the session then closes), or the users file is unreadable.
+    fn current_account(&mut self, id: RequestId) -> Option<Account> {
+        let Some(account) = &self.account else {
+            // The session releases commands only after login.
+            self.respond(id, Reply::error(ErrorCode::NOT_LOGGED_IN, "log in first"));
+            return None;
+        };
+        match self.ctx.account(&account.name) {
+            Ok(Some(current)) => {
+                self.account = Some(current.clone());
+                Some(current)
+            }
+            Ok(None) => {
+                self.record(
+                    AuditEvent::new(EventKind::Disconnect, AuditOutcome::Denied)
+                        .reason(data_transfer::ACCOUNT_GONE),
+                );
+                self.respond(
+                    id,
+                    Reply::error(ErrorCode::NOT_LOGGED_IN, data_transfer::ACCOUNT_GONE),
+                );
+                self.queue.clear();
+                self.abandon_uploads();
+                self.session
+                    .close(ErrorCode::NOT_LOGGED_IN, data_transfer::ACCOUNT_GONE);
+                None
+            }
+            Err(error) => {
+                log::error!("cannot look up the account: {error}");
+                self.respond(id, Reply::error(ErrorCode::INTERNAL, "internal error"));
+                None
+            }
         }
     }
 

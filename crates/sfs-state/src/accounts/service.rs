@@ -1,14 +1,17 @@
 //! The account service a server session uses: bcrypt on tokio's blocking pool under
 //! a semaphore, login with uniform failures, and self-registration.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
 use super::{
-    hash_password, verify_password, AccountsError, Password, PasswordHash, Role, Username,
+    hash_password, verify_password, AccountsError, Password, PasswordHash, Role, UserDb, Username,
     UsersFile, MAX_BCRYPT_COST, MIN_BCRYPT_COST,
 };
+use crate::live::{Live, DEFAULT_RELOAD_INTERVAL};
 
 /// Runs bcrypt on tokio's blocking pool, at most `max_concurrent` at a time.
 ///
@@ -113,34 +116,154 @@ pub enum RegisterError {
 }
 
 /// The account service used by server sessions.
+///
+/// It owns the server's view of `users.json` (a [`Live`] copy, so edits by the admin
+/// tool are seen within the reload interval) and the dummy hashes that make an
+/// unknown name cost as much as a known one.
 #[derive(Debug)]
 pub struct Accounts {
-    file: UsersFile,
+    users: Arc<Live<UserDb>>,
     hasher: Hasher,
-    /// Verified against when the name is unknown, so that case costs one bcrypt too.
-    dummy_hash: PasswordHash,
+    /// Verified against when the name is unknown, so that case costs one bcrypt
+    /// too, at the cost of the median stored hash: one dummy per cost seen.
+    dummy_hashes: Mutex<BTreeMap<u32, PasswordHash>>,
 }
 
+/// The password behind every dummy hash (never a real account's).
+const DUMMY_PASSWORD: &[u8] = b"sfs-dummy-password-for-unknown-users";
+
 impl Accounts {
-    /// Opens the users file (checking now that it loads) and prepares the dummy hash.
+    /// Opens the users file (checking now that it loads) and prepares the dummy hash
+    /// at the cost of the median stored hash. Edits made to the file by others are
+    /// seen within [`DEFAULT_RELOAD_INTERVAL`].
     ///
-    /// This runs one bcrypt at the hasher's cost on the calling thread: call it at
-    /// startup, not inside a request.
+    /// This runs one bcrypt on the calling thread: call it at startup, not inside a
+    /// request.
+    ///
+    /// # Errors
+    ///
+    /// The users file cannot be read or is corrupt, or bcrypt fails.
     pub fn open(file: UsersFile, hasher: Hasher) -> Result<Self, AccountsError> {
-        file.load()?;
-        let dummy = Password::new(b"sfs-dummy-password-for-unknown-users".to_vec())
-            .map_err(|e| AccountsError::Hash(e.to_string()))?;
-        let dummy_hash = hash_password(&dummy, hasher.cost())?;
-        Ok(Self {
-            file,
+        Self::open_with_interval(file, hasher, DEFAULT_RELOAD_INTERVAL)
+    }
+
+    /// [`open`](Self::open), looking for edits by others at most once per
+    /// `interval` (zero: at every lookup).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with_interval(
+        file: UsersFile,
+        hasher: Hasher,
+        interval: Duration,
+    ) -> Result<Self, AccountsError> {
+        let users = Arc::new(Live::open(file, interval)?);
+        let accounts = Self {
+            users,
             hasher,
-            dummy_hash,
-        })
+            dummy_hashes: Mutex::new(BTreeMap::new()),
+        };
+        let cost = accounts.dummy_cost(&accounts.users.cached());
+        accounts.dummy_hash(cost)?;
+        Ok(accounts)
     }
 
     /// The users file behind this service.
     pub fn file(&self) -> &UsersFile {
-        &self.file
+        self.users.file()
+    }
+
+    /// The accounts as they are now (reloaded first if the file changed).
+    ///
+    /// # Errors
+    ///
+    /// The file changed and cannot be read or is corrupt.
+    pub fn users(&self) -> Result<Arc<UserDb>, AccountsError> {
+        self.users.current()
+    }
+
+    /// Looks at the users file now, reloading it if it changed (SIGHUP).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or is corrupt; the accounts in memory stay as they were.
+    pub fn reload(&self) -> Result<(), AccountsError> {
+        self.users.reload().map(drop)
+    }
+
+    /// The account `name` as it is now: `None` if it was removed or disabled. Every
+    /// command of a logged-in session asks this, so that an admin's change applies
+    /// at the session's next command.
+    ///
+    /// # Errors
+    ///
+    /// The users file changed and cannot be read or is corrupt.
+    pub fn account(&self, name: &Username) -> Result<Option<Account>, AccountsError> {
+        Ok(self
+            .users()?
+            .user(name)
+            .filter(|record| !record.disabled)
+            .map(|record| Account {
+                name: record.name.clone(),
+                role: record.role,
+            }))
+    }
+
+    /// The bcrypt cost of the dummy hash for `db`: the median cost of the stored
+    /// hashes (the configured cost when there are none), so an unknown name takes
+    /// as long as a typical known one even when hashes of several costs are stored.
+    pub fn dummy_cost(&self, db: &UserDb) -> u32 {
+        let mut costs: Vec<u32> = db.users().filter_map(|r| r.hash.cost()).collect();
+        costs.sort_unstable();
+        costs
+            .get(costs.len() / 2)
+            .copied()
+            .unwrap_or(self.hasher.cost())
+            .clamp(MIN_BCRYPT_COST, MAX_BCRYPT_COST)
+    }
+
+    /// The dummy hash at `cost`, made (one bcrypt on the calling thread) the first
+    /// time that cost is asked for.
+    fn dummy_hash(&self, cost: u32) -> Result<PasswordHash, AccountsError> {
+        let mut dummies = self
+            .dummy_hashes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(hash) = dummies.get(&cost) {
+            return Ok(hash.clone());
+        }
+        let dummy = Password::new(DUMMY_PASSWORD.to_vec())
+            .map_err(|e| AccountsError::Hash(e.to_string()))?;
+        let hash = hash_password(&dummy, cost)?;
+        dummies.insert(cost, hash.clone());
+        Ok(hash)
+    }
+
+    /// The dummy hash for the accounts as they are, made on the blocking pool if
+    /// this cost is new.
+    async fn current_dummy(&self, db: &UserDb) -> Result<PasswordHash, AccountsError> {
+        let cost = self.dummy_cost(db);
+        let known = self
+            .dummy_hashes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(&cost)
+            .cloned();
+        if let Some(hash) = known {
+            return Ok(hash);
+        }
+        let dummy = Password::new(DUMMY_PASSWORD.to_vec())
+            .map_err(|e| AccountsError::Hash(e.to_string()))?;
+        let hash = self
+            .hasher
+            .run(move || hash_password(&dummy, cost))
+            .await??;
+        self.dummy_hashes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(cost, hash.clone());
+        Ok(hash)
     }
 
     /// Checks a login. Every failure, whether the name is malformed, unknown or
@@ -149,23 +272,23 @@ impl Accounts {
     ///
     /// When the stored hash has another cost than the configured one, a successful
     /// login re-hashes the password at the configured cost (costing one more bcrypt,
-    /// once). This keeps every hash at the dummy hash's cost, which is what makes an
-    /// unknown name take as long as a known one.
+    /// once). With the dummy hash at the median stored cost (see
+    /// [`dummy_cost`](Self::dummy_cost)), this keeps an unknown name taking as long
+    /// as a known one.
     pub async fn authenticate(
         &self,
         name: &str,
         password: Password,
     ) -> Result<Account, LoginError> {
-        let file = self.file.clone();
-        let db = tokio::task::spawn_blocking(move || file.load())
-            .await
-            .map_err(|e| AccountsError::Task(e.to_string()))??;
+        // A login costs a bcrypt anyway: look at the file now rather than within
+        // the reload interval, so an account disabled a moment ago cannot log in.
+        let db = self.users.reload()?;
         let record = Username::parse(name)
             .ok()
             .and_then(|name| db.user(&name).cloned());
         let hash = match &record {
             Some(record) => record.hash.clone(),
-            None => self.dummy_hash.clone(),
+            None => self.current_dummy(&db).await?,
         };
         let cost = self.hasher.cost();
         let stale_cost = record.as_ref().is_some_and(|r| r.hash.cost() != Some(cost));
@@ -208,7 +331,9 @@ impl Accounts {
                 // Spend the time a real check takes, then refuse.
                 let filler =
                     Password::new(b"-".to_vec()).map_err(|e| AccountsError::Hash(e.to_string()))?;
-                self.hasher.verify(filler, self.dummy_hash.clone()).await?;
+                let db = self.users()?;
+                let dummy = self.current_dummy(&db).await?;
+                self.hasher.verify(filler, dummy).await?;
                 Err(LoginError::Rejected)
             }
         }
@@ -222,10 +347,10 @@ impl Accounts {
         old_hash: PasswordHash,
         new_hash: PasswordHash,
     ) {
-        let file = self.file.clone();
+        let users = self.users.clone();
         let name = name.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            file.update(|db| {
+            users.update(|db| {
                 if db.user(&name).is_some_and(|r| r.hash == old_hash) {
                     db.set_hash(&name, new_hash)?;
                 }
@@ -252,10 +377,10 @@ impl Accounts {
             .hash(password)
             .await
             .map_err(RegisterError::Unavailable)?;
-        let file = self.file.clone();
+        let users = self.users.clone();
         let new_name = name.clone();
         let added = tokio::task::spawn_blocking(move || {
-            file.update(move |db| db.add(new_name, hash, Role::User))
+            users.update(move |db| db.add(new_name, hash, Role::User))
         })
         .await
         .map_err(|e| RegisterError::Unavailable(AccountsError::Task(e.to_string())))?;
