@@ -232,6 +232,10 @@ impl<T: Transport> Shell<T> {
                 }
             }
             ShellCommand::Status => self.status().await?,
+            ShellCommand::Noop => match self.single(Wire::Noop).await? {
+                Reply::Ok => self.line("ok".to_owned())?,
+                other => return Err(ClientError::UnexpectedReply(format!("{other:?}"))),
+            },
             ShellCommand::LocalChangeDir { path } => {
                 let target = self.local_dir.join(expand_home(&path));
                 let canonical =

@@ -384,6 +384,7 @@ fn answer(
         | Command::Rename { .. }
         | Command::Shar { .. }
         | Command::Unsh { .. }
+        | Command::Noop
         | Command::Quit => Reply::Ok,
         Command::Login { .. } | Command::Register { .. } => Reply::Error {
             code: ErrorCode::BAD_REQUEST,
