@@ -15,7 +15,7 @@ use sfs_client::connection::{
 };
 use sfs_client::shell::{Flow, Shell};
 use sfs_net::memory::MemoryTransport;
-use sfs_proto::control::{ErrorCode, Rights, ShareEntry};
+use sfs_proto::control::{Command, ErrorCode, Reply, Rights, ShareEntry};
 use sfs_proto::testing::TestPki;
 use support::{file_entry, pattern, sha256, Shared, State};
 
@@ -680,4 +680,55 @@ async fn transfers_interrupted_before_the_server_opened_them_are_aborted_when_it
     );
     drop(st);
     assert!(!shared.lock().unwrap().uploads.contains_key("up"));
+}
+
+/// A double that closes a session after 1.5 s without a request (long next to
+/// the 100 ms keepalive, so a loaded machine does not make the test flaky).
+fn short_idle_timeout() -> State {
+    State {
+        idle_timeout: Some(Duration::from_millis(1500)),
+        ..State::default()
+    }
+}
+
+#[tokio::test]
+async fn an_idle_shell_outlives_the_servers_idle_timeout() {
+    let (mut connection, _, state) = connect(short_idle_timeout()).await;
+    connection.set_keepalive(Duration::from_millis(100));
+    // The shell waiting four seconds for the user to type.
+    connection
+        .idle_until(tokio::time::sleep(Duration::from_secs(4)))
+        .await;
+    let replies = match connection.request(Command::Pwd).await {
+        Ok(replies) => replies,
+        Err(err) => panic!(
+            "the session ended: {err}; the double saw {:?}",
+            state.lock().unwrap().log
+        ),
+    };
+    assert_eq!(replies, [Reply::Path { path: "/".into() }]);
+    let noops = state
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|c| *c == "NOOP")
+        .count();
+    assert!(noops >= 3, "only {noops} NOOPs in 4 s at 100 ms");
+}
+
+#[tokio::test]
+async fn without_keepalives_the_servers_idle_timeout_ends_the_session() {
+    // The control for the test above: the same wait, not driving the session.
+    let (mut connection, _, _) = connect(short_idle_timeout()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    match connection.request(Command::Pwd).await {
+        // The double closes and goes away: "idle" or "transport closed",
+        // whichever the client reads first.
+        Err(ClientError::Closed(reason)) => assert!(
+            reason.contains("idle") || reason.contains("transport closed"),
+            "{reason}"
+        ),
+        other => panic!("expected the idle close, got {other:?}"),
+    }
 }
