@@ -732,3 +732,88 @@ async fn without_keepalives_the_servers_idle_timeout_ends_the_session() {
         other => panic!("expected the idle close, got {other:?}"),
     }
 }
+
+/// Two remote files with one last name, as in `mget /a/x.bin /b/x.bin`.
+fn same_last_name() -> State {
+    let mut state = State::default();
+    state.files.insert("/a/x.bin".into(), pattern(120_000));
+    state.files.insert("/b/x.bin".into(), pattern(90_000));
+    state
+}
+
+#[tokio::test]
+async fn mget_of_two_files_with_one_local_name_is_refused_up_front() {
+    let mut fx = Fixture::new(same_last_name()).await;
+    for line in ["mget /a/x.bin /b/x.bin", "mget /a/x.bin x.bin"] {
+        let err = fx.run(line).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ClientError::SameTarget { .. }), "{text}");
+        assert!(
+            text.contains("/a/x.bin") && text.contains("x.bin would"),
+            "{text}"
+        );
+    }
+    let err = fx
+        .run("mget /a/x.bin /b/x.bin")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/b/x.bin"), "{err}");
+    assert!(names_in(&fx.work()).is_empty(), "nothing written");
+    let log = fx.state.lock().unwrap().log.clone();
+    assert!(!log.iter().any(|c| c == "RETR"), "nothing asked: {log:?}");
+}
+
+#[tokio::test]
+async fn mput_of_two_files_to_one_remote_name_is_refused_up_front() {
+    let mut fx = Fixture::new(State::default()).await;
+    for folder in ["a", "b"] {
+        std::fs::create_dir(fx.work().join(folder)).unwrap();
+        std::fs::write(fx.work().join(folder).join("u.txt"), folder).unwrap();
+    }
+    let err = fx.run("mput a/u.txt b/u.txt").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ClientError::SameTarget { .. }), "{text}");
+    assert!(
+        text.contains("a/u.txt") && text.contains("b/u.txt"),
+        "{text}"
+    );
+    let state = fx.state.lock().unwrap();
+    assert!(state.uploads.is_empty());
+    assert!(!state.log.iter().any(|c| c == "STOR"), "{:?}", state.log);
+}
+
+#[tokio::test]
+async fn two_downloads_into_one_file_never_mix() {
+    // Below the shell's check: the second writer of one `.part` is refused and
+    // the first arrives whole, with the digest of what is on disk.
+    let (mut connection, _, _) = connect(same_last_name()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("x.bin");
+    let specs = [
+        TransferSpec::Download {
+            remote: "/a/x.bin".into(),
+            dest: dest.clone(),
+        },
+        TransferSpec::Download {
+            remote: "/b/x.bin".into(),
+            dest: dest.clone(),
+        },
+    ];
+    let results = connection.transfer_all(&specs).await;
+    let done = results[0].as_ref().expect("the first download");
+    assert!(
+        matches!(
+            &results[1],
+            Err(ClientError::LocalPath(
+                sfs_client::local::LocalPathError::PartInUse(_)
+            ))
+        ),
+        "{:?}",
+        results[1]
+    );
+    let on_disk = std::fs::read(&dest).unwrap();
+    assert_eq!(on_disk, pattern(120_000));
+    assert_eq!(done.sha256, sha256(&on_disk));
+    assert_eq!(names_in(dir.path()), ["x.bin"]);
+}

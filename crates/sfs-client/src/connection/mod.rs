@@ -43,8 +43,8 @@ mod report;
 mod transfers;
 
 pub use report::Reporter;
+pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
 use transfers::{PendingTransfer, TransferState};
-pub use transfers::{TransferDone, TransferSpec};
 
 /// The most file data put in one chunk record. Small enough that a chunk never
 /// holds up other streams for long (a record holds at most 64 KiB).
@@ -66,6 +66,17 @@ pub enum ClientError {
         code: ErrorCode,
         /// Its message (from the server: shown escaped).
         message: String,
+    },
+    /// Two transfers of one command would write the same file (`mget /a/x /b/x`).
+    /// Nothing was transferred.
+    #[error("{first} and {second} would both be written to {target}: transfer them one at a time or to distinct names")]
+    SameTarget {
+        /// The file both would write (escaped).
+        target: String,
+        /// The first source (escaped).
+        first: String,
+        /// The second source (escaped).
+        second: String,
     },
     /// The user interrupted (Ctrl-C) before the answer came.
     #[error("interrupted")]
