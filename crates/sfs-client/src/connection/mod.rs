@@ -3,8 +3,8 @@
 //!
 //! A [`Remote`] owns the sans-IO [`ClientSession`] and the [`Driver`] that pumps
 //! it. It is not a background task: every method drives the session itself until
-//! its answer is in, so nothing runs while the shell waits for the user (the kernel
-//! keeps the association alive with heartbeats meanwhile). Waiting can be cut short
+//! its answer is in, and while the shell waits for the user it drives the session
+//! through [`Remote::idle_until`] (below). Waiting can be cut short
 //! by the connection's *interrupt* (Ctrl-C in the binary, a test's trigger in
 //! tests): a plain request then stops waiting, and transfers are aborted cleanly
 //! with `abort_transfer`, their `.part` files removed.
