@@ -119,6 +119,9 @@ pub enum ShellCommand {
     SharedByMe,
     /// The association: paths, streams, TLS and bytes moved.
     Status,
+    /// NOOP: ask the server for nothing (checks the session is alive; the shell
+    /// also sends it by itself while it waits for input).
+    Noop,
     /// Change the local folder.
     LocalChangeDir {
         /// The new local folder.
@@ -405,6 +408,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec { names: &["status"], usage: "status", summary: "show the association: paths, streams, TLS, bytes moved", example: "status",
         args: &[], repeats: false, changes_remote_names: false,
         build: |_| Ok(ShellCommand::Status) },
+    CommandSpec { names: &["noop"], usage: "noop", summary: "ask the server for nothing: checks that the session is alive", example: "noop",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::Noop) },
     CommandSpec { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads",
         args: &[required(LocalPath, "a local folder")], repeats: false, changes_remote_names: false,
         build: |mut a| Ok(ShellCommand::LocalChangeDir { path: a.take(0) }) },
@@ -512,6 +518,7 @@ mod tests {
         );
         assert_eq!(parse("SHWM"), ShellCommand::SharedWithMe);
         assert_eq!(parse("QUIT"), ShellCommand::Quit);
+        assert_eq!(parse("NOOP"), ShellCommand::Noop);
     }
 
     #[test]

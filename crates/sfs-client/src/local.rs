@@ -3,9 +3,13 @@
 //! Two rules, whatever the server sends:
 //! - a download is written only to the path the user named, or to a single plain
 //!   file name inside the folder the user named (never `..`, `/`, or an empty name);
-//! - the data goes to `<name>.part`, opened without following symbolic links, and
-//!   is renamed over `<name>` only when the caller commits it (after the digest
+//! - the data goes to `<name>.part`, created exclusively (`O_EXCL`) without
+//!   following symbolic links and locked (`flock`) while the download runs, and is
+//!   renamed over `<name>` only when the caller commits it (after the digest
 //!   matched). An abandoned download removes its `.part` and never touches `<name>`.
+//!   A `.part` left by an earlier run is removed first, but only if it is a
+//!   regular file of ours that no download holds locked; one being written by
+//!   another download makes this one fail instead of sharing the file.
 //!
 //! ```no_run
 //! use std::io::Write;
@@ -21,8 +25,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::display::escape;
 
@@ -38,6 +44,14 @@ pub enum LocalPathError {
     /// The destination is a folder and no file name could be chosen inside it.
     #[error("{0} is a folder")]
     DestinationIsFolder(String),
+    /// Another download (in this or another `sfs`) is writing the same file.
+    #[error("{0} is being written by another download: wait for it or name another file")]
+    PartInUse(String),
+    /// A `.part` file is in the way that is not a regular file of ours.
+    #[error(
+        "{0} is in the way and is not a leftover download of yours: remove it or name another file"
+    )]
+    PartNotOurs(String),
     /// The local filesystem refused.
     #[error("{path}: {source}")]
     Io {
@@ -93,36 +107,49 @@ pub fn download_destination(
 /// A download in progress: `<name>.part`, renamed over `<name>` on commit.
 #[derive(Debug)]
 pub struct PartFile {
-    file: File,
+    /// Locked for as long as the download runs, so no other download takes it.
+    file: Flock<File>,
     part_path: PathBuf,
     final_path: PathBuf,
     committed: bool,
 }
 
 impl PartFile {
-    /// Creates (or truncates) `<final_path>.part` for reading and writing, mode 0600,
-    /// refusing symbolic links.
+    /// Creates `<final_path>.part` exclusively for reading and writing, mode 0600,
+    /// refusing symbolic links, and locks it. A stale `.part` (a regular file of
+    /// ours, not locked) is removed first.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalPathError::PartInUse`] when another download holds the `.part`,
+    /// [`LocalPathError::PartNotOurs`] or
+    /// [`LocalPathError::DestinationIsSymlink`] when something else is in the
+    /// way, [`LocalPathError::Io`] when the filesystem refuses.
     pub fn create(final_path: &Path) -> Result<PartFile, LocalPathError> {
         check_destination(final_path)?;
         let mut part_name = final_path.as_os_str().to_owned();
         part_name.push(".part");
         let part_path = PathBuf::from(part_name);
-        let file = OpenOptions::new()
-            // Read too: the finished file is hashed again before commit.
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            // A planted `<name>.part -> ~/.bashrc` link must not be written through.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&part_path)
-            .map_err(|err| match err.raw_os_error() {
-                Some(libc::ELOOP) => LocalPathError::DestinationIsSymlink(
-                    escape(&part_path.to_string_lossy()).into_owned(),
-                ),
-                _ => LocalPathError::io(&part_path, err),
-            })?;
+        let file = match create_new(&part_path) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                remove_stale_part(&part_path)?;
+                create_new(&part_path)
+            }
+            other => other,
+        }
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => {
+                LocalPathError::DestinationIsSymlink(escape(&part_path.to_string_lossy()).into())
+            }
+            Some(libc::EEXIST) => {
+                LocalPathError::PartInUse(escape(&part_path.to_string_lossy()).into_owned())
+            }
+            _ => LocalPathError::io(&part_path, err),
+        })?;
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+            let _ = std::fs::remove_file(&part_path);
+            LocalPathError::io(&part_path, errno.into())
+        })?;
         Ok(PartFile {
             file,
             part_path,
@@ -162,6 +189,47 @@ impl Drop for PartFile {
             let _ = std::fs::remove_file(&self.part_path);
         }
     }
+}
+
+/// Creates `path` if nothing is there, never through a symbolic link.
+fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        // Read too: the finished file is hashed again before commit.
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        // A planted `<name>.part -> ~/.bashrc` link must not be written through.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Removes a `.part` left by an earlier run: only a regular file owned by us
+/// that no download holds locked, and only the very file that was checked.
+fn remove_stale_part(path: &Path) -> Result<(), LocalPathError> {
+    let shown = || escape(&path.to_string_lossy()).into_owned();
+    let meta = std::fs::symlink_metadata(path).map_err(|err| LocalPathError::io(path, err))?;
+    if meta.file_type().is_symlink() {
+        return Err(LocalPathError::DestinationIsSymlink(shown()));
+    }
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(LocalPathError::PartNotOurs(shown()));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| LocalPathError::io(path, err))?;
+    let held = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|_| LocalPathError::PartInUse(shown()))?;
+    let opened = held
+        .metadata()
+        .map_err(|err| LocalPathError::io(path, err))?;
+    if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+        // Replaced between the checks: leave it to whoever did that.
+        return Err(LocalPathError::PartInUse(shown()));
+    }
+    std::fs::remove_file(path).map_err(|err| LocalPathError::io(path, err))
 }
 
 fn check_destination(path: &Path) -> Result<(), LocalPathError> {
@@ -316,5 +384,46 @@ mod tests {
             PartFile::create(dir.path()),
             Err(LocalPathError::DestinationIsFolder(_))
         ));
+    }
+
+    #[test]
+    fn a_part_file_in_use_is_never_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.bin");
+        let mut first = PartFile::create(&target).unwrap();
+        first.file().write_all(b"first download").unwrap();
+        // A second download of the same name, from this process or another `sfs`.
+        let second = PartFile::create(&target);
+        assert!(
+            matches!(second, Err(LocalPathError::PartInUse(_))),
+            "{second:?}"
+        );
+        // The first is untouched and still commits its own bytes.
+        assert_eq!(first.commit().unwrap(), target);
+        assert_eq!(std::fs::read(&target).unwrap(), b"first download");
+    }
+
+    #[test]
+    fn a_stale_part_file_of_ours_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.bin");
+        let stale = dir.path().join("x.bin.part");
+        std::fs::write(&stale, b"left by a crashed run, longer than the new data").unwrap();
+        let mut part = PartFile::create(&target).unwrap();
+        part.file().write_all(b"fresh").unwrap();
+        part.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"fresh");
+    }
+
+    #[test]
+    fn a_folder_in_place_of_the_part_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.bin");
+        std::fs::create_dir(dir.path().join("x.bin.part")).unwrap();
+        assert!(matches!(
+            PartFile::create(&target),
+            Err(LocalPathError::PartNotOurs(_))
+        ));
+        assert!(dir.path().join("x.bin.part").is_dir());
     }
 }

@@ -114,7 +114,17 @@ pub fn run_interactive<T: Transport>(
     let mut last_failed = false;
     loop {
         let prompt = format!("sfs:{}> ", escape(shell.remote_dir()));
-        let line = match editor.readline(&prompt) {
+        // The editor blocks its thread, so it reads on the blocking pool while
+        // this one keeps the session alive; it comes back with the line.
+        let reading = runtime.spawn_blocking(move || {
+            let line = editor.readline(&prompt);
+            (editor, line)
+        });
+        let (returned, line) = runtime
+            .block_on(shell.connection().idle_until(reading))
+            .context("reading a command")?;
+        editor = returned;
+        let line = match line {
             Ok(line) => line,
             // Ctrl-C at the prompt drops the line, as in bash and sftp.
             Err(ReadlineError::Interrupted) => continue,

@@ -13,7 +13,7 @@ use sfs_net::{PathState, Transport};
 use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
 
 use crate::command::{ShellCommand, COMMANDS};
-use crate::connection::{hex, ClientError, Remote, TransferSpec};
+use crate::connection::{check_distinct_targets, hex, ClientError, Remote, TransferSpec};
 use crate::display::escape;
 use crate::local::{download_destination, safe_file_name};
 
@@ -232,6 +232,10 @@ impl<T: Transport> Shell<T> {
                 }
             }
             ShellCommand::Status => self.status().await?,
+            ShellCommand::Noop => match self.single(Wire::Noop).await? {
+                Reply::Ok => self.line("ok".to_owned())?,
+                other => return Err(ClientError::UnexpectedReply(format!("{other:?}"))),
+            },
             ShellCommand::LocalChangeDir { path } => {
                 let target = self.local_dir.join(expand_home(&path));
                 let canonical =
@@ -290,6 +294,7 @@ impl<T: Transport> Shell<T> {
     }
 
     async fn transfer(&mut self, specs: Vec<TransferSpec>) -> Result<(), ClientError> {
+        check_distinct_targets(&specs)?;
         let results = self.connection.transfer_all(&specs).await;
         let mut first_error = None;
         let many = specs.len() > 1;

@@ -15,7 +15,7 @@ use sfs_client::connection::{
 };
 use sfs_client::shell::{Flow, Shell};
 use sfs_net::memory::MemoryTransport;
-use sfs_proto::control::{ErrorCode, Rights, ShareEntry};
+use sfs_proto::control::{Command, ErrorCode, Reply, Rights, ShareEntry};
 use sfs_proto::testing::TestPki;
 use support::{file_entry, pattern, sha256, Shared, State};
 
@@ -680,4 +680,140 @@ async fn transfers_interrupted_before_the_server_opened_them_are_aborted_when_it
     );
     drop(st);
     assert!(!shared.lock().unwrap().uploads.contains_key("up"));
+}
+
+/// A double that closes a session after 1.5 s without a request (long next to
+/// the 100 ms keepalive, so a loaded machine does not make the test flaky).
+fn short_idle_timeout() -> State {
+    State {
+        idle_timeout: Some(Duration::from_millis(1500)),
+        ..State::default()
+    }
+}
+
+#[tokio::test]
+async fn an_idle_shell_outlives_the_servers_idle_timeout() {
+    let (mut connection, _, state) = connect(short_idle_timeout()).await;
+    connection.set_keepalive(Duration::from_millis(100));
+    // The shell waiting four seconds for the user to type.
+    connection
+        .idle_until(tokio::time::sleep(Duration::from_secs(4)))
+        .await;
+    let replies = match connection.request(Command::Pwd).await {
+        Ok(replies) => replies,
+        Err(err) => panic!(
+            "the session ended: {err}; the double saw {:?}",
+            state.lock().unwrap().log
+        ),
+    };
+    assert_eq!(replies, [Reply::Path { path: "/".into() }]);
+    let noops = state
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|c| *c == "NOOP")
+        .count();
+    assert!(noops >= 3, "only {noops} NOOPs in 4 s at 100 ms");
+}
+
+#[tokio::test]
+async fn without_keepalives_the_servers_idle_timeout_ends_the_session() {
+    // The control for the test above: the same wait, not driving the session.
+    let (mut connection, _, _) = connect(short_idle_timeout()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    match connection.request(Command::Pwd).await {
+        // The double closes and goes away: "idle" or "transport closed",
+        // whichever the client reads first.
+        Err(ClientError::Closed(reason)) => assert!(
+            reason.contains("idle") || reason.contains("transport closed"),
+            "{reason}"
+        ),
+        other => panic!("expected the idle close, got {other:?}"),
+    }
+}
+
+/// Two remote files with one last name, as in `mget /a/x.bin /b/x.bin`.
+fn same_last_name() -> State {
+    let mut state = State::default();
+    state.files.insert("/a/x.bin".into(), pattern(120_000));
+    state.files.insert("/b/x.bin".into(), pattern(90_000));
+    state
+}
+
+#[tokio::test]
+async fn mget_of_two_files_with_one_local_name_is_refused_up_front() {
+    let mut fx = Fixture::new(same_last_name()).await;
+    for line in ["mget /a/x.bin /b/x.bin", "mget /a/x.bin x.bin"] {
+        let err = fx.run(line).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ClientError::SameTarget { .. }), "{text}");
+        assert!(
+            text.contains("/a/x.bin") && text.contains("x.bin would"),
+            "{text}"
+        );
+    }
+    let err = fx
+        .run("mget /a/x.bin /b/x.bin")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/b/x.bin"), "{err}");
+    assert!(names_in(&fx.work()).is_empty(), "nothing written");
+    let log = fx.state.lock().unwrap().log.clone();
+    assert!(!log.iter().any(|c| c == "RETR"), "nothing asked: {log:?}");
+}
+
+#[tokio::test]
+async fn mput_of_two_files_to_one_remote_name_is_refused_up_front() {
+    let mut fx = Fixture::new(State::default()).await;
+    for folder in ["a", "b"] {
+        std::fs::create_dir(fx.work().join(folder)).unwrap();
+        std::fs::write(fx.work().join(folder).join("u.txt"), folder).unwrap();
+    }
+    let err = fx.run("mput a/u.txt b/u.txt").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ClientError::SameTarget { .. }), "{text}");
+    assert!(
+        text.contains("a/u.txt") && text.contains("b/u.txt"),
+        "{text}"
+    );
+    let state = fx.state.lock().unwrap();
+    assert!(state.uploads.is_empty());
+    assert!(!state.log.iter().any(|c| c == "STOR"), "{:?}", state.log);
+}
+
+#[tokio::test]
+async fn two_downloads_into_one_file_never_mix() {
+    // Below the shell's check: the second writer of one `.part` is refused and
+    // the first arrives whole, with the digest of what is on disk.
+    let (mut connection, _, _) = connect(same_last_name()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("x.bin");
+    let specs = [
+        TransferSpec::Download {
+            remote: "/a/x.bin".into(),
+            dest: dest.clone(),
+        },
+        TransferSpec::Download {
+            remote: "/b/x.bin".into(),
+            dest: dest.clone(),
+        },
+    ];
+    let results = connection.transfer_all(&specs).await;
+    let done = results[0].as_ref().expect("the first download");
+    assert!(
+        matches!(
+            &results[1],
+            Err(ClientError::LocalPath(
+                sfs_client::local::LocalPathError::PartInUse(_)
+            ))
+        ),
+        "{:?}",
+        results[1]
+    );
+    let on_disk = std::fs::read(&dest).unwrap();
+    assert_eq!(on_disk, pattern(120_000));
+    assert_eq!(done.sha256, sha256(&on_disk));
+    assert_eq!(names_in(dir.path()), ["x.bin"]);
 }

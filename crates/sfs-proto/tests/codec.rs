@@ -59,6 +59,7 @@ fn all_commands() -> Vec<Command> {
         Command::SharedByMe,
         Command::Quit,
         Command::Status,
+        Command::Noop,
     ]
 }
 

@@ -174,6 +174,34 @@ async fn an_idle_session_is_closed() {
     assert!(started.elapsed() >= Duration::from_secs(60));
 }
 
+#[tokio::test(start_paused = true)]
+async fn noop_keeps_an_idle_session_open_and_is_not_logged() {
+    let fx = Fixture::with(SessionSettings {
+        idle_timeout: Some(Duration::from_secs(60)),
+        ..SessionSettings::default()
+    });
+    let mut c = fx.login("alice").await;
+    let log_before = fx.log();
+    // Four times 40 s: well past the 60 s timeout, never 60 s without a request.
+    for _ in 0..4 {
+        c.settle(Duration::from_secs(40)).await;
+        assert!(!c.is_over(), "closed while NOOPs kept coming");
+        assert_eq!(c.request(Command::Noop).await, Reply::Ok);
+    }
+    assert_eq!(
+        c.request(Command::Pwd).await,
+        Reply::Path { path: "/".into() }
+    );
+    assert_eq!(
+        fx.log(),
+        log_before,
+        "NOOP must not be written to server.log"
+    );
+    // Without them the timeout still holds.
+    let reason = c.until_closed().await.expect("closed by the server");
+    assert_eq!(reason.code, ErrorCode::TIMED_OUT);
+}
+
 #[tokio::test]
 async fn shutdown_lets_a_transfer_finish_then_closes() {
     let fx = Fixture::new();

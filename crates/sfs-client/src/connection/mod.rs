@@ -3,11 +3,15 @@
 //!
 //! A [`Remote`] owns the sans-IO [`ClientSession`] and the [`Driver`] that pumps
 //! it. It is not a background task: every method drives the session itself until
-//! its answer is in, so nothing runs while the shell waits for the user (the kernel
-//! keeps the association alive with heartbeats meanwhile). Waiting can be cut short
+//! its answer is in, and while the shell waits for the user it drives the session
+//! through [`Remote::idle_until`] (below). Waiting can be cut short
 //! by the connection's *interrupt* (Ctrl-C in the binary, a test's trigger in
 //! tests): a plain request then stops waiting, and transfers are aborted cleanly
 //! with `abort_transfer`, their `.part` files removed.
+//!
+//! While the shell waits for the user, [`Remote::idle_until`] drives the session
+//! instead and sends a NOOP every [`Remote::set_keepalive`] interval, so the
+//! server's idle timeout does not end a session that is still open on screen.
 //!
 //! ```text
 //!   request()/transfer_all()
@@ -23,6 +27,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
@@ -38,12 +43,18 @@ mod report;
 mod transfers;
 
 pub use report::Reporter;
+pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
 use transfers::{PendingTransfer, TransferState};
-pub use transfers::{TransferDone, TransferSpec};
 
 /// The most file data put in one chunk record. Small enough that a chunk never
 /// holds up other streams for long (a record holds at most 64 KiB).
 pub const MAX_CHUNK: usize = 60 * 1024;
+
+/// How often an idle session sends NOOP unless told otherwise. The server does
+/// not announce its idle timeout, so this is a third of one minute: it keeps
+/// alive any server whose timeout is a minute or more (the default is ten), for
+/// one small message every 20 s.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Why a request or a transfer failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +66,17 @@ pub enum ClientError {
         code: ErrorCode,
         /// Its message (from the server: shown escaped).
         message: String,
+    },
+    /// Two transfers of one command would write the same file (`mget /a/x /b/x`).
+    /// Nothing was transferred.
+    #[error("{first} and {second} would both be written to {target}: transfer them one at a time or to distinct names")]
+    SameTarget {
+        /// The file both would write (escaped).
+        target: String,
+        /// The first source (escaped).
+        first: String,
+        /// The second source (escaped).
+        second: String,
     },
     /// The user interrupted (Ctrl-C) before the answer came.
     #[error("interrupted")]
@@ -149,6 +171,8 @@ pub struct Remote<T: Transport> {
     paths_down: HashSet<String>,
     /// Transfer requests given up before the server opened them (true: uploads).
     orphans: HashMap<RequestId, bool>,
+    /// How often [`Self::idle_until`] sends NOOP.
+    keepalive: Duration,
 }
 
 impl<T: Transport> std::fmt::Debug for Remote<T> {
@@ -185,6 +209,7 @@ impl<T: Transport> Remote<T> {
             user: credentials.user.clone(),
             paths_down: HashSet::new(),
             orphans: HashMap::new(),
+            keepalive: DEFAULT_KEEPALIVE,
         };
         let login = if credentials.register {
             Command::Register {
@@ -210,6 +235,46 @@ impl<T: Transport> Remote<T> {
     /// Sets what interrupts a wait (Ctrl-C in the binary).
     pub fn set_interrupt(&mut self, source: InterruptSource) {
         self.interrupt = Some(source);
+    }
+
+    /// Sets how often [`Self::idle_until`] sends NOOP (a third of the server's
+    /// idle timeout or less keeps the session open). Zero is taken as one
+    /// millisecond.
+    pub fn set_keepalive(&mut self, interval: Duration) {
+        self.keepalive = interval.max(Duration::from_millis(1));
+    }
+
+    /// Waits for `wait` (the user typing the next line) while keeping the session
+    /// open: sends a NOOP every keepalive interval and reads what the server sends
+    /// meanwhile, so a close or a failed path is noticed at once. NOOP answers are
+    /// not waited for; one that fails is logged and dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is half sent (a NOOP is queued whole and goes out
+    /// with the next flush) and no answer is awaited.
+    pub async fn idle_until<F: Future>(&mut self, wait: F) -> F::Output {
+        let mut wait = std::pin::pin!(wait);
+        let start = tokio::time::Instant::now() + self.keepalive;
+        let mut ticks = tokio::time::interval_at(start, self.keepalive);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.flush().await;
+            self.handle_events();
+            let open = self.closed.is_none();
+            tokio::select! {
+                biased;
+                output = &mut wait => return output,
+                _ = ticks.tick(), if open => {
+                    if let Err(err) = self.session.send_command(Command::Noop) {
+                        log::debug!("keepalive not sent: {err}");
+                    }
+                }
+                input = self.driver.next_input(&mut self.session), if open => {
+                    self.handle_input(input);
+                }
+            }
+        }
     }
 
     /// The user logged in.

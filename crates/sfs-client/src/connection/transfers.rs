@@ -35,6 +35,41 @@ pub enum TransferSpec {
     },
 }
 
+/// Checks that no two of `specs` write the same file: two downloads to one local
+/// path, or two uploads to one remote path (as typed, relative to the same
+/// folder). Run it before [`Remote::transfer_all`]: transfers in one command run
+/// at once, and two writers of one file would leave a mix of both.
+///
+/// # Errors
+///
+/// [`ClientError::SameTarget`] naming the target and both sources.
+pub fn check_distinct_targets(specs: &[TransferSpec]) -> Result<(), ClientError> {
+    // Component-wise: `./x` and `x` name one file, as do `a/x` and `a//x`.
+    let mut seen: Vec<(bool, PathBuf, String)> = Vec::new();
+    for spec in specs {
+        let (upload, target, source) = match spec {
+            TransferSpec::Download { remote, dest } => (false, dest.clone(), remote.clone()),
+            TransferSpec::Upload { local, remote } => (
+                true,
+                PathBuf::from(remote),
+                local.to_string_lossy().into_owned(),
+            ),
+        };
+        let clash = seen
+            .iter()
+            .find(|(kind, seen_target, _)| *kind == upload && *seen_target == target);
+        if let Some((_, _, first)) = clash {
+            return Err(ClientError::SameTarget {
+                target: escape(&target.to_string_lossy()).into_owned(),
+                first: escape(first).into_owned(),
+                second: escape(&source).into_owned(),
+            });
+        }
+        seen.push((upload, target, source));
+    }
+    Ok(())
+}
+
 /// A transfer that completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferDone {

@@ -37,6 +37,8 @@ pub struct State {
     pub aborted: Vec<TransferId>,
     /// The working directory.
     pub cwd: String,
+    /// The double's idle timeout, instead of the protocol default.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A handle on the double's state.
@@ -96,7 +98,10 @@ struct Receiving {
 /// Serves one client until it goes away.
 pub async fn serve(transport: MemoryTransport, pki: TestPki, state: Shared) {
     let streams = transport.streams();
-    let config = SessionConfig::new(streams);
+    let mut config = SessionConfig::new(streams);
+    if let Some(idle) = lock(&state).idle_timeout {
+        config.idle_timeout = Some(idle);
+    }
     let data_streams = streams.outbound.saturating_sub(1).clamp(1, 3);
     let mut driver = Driver::new(Arc::new(transport));
     let Ok(mut session) = ServerSession::new(pki.server_config(), config, now()) else {
@@ -384,6 +389,7 @@ fn answer(
         | Command::Rename { .. }
         | Command::Shar { .. }
         | Command::Unsh { .. }
+        | Command::Noop
         | Command::Quit => Reply::Ok,
         Command::Login { .. } | Command::Register { .. } => Reply::Error {
             code: ErrorCode::BAD_REQUEST,

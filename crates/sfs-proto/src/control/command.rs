@@ -287,4 +287,7 @@ commands! {
     Quit = 0x14, "QUIT", [before_login, expects Quit];
     /// The session's status as the server sees it.
     Status = 0x15, "STATUS", [];
+    /// Do nothing. An idle client sends it so the server's idle timeout does not
+    /// end a session the user still has open.
+    Noop = 0x16, "NOOP", [];
 }

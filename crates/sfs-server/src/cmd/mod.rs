@@ -8,7 +8,7 @@
 //! behave as typed), the peer addresses for the log, and the number of open
 //! transfers. File commands run as blocking jobs on tokio's blocking pool;
 //! [`runs_inline`] names those answered from the snapshot alone (PWD, CDUP,
-//! STATUS). Errors become `Reply::Error` with a code and a message that never
+//! STATUS, NOOP). Errors become `Reply::Error` with a code and a message that never
 //! holds a real path; `INTERNAL` details go to `server.log` only.
 //!
 //! LOGIN and REGISTER ([`login`], [`register`]) run before there is an account and
@@ -24,6 +24,7 @@ mod digest;
 mod list;
 pub(crate) mod login;
 mod mkd;
+mod noop;
 mod pwd;
 pub(crate) mod register;
 mod rename;
@@ -89,7 +90,10 @@ impl CommandResult {
 /// Whether `command` is answered from the session snapshot alone, so the
 /// connection may run it at once instead of on the blocking pool.
 pub(crate) fn runs_inline(command: &Command) -> bool {
-    matches!(command, Command::Pwd | Command::Cdup | Command::Status)
+    matches!(
+        command,
+        Command::Pwd | Command::Cdup | Command::Status | Command::Noop
+    )
 }
 
 /// Runs one command of a logged-in session. Blocking unless [`runs_inline`]
@@ -101,6 +105,7 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::Pwd => pwd::run(cx),
         Command::Cdup => cdup::run(cx),
         Command::Status => status::run(cx),
+        Command::Noop => noop::run(),
         Command::Mkd { path } => mkd::run(cx, &path),
         Command::Rmd { path } => rmd::run(cx, &path),
         Command::Dele { path } => dele::run(cx, &path),
