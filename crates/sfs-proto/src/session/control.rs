@@ -149,6 +149,10 @@ impl<S: Side> Session<S> {
             Message::TransferCredit(credit) => {
                 if let Some(out) = self.outgoing.get_mut(&credit.transfer) {
                     out.apply_credit(&credit);
+                    self.mark_progress(credit.transfer);
+                    let Some(out) = self.outgoing.get(&credit.transfer) else {
+                        return None;
+                    };
                     if out.allowance() > 0 {
                         self.events.push_back(Event::CreditAvailable {
                             transfer: credit.transfer,
@@ -170,6 +174,7 @@ impl<S: Side> Session<S> {
                         code: abort.code,
                         reason: abort.reason,
                     });
+                    self.grant_credits();
                 } else if !self.is_retired(abort.transfer) {
                     self.violation(format!("abort of unknown transfer {}", abort.transfer));
                 }
