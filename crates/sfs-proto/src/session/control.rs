@@ -149,11 +149,9 @@ impl<S: Side> Session<S> {
             Message::TransferCredit(credit) => {
                 if let Some(out) = self.outgoing.get_mut(&credit.transfer) {
                     out.apply_credit(&credit);
+                    let allowance = out.allowance();
                     self.mark_progress(credit.transfer);
-                    let Some(out) = self.outgoing.get(&credit.transfer) else {
-                        return None;
-                    };
-                    if out.allowance() > 0 {
+                    if allowance > 0 {
                         self.events.push_back(Event::CreditAvailable {
                             transfer: credit.transfer,
                         });
