@@ -31,7 +31,10 @@
 //! Memory per session is bounded: upload bytes held in memory are capped by
 //! [`SessionSettings::max_buffered_upload`](crate::context::SessionSettings) (the
 //! loop stops reading from the network until writes catch up, while the session's
-//! timer keeps running, so a stalled upload still times out), downloads hold one
+//! timer keeps running, so a stalled upload still times out). That cap is also
+//! the session's connection-wide credit window: chunks waiting ahead of a gap lie
+//! inside granted credit and so can never reach it on their own, and the chunk
+//! that fills a gap is always read. Downloads hold one
 //! chunk per transfer, and the session bounds requests in flight and transfers.
 //!
 //! Shutdown: when the signal fires, new commands are answered `SHUTTING_DOWN`,
@@ -215,7 +218,14 @@ impl<T: Transport> ConnectionTask<T> {
                 }
                 break;
             }
-            let receive = if self.buffered < self.ctx.settings.max_buffered_upload {
+            // At least the connection window (one chunk minimum), so that chunks
+            // held ahead of gaps, which stay inside it, never pause reading.
+            let cap = self
+                .ctx
+                .settings
+                .max_buffered_upload
+                .max(sfs_proto::record::MAX_CHUNK_DATA);
+            let receive = if self.buffered < cap {
                 Receive::On
             } else {
                 Receive::Paused
