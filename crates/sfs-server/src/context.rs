@@ -2,6 +2,7 @@
 //! the login throttle, TLS, and the per-session settings.
 
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -146,6 +147,9 @@ pub struct ServerContext {
     pub tls: Arc<rustls::ServerConfig>,
     /// Session behaviour.
     pub settings: SessionSettings,
+    /// The most bytes any connection had queued for sending at once: how much a
+    /// slow or silent peer made the server hold (for monitoring and tests).
+    pub output_high_water: AtomicUsize,
 }
 
 /// Why a [`ServerContext`] could not be built.
@@ -203,6 +207,7 @@ impl ServerContext {
             throttle: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
             settings: SessionSettings::from_config(config),
+            output_high_water: AtomicUsize::new(0),
         })
     }
 
@@ -224,6 +229,7 @@ impl ServerContext {
             throttle: Mutex::new(LoginThrottle::new(policy)),
             tls,
             settings,
+            output_high_water: AtomicUsize::new(0),
         }
     }
 }

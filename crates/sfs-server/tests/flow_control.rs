@@ -99,3 +99,43 @@ async fn an_upload_held_back_forever_hits_the_stall_timeout() {
         Reply::Path { path: "/".into() }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_cannot_grow_the_servers_output() {
+    let fx = Fixture::new();
+    let big = fx.home("alice").join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..20_000 {
+        std::fs::write(big.join(format!("entry-with-a-longish-name-{i:05}")), b"").unwrap();
+    }
+    let mut c = fx.login("alice").await;
+    // Thirty listings of 20 000 entries, and the client never reads a reply.
+    let ids: Vec<_> = (0..30)
+        .map(|_| {
+            c.send(Command::List {
+                path: "/big".into(),
+            })
+        })
+        .collect();
+    let _ = c.driver.flush(&mut c.session).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = fx
+        .ctx
+        .output_high_water
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // One listing is about 1 MB; thirty would be 30 MB.
+    assert!(held < 4 * 1024 * 1024, "the server queued {held} bytes");
+    // Once the client reads, every listing arrives in full.
+    for id in ids {
+        let entries: usize = c
+            .replies(id)
+            .await
+            .iter()
+            .map(|reply| match reply {
+                Reply::Listing { entries, .. } => entries.len(),
+                other => panic!("{other:?}"),
+            })
+            .sum();
+        assert_eq!(entries, 20_000);
+    }
+}
