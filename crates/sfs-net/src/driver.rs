@@ -176,6 +176,8 @@ pub struct Driver<T> {
     counters: Arc<Counters>,
     /// Messages waiting to be sent, in order.
     outbox: VecDeque<Transmit>,
+    /// Bytes in `outbox`.
+    outbox_bytes: usize,
     closed: bool,
 }
 
@@ -186,6 +188,7 @@ impl<T: Transport> Driver<T> {
             transport,
             counters: Arc::default(),
             outbox: VecDeque::new(),
+            outbox_bytes: 0,
             closed: false,
         }
     }
@@ -203,19 +206,26 @@ impl<T: Transport> Driver<T> {
     /// Queues a message (for example a chunk just sealed) behind the ones
     /// already queued; [`Driver::next_io`] or [`Driver::flush`] sends it.
     pub fn queue(&mut self, transmit: Transmit) {
+        self.outbox_bytes += transmit.bytes.len();
         self.outbox.push_back(transmit);
     }
 
     /// Moves everything the session wants to send into the send queue.
     pub fn queue_from<S: Session>(&mut self, session: &mut S) {
         while let Some(transmit) = session.poll_transmit() {
-            self.outbox.push_back(transmit);
+            self.queue(transmit);
         }
     }
 
     /// How many messages wait in the send queue.
     pub fn queued(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// How many bytes wait in the send queue: what a peer that does not read
+    /// makes this side hold. Stop taking new work while it is over a cap.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox_bytes
     }
 
     /// Sends the send queue and everything the session has queued.
@@ -270,7 +280,9 @@ impl<T: Transport> Driver<T> {
         self.counters
             .sent
             .fetch_add(transmit.bytes.len() as u64, Ordering::Relaxed);
-        self.outbox.pop_front();
+        if let Some(sent) = self.outbox.pop_front() {
+            self.outbox_bytes -= sent.bytes.len();
+        }
         Ok(())
     }
 

@@ -364,12 +364,28 @@ impl IncomingTransfer {
     }
 
     /// A credit update to send, when enough was consumed to be worth one.
+    /// Equivalent to [`Self::credit_update_within`] with no connection-wide limit.
     pub fn credit_update(&mut self) -> Option<TransferCredit> {
+        self.credit_update_within(u64::MAX)
+    }
+
+    /// A credit update to send, granting at most `available` new bytes (what the
+    /// connection-wide window has left), when it is worth one: the first credit
+    /// (always sent, even for zero bytes: it tells the sender the transfer is
+    /// known), a quarter window or more, the last bytes of the transfer, or any
+    /// bytes for a transfer that has nothing outstanding (so a transfer starved
+    /// by the connection window moves as soon as any credit frees up).
+    pub fn credit_update_within(&mut self, available: u64) -> Option<TransferCredit> {
         let end = self.open.offset.saturating_add(self.open.length);
-        let limit = self.hashed_to.saturating_add(self.window).min(end);
+        let limit = self
+            .hashed_to
+            .saturating_add(self.window)
+            .min(end)
+            .min(self.granted.saturating_add(available))
+            .max(self.granted);
+        let raise = limit - self.granted;
         let worth_it = !self.announced
-            || limit.saturating_sub(self.granted) >= self.window / 4
-            || (limit == end && limit > self.granted);
+            || (raise > 0 && (raise >= self.window / 4 || limit == end || self.outstanding() == 0));
         if !worth_it {
             return None;
         }
@@ -379,6 +395,18 @@ impl IncomingTransfer {
             transfer: self.open.transfer,
             limit,
         })
+    }
+
+    /// Credit granted and not yet consumed: bytes the sender may still send
+    /// (received ahead of a gap or not). This is what the transfer holds of the
+    /// connection-wide window.
+    pub fn outstanding(&self) -> u64 {
+        self.granted.saturating_sub(self.hashed_to)
+    }
+
+    /// True when every byte arrived in order (only `End` records may be missing).
+    pub fn all_bytes_in(&self) -> bool {
+        self.hashed_to == self.open.offset.saturating_add(self.open.length)
     }
 
     /// The transfer id.

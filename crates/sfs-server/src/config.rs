@@ -29,6 +29,7 @@
 //! max_message_bytes = 1048576
 //! max_concurrent_hashes = 2     # bcrypt jobs at once
 //! max_transfers_per_session = 8
+//! transfer_stall_timeout_secs = 60  # a transfer without progress is aborted
 //!
 //! [login]
 //! base_delay_ms = 500
@@ -148,6 +149,9 @@ pub struct Limits {
     pub max_concurrent_hashes: usize,
     /// Transfers in flight per session.
     pub max_transfers_per_session: usize,
+    /// Seconds a transfer may wait on the peer without progress before it is
+    /// aborted with `TIMED_OUT` (its temporary file removed).
+    pub transfer_stall_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -160,6 +164,7 @@ impl Default for Limits {
             max_message_bytes: 1 << 20,
             max_concurrent_hashes: 2,
             max_transfers_per_session: 8,
+            transfer_stall_timeout_secs: 60,
         }
     }
 }
@@ -173,6 +178,11 @@ impl Limits {
     /// The idle timeout.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// The transfer stall timeout.
+    pub fn transfer_stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.transfer_stall_timeout_secs)
     }
 }
 
@@ -373,7 +383,10 @@ impl ServerConfig {
         if limits.max_message_bytes < 4096 {
             return invalid("limits.max_message_bytes must be at least 4096".into());
         }
-        if limits.login_grace_secs == 0 || limits.idle_timeout_secs == 0 {
+        if limits.login_grace_secs == 0
+            || limits.idle_timeout_secs == 0
+            || limits.transfer_stall_timeout_secs == 0
+        {
             return invalid("timeouts must be at least 1 second".into());
         }
         if self.login.max_failures_per_connection == 0 {

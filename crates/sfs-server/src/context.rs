@@ -2,6 +2,7 @@
 //! the login throttle, TLS, and the per-session settings.
 
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,8 +32,13 @@ pub struct SessionSettings {
     /// Receive window per upload (the credit granted beyond what was hashed).
     pub transfer_window: u64,
     /// Upload bytes a session holds in memory (received, not yet on disk) before
-    /// it stops reading from the network until the disk catches up.
+    /// it stops reading from the network until the disk catches up. It is also
+    /// the session's connection-wide credit window, so chunks waiting ahead of
+    /// a gap alone can never fill it (reading stops only for bytes the disk is
+    /// about to take, never for a gap that only reading can fill).
     pub max_buffered_upload: usize,
+    /// Abort a transfer that waits this long on the peer without progress.
+    pub transfer_stall_timeout: Duration,
     /// How long in-flight transfers may take to finish once shutdown begins.
     pub shutdown_grace: Duration,
 }
@@ -46,6 +52,7 @@ impl Default for SessionSettings {
             max_transfers: 8,
             transfer_window: 2 * 1024 * 1024,
             max_buffered_upload: 8 * 1024 * 1024,
+            transfer_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -60,6 +67,7 @@ impl SessionSettings {
             login_grace: config.limits.login_grace(),
             idle_timeout: (!idle.is_zero()).then_some(idle),
             max_transfers: config.limits.max_transfers_per_session.max(1),
+            transfer_stall_timeout: config.limits.transfer_stall_timeout(),
             ..Self::default()
         }
     }
@@ -68,6 +76,8 @@ impl SessionSettings {
     pub fn session_config(&self, streams: StreamCounts) -> SessionConfig {
         SessionConfig {
             transfer_window: self.transfer_window.max(MAX_CHUNK_DATA as u64),
+            connection_window: (self.max_buffered_upload as u64).max(MAX_CHUNK_DATA as u64),
+            transfer_stall_timeout: Some(self.transfer_stall_timeout),
             max_transfers: self.max_transfers,
             handshake_timeout: self.login_grace,
             idle_timeout: self.idle_timeout,
@@ -159,6 +169,9 @@ pub struct ServerContext {
     pub tls: Arc<rustls::ServerConfig>,
     /// Session behaviour.
     pub settings: SessionSettings,
+    /// The most bytes any connection had queued for sending at once: how much a
+    /// slow or silent peer made the server hold (for monitoring and tests).
+    pub output_high_water: AtomicUsize,
 }
 
 /// Why a [`ServerContext`] could not be built.
@@ -217,6 +230,7 @@ impl ServerContext {
             registrations: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
             settings: SessionSettings::from_config(config),
+            output_high_water: AtomicUsize::new(0),
         })
     }
 
@@ -239,6 +253,7 @@ impl ServerContext {
             registrations: Mutex::new(LoginThrottle::new(policy)),
             tls,
             settings,
+            output_high_water: AtomicUsize::new(0),
         }
     }
 }

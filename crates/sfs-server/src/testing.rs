@@ -19,7 +19,7 @@ use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, Transport};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::record::chunk_buffer;
-use sfs_proto::session::{ClientSession, CloseReason, Event, SessionConfig};
+use sfs_proto::session::{ClientSession, CloseReason, Event, SessionConfig, Transmit};
 use tokio::task::JoinHandle;
 
 use crate::connection::ConnectionSummary;
@@ -69,6 +69,10 @@ pub struct TestClient<T: Transport> {
     pub closed: Option<CloseReason>,
     /// Whether the transport went away.
     pub transport_closed: bool,
+    /// Upload chunks on this data stream are held back (as if the stream lost
+    /// a packet) until [`TestClient::release_stream`].
+    held_stream: Option<u16>,
+    held: Vec<Transmit>,
 }
 
 impl<T: Transport> TestClient<T> {
@@ -103,6 +107,8 @@ impl<T: Transport> TestClient<T> {
             streams_used: HashSet::new(),
             closed: None,
             transport_closed: false,
+            held_stream: None,
+            held: Vec::new(),
         }
     }
 
@@ -156,6 +162,27 @@ impl<T: Transport> TestClient<T> {
             }
             self.step().await;
         }
+    }
+
+    /// Holds back upload chunks sealed for data `stream` from now on, so every
+    /// upload has a gap the server cannot fill. Records stay in sequence: only
+    /// the release sends them, in order. An upload whose `End` record would go
+    /// out on the held stream must not finish while it is held.
+    pub fn hold_stream(&mut self, stream: u16) {
+        self.held_stream = Some(stream);
+    }
+
+    /// Sends the chunks held back, in order, and stops holding.
+    pub async fn release_stream(&mut self) {
+        self.held_stream = None;
+        for transmit in std::mem::take(&mut self.held) {
+            let _ = self.driver.send(transmit).await;
+        }
+    }
+
+    /// Chunks held back so far.
+    pub fn held_chunks(&self) -> usize {
+        self.held.len()
     }
 
     /// Queues a RETR of `path` from `offset`.
@@ -235,6 +262,10 @@ impl<T: Transport> TestClient<T> {
                 buf.extend_from_slice(&data[offset..end]);
                 let transmit = self.session.send_chunk(transfer, buf).expect("send chunk");
                 self.streams_used.insert(transmit.stream);
+                if Some(transmit.stream) == self.held_stream {
+                    self.held.push(transmit);
+                    continue;
+                }
                 let sent = self.driver.send(transmit).await;
                 if self.strict_sends {
                     sent.expect("send a chunk");

@@ -149,7 +149,9 @@ impl<S: Side> Session<S> {
             Message::TransferCredit(credit) => {
                 if let Some(out) = self.outgoing.get_mut(&credit.transfer) {
                     out.apply_credit(&credit);
-                    if out.allowance() > 0 {
+                    let allowance = out.allowance();
+                    self.mark_progress(credit.transfer);
+                    if allowance > 0 {
                         self.events.push_back(Event::CreditAvailable {
                             transfer: credit.transfer,
                         });
@@ -170,6 +172,7 @@ impl<S: Side> Session<S> {
                         code: abort.code,
                         reason: abort.reason,
                     });
+                    self.grant_credits();
                 } else if !self.is_retired(abort.transfer) {
                     self.violation(format!("abort of unknown transfer {}", abort.transfer));
                 }

@@ -101,6 +101,16 @@ pub struct SessionConfig {
     /// Bytes a receiver buffers ahead of a gap per transfer, and so the credit it
     /// grants beyond what it has hashed.
     pub transfer_window: u64,
+    /// Credit granted across all incoming transfers at once, beyond what each
+    /// has consumed: the connection-wide window, as HTTP/2 keeps one on top of
+    /// its per-stream windows. A receiver never holds more unconsumed transfer
+    /// data than this, so a buffer of this size can never fill with chunks
+    /// waiting for a gap. At least one chunk (`MIN_WINDOW`).
+    pub connection_window: u64,
+    /// Abort a transfer that makes no progress for this long while it waits on
+    /// the peer (`TIMED_OUT`, on both sides). A sender waits twice as long for
+    /// credit, so the receiver's verdict normally arrives first. `None` disables it.
+    pub transfer_stall_timeout: Option<Duration>,
     /// Transfers open at once in this session.
     pub max_transfers: usize,
     /// Requests in flight at once (the server answers BUSY beyond it).
@@ -119,6 +129,8 @@ impl SessionConfig {
         Self {
             streams,
             transfer_window: DEFAULT_WINDOW,
+            connection_window: 4 * DEFAULT_WINDOW,
+            transfer_stall_timeout: Some(Duration::from_secs(60)),
             max_transfers: 16,
             max_pending_requests: 64,
             handshake_timeout: Duration::from_secs(30),
@@ -347,6 +359,10 @@ pub struct Session<S: Side> {
     state: State,
     handshake_deadline: Option<Instant>,
     last_activity: Instant,
+    /// The latest time an input gave: the clock for marks made by commands.
+    clock: Instant,
+    /// When each open transfer last made progress (the stall timer).
+    progress: HashMap<TransferId, Instant>,
 }
 
 impl<S: Side> fmt::Debug for Session<S> {
@@ -380,6 +396,8 @@ impl<S: Side> Session<S> {
             events: VecDeque::new(),
             state: State::Handshaking,
             last_activity: now,
+            clock: now,
+            progress: HashMap::new(),
         }
     }
 
@@ -479,6 +497,20 @@ impl<S: Side> Session<S> {
         match self.outgoing.get_mut(&transfer) {
             Some(out) => {
                 out.falsify_digest();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Test hook: outgoing `transfer` behaves as if the peer had granted credit
+    /// up to `limit`, as a sender ignoring flow control would. Returns false for
+    /// an unknown transfer.
+    #[cfg(feature = "testing")]
+    pub fn assume_credit(&mut self, transfer: TransferId, limit: u64) -> bool {
+        match self.outgoing.get_mut(&transfer) {
+            Some(out) => {
+                out.apply_credit(&crate::control::TransferCredit { transfer, limit });
                 true
             }
             None => false,

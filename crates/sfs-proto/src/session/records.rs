@@ -1,7 +1,7 @@
 //! The data streams: sealing outgoing chunk and `End` records, opening incoming
 //! ones and feeding them to their transfer.
 
-use crate::control::{ErrorCode, Message, TransferId};
+use crate::control::{ErrorCode, TransferId};
 use crate::record::{Record, RecordError, Sealer, CHUNK_PREFIX_LEN};
 use crate::session::{ApiError, Chunk, Event, Initiator, Session, Side, State, Transmit};
 use crate::transfer::{IncomingTransfer, Progress, TransferError};
@@ -113,6 +113,11 @@ impl<S: Side> Session<S> {
                 return None;
             }
         };
+        let received_before = match &record {
+            Record::Chunk { transfer, .. } => self.incoming.get(transfer),
+            Record::End(end) => self.incoming.get(&end.transfer),
+        }
+        .map_or(0, IncomingTransfer::received);
         let (transfer, result, chunk) = match record {
             Record::Chunk {
                 transfer,
@@ -144,17 +149,19 @@ impl<S: Side> Session<S> {
         };
         match result {
             Ok(Progress::Pending) => {
-                let credit = self
+                let moved = self
                     .incoming
-                    .get_mut(&transfer)
-                    .and_then(IncomingTransfer::credit_update);
-                if let Some(credit) = credit {
-                    let _ = self.send_message(&Message::TransferCredit(credit));
+                    .get(&transfer)
+                    .is_some_and(|t| t.received() != received_before);
+                if moved || chunk.is_none() {
+                    self.mark_progress(transfer);
                 }
+                self.grant_credits();
                 chunk
             }
             Ok(Progress::Finished { length, sha256 }) => {
                 self.incoming.remove(&transfer);
+                self.grant_credits();
                 self.events.push_back(Event::TransferFinished {
                     transfer,
                     length,
@@ -171,6 +178,7 @@ impl<S: Side> Session<S> {
                 // Every record authenticated, so this is the sender's file changing
                 // under it or a broken sender: the transfer fails, the session lives.
                 self.incoming.remove(&transfer);
+                self.grant_credits();
                 self.events.push_back(Event::TransferFailed {
                     transfer,
                     by: Initiator::Local,

@@ -9,12 +9,23 @@ use crate::session::{Initiator, Session, Side, State};
 impl<S: Side> Session<S> {
     pub(super) fn touch(&mut self, now: Instant) {
         self.last_activity = now;
+        self.clock = self.clock.max(now);
     }
 
     /// When `handle_timeout` must be called next, if ever. The answer changes
     /// after every input and command, so ask again after each and re-arm the one
     /// timer with it.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let session = self.session_deadline();
+        let stall = self.next_stall().filter(|_| self.state == State::Open);
+        match (session, stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The handshake, login or idle deadline: passing it closes the session.
+    fn session_deadline(&self) -> Option<Instant> {
         if self.state == State::Closed {
             return None;
         }
@@ -29,12 +40,17 @@ impl<S: Side> Session<S> {
     }
 
     /// Fires the handshake, login or idle timer if `now` is past it (it closes
-    /// the session with `TIMED_OUT`; drain `poll_transmit` and `poll_event`
-    /// after). Deliver it when the `poll_timeout` deadline passes even if no
+    /// the session with `TIMED_OUT`), and aborts the transfers whose stall
+    /// timer passed (`Event::TransferFailed` with `TIMED_OUT`; the peer is told
+    /// too). Drain `poll_transmit` and `poll_event` after. Deliver it when the `poll_timeout` deadline passes even if no
     /// message is arriving: a silent peer is exactly the case these timers are
     /// for. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(deadline) = self.poll_timeout() {
+        self.clock = self.clock.max(now);
+        if self.state == State::Open {
+            self.abort_stalled(now);
+        }
+        if let Some(deadline) = self.session_deadline() {
             if now >= deadline {
                 let reason = if self.handshake_deadline.is_some_and(|d| now >= d) {
                     "handshake or login took too long"

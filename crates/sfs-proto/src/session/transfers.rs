@@ -1,9 +1,21 @@
 //! The transfer registry: the transfers open in a session, in each direction,
-//! and the ids of those that ended (their late records are dropped, not errors).
+//! and the ids of those that ended (their late records are dropped, not errors);
+//! the connection-wide credit window the incoming ones share; and the stall
+//! timer of each.
+//!
+//! Flow control has two levels, as in HTTP/2: each incoming transfer grants at
+//! most `transfer_window` bytes beyond what it consumed (hashed in order), and
+//! the credit outstanding over *all* incoming transfers never exceeds
+//! `connection_window`. Chunks held ahead of a gap lie inside granted credit,
+//! so they can never take more than the connection window, and the chunk that
+//! fills a gap is always within credit too: a receiver whose buffer holds the
+//! connection window never has to stop reading to make room for it.
+
+use std::time::{Duration, Instant};
 
 use crate::control::{ErrorCode, Message, TransferAbort, TransferId, TransferOpen};
-use crate::session::{truncate_reason, ApiError, Event, Session, Side};
-use crate::transfer::{IncomingTransfer, OutgoingTransfer};
+use crate::session::{truncate_reason, ApiError, Event, Initiator, Session, Side};
+use crate::transfer::{IncomingTransfer, OutgoingTransfer, MIN_WINDOW};
 
 impl<S: Side> Session<S> {
     pub(super) fn is_retired(&self, transfer: TransferId) -> bool {
@@ -21,16 +33,15 @@ impl<S: Side> Session<S> {
         self.outgoing.len() + self.incoming.len()
     }
 
-    /// Starts receiving `open` and grants the first credit.
+    /// Starts receiving `open` and grants the first credit (perhaps of zero
+    /// bytes, when the connection window is taken: it still tells the sender
+    /// that the transfer is known).
     pub(super) fn register_incoming(&mut self, open: TransferOpen) {
         self.note_transfer_id(open.transfer);
-        let mut incoming = IncomingTransfer::new(open, self.config.transfer_window);
-        let credit = incoming.credit_update();
+        let incoming = IncomingTransfer::new(open, self.config.transfer_window);
         self.incoming.insert(open.transfer, incoming);
-        if let Some(credit) = credit {
-            // A credit is a few fixed-size fields; it always encodes.
-            let _ = self.send_message(&Message::TransferCredit(credit));
-        }
+        self.progress.insert(open.transfer, self.clock);
+        self.grant_credits();
     }
 
     /// Starts sending `open`; nothing goes out before the first credit.
@@ -38,6 +49,131 @@ impl<S: Side> Session<S> {
         self.note_transfer_id(open.transfer);
         self.outgoing
             .insert(open.transfer, OutgoingTransfer::new(open));
+        self.progress.insert(open.transfer, self.clock);
+    }
+
+    /// Records that `transfer` moved now (its stall timer restarts).
+    pub(super) fn mark_progress(&mut self, transfer: TransferId) {
+        if let Some(at) = self.progress.get_mut(&transfer) {
+            *at = self.clock;
+        }
+    }
+
+    /// Credit granted and not yet consumed, over all incoming transfers.
+    pub fn outstanding_credit(&self) -> u64 {
+        self.incoming
+            .values()
+            .map(IncomingTransfer::outstanding)
+            .sum()
+    }
+
+    fn connection_window(&self) -> u64 {
+        self.config.connection_window.max(MIN_WINDOW)
+    }
+
+    /// Hands out what the connection window has left to the incoming transfers
+    /// that can use it, those holding the least first (so none starves), and
+    /// sends the credits. Call after anything that consumed or released credit.
+    pub(super) fn grant_credits(&mut self) {
+        let (incoming, outgoing) = (&self.incoming, &self.outgoing);
+        self.progress
+            .retain(|id, _| incoming.contains_key(id) || outgoing.contains_key(id));
+        let mut available = self
+            .connection_window()
+            .saturating_sub(self.outstanding_credit());
+        let mut order: Vec<(u64, TransferId)> = self
+            .incoming
+            .values()
+            .map(|t| (t.outstanding(), t.id()))
+            .collect();
+        order.sort_unstable();
+        for (before, transfer) in order {
+            let Some(incoming) = self.incoming.get_mut(&transfer) else {
+                continue;
+            };
+            let Some(credit) = incoming.credit_update_within(available) else {
+                continue;
+            };
+            available = available.saturating_sub(incoming.outstanding().saturating_sub(before));
+            self.mark_progress(transfer);
+            // A credit is a few fixed-size fields; it always encodes.
+            let _ = self.send_message(&Message::TransferCredit(credit));
+        }
+    }
+
+    /// When `transfer` stalls, if it is waiting on the peer: a receiver holding
+    /// credit the peer does not use (or owed its `End` records), a sender
+    /// without credit. `None` while it waits on this side (its own window, the
+    /// application's reads).
+    fn stall_deadline(&self, transfer: TransferId, timeout: Duration) -> Option<Instant> {
+        let since = *self.progress.get(&transfer)?;
+        let wait = if let Some(incoming) = self.incoming.get(&transfer) {
+            if incoming.outstanding() == 0 && !incoming.all_bytes_in() {
+                return None;
+            }
+            timeout
+        } else {
+            let outgoing = self.outgoing.get(&transfer)?;
+            if outgoing.is_credited() && (outgoing.allowance() > 0 || outgoing.is_complete()) {
+                return None;
+            }
+            timeout.saturating_mul(2)
+        };
+        since.checked_add(wait)
+    }
+
+    /// The earliest stall deadline of any open transfer.
+    pub(super) fn next_stall(&self) -> Option<Instant> {
+        let timeout = self.config.transfer_stall_timeout?;
+        self.incoming
+            .keys()
+            .chain(self.outgoing.keys())
+            .filter_map(|&t| self.stall_deadline(t, timeout))
+            .min()
+    }
+
+    /// Aborts every transfer whose stall deadline passed, on both sides: the
+    /// peer gets a `TransferAbort`, the application `Event::TransferFailed`.
+    pub(super) fn abort_stalled(&mut self, now: Instant) {
+        let Some(timeout) = self.config.transfer_stall_timeout else {
+            return;
+        };
+        let mut stalled: Vec<TransferId> = self
+            .incoming
+            .keys()
+            .chain(self.outgoing.keys())
+            .copied()
+            .filter(|&t| self.stall_deadline(t, timeout).is_some_and(|d| now >= d))
+            .collect();
+        if stalled.is_empty() {
+            return;
+        }
+        stalled.sort_unstable();
+        for transfer in stalled {
+            let sending = self.outgoing.remove(&transfer).is_some();
+            self.incoming.remove(&transfer);
+            let wait = if sending {
+                timeout.saturating_mul(2)
+            } else {
+                timeout
+            };
+            let reason = format!(
+                "the transfer made no progress for {} s",
+                wait.as_secs().max(1)
+            );
+            let _ = self.send_message(&Message::TransferAbort(TransferAbort {
+                transfer,
+                code: ErrorCode::TIMED_OUT,
+                reason: truncate_reason(&reason),
+            }));
+            self.events.push_back(Event::TransferFailed {
+                transfer,
+                by: Initiator::Local,
+                code: ErrorCode::TIMED_OUT,
+                reason,
+            });
+        }
+        self.grant_credits();
     }
 
     /// Once every byte went out (and the receiver knows the transfer), queues the
@@ -89,6 +225,9 @@ impl<S: Side> Session<S> {
             transfer,
             code,
             reason: truncate_reason(reason),
-        }))
+        }))?;
+        // Its credit returns to the connection window.
+        self.grant_credits();
+        Ok(())
     }
 }

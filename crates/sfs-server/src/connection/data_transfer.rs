@@ -413,6 +413,7 @@ impl<T: Transport> ConnectionTask<T> {
         log::debug!("transfer {transfer:?} failed ({by:?}, {code:?}): {reason}");
         let why: &'static str = match by {
             Initiator::Remote => "aborted by the client",
+            Initiator::Local if code == ErrorCode::TIMED_OUT => "stalled",
             Initiator::Local => "failed the length or digest check",
         };
         if let Some(state) = self.downloads.remove(&transfer) {
@@ -427,6 +428,10 @@ impl<T: Transport> ConnectionTask<T> {
         } else if self.uploads.contains_key(&transfer) {
             let (code, message) = match by {
                 Initiator::Remote => (ErrorCode::ABORTED, "upload aborted; nothing was changed"),
+                Initiator::Local if code == ErrorCode::TIMED_OUT => (
+                    ErrorCode::TIMED_OUT,
+                    "upload made no progress for too long; nothing was changed",
+                ),
                 Initiator::Local => (
                     ErrorCode::TRANSFER_FAILED,
                     "upload failed its integrity check; nothing was changed",

@@ -31,8 +31,14 @@
 //! Memory per session is bounded: upload bytes held in memory are capped by
 //! [`SessionSettings::max_buffered_upload`](crate::context::SessionSettings) (the
 //! loop stops reading from the network until writes catch up, while the session's
-//! timer keeps running, so a stalled upload still times out), downloads hold one
+//! timer keeps running, so a stalled upload still times out). That cap is also
+//! the session's connection-wide credit window: chunks waiting ahead of a gap lie
+//! inside granted credit and so can never reach it on their own, and the chunk
+//! that fills a gap is always read. Downloads hold one
 //! chunk per transfer, and the session bounds requests in flight and transfers.
+//! On the send side, the loop stops reading while more than `MAX_QUEUED_OUTPUT`
+//! bytes wait to be sent, so a client that sends requests but never reads the
+//! replies cannot make the server queue replies without bound.
 //!
 //! Shutdown: when the signal fires, new commands are answered `SHUTTING_DOWN`,
 //! transfers in flight get [`shutdown_grace`](crate::context::SessionSettings) to
@@ -44,6 +50,7 @@ mod data_transfer;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sfs_net::{now, Driver, Input, PathChange, Receive, Transport};
@@ -205,6 +212,9 @@ impl<T: Transport> ConnectionTask<T> {
             self.start_next_command();
             self.check_drain();
             self.driver.queue_from(&mut self.session);
+            self.ctx
+                .output_high_water
+                .fetch_max(self.driver.queued_bytes(), Ordering::Relaxed);
             if self.session.is_closed() {
                 // Deliver the Close and close_notify if the peer still listens.
                 let _ =
@@ -215,7 +225,16 @@ impl<T: Transport> ConnectionTask<T> {
                 }
                 break;
             }
-            let receive = if self.buffered < self.ctx.settings.max_buffered_upload {
+            // At least the connection window (one chunk minimum), so that chunks
+            // held ahead of gaps, which stay inside it, never pause reading.
+            let cap = self
+                .ctx
+                .settings
+                .max_buffered_upload
+                .max(sfs_proto::record::MAX_CHUNK_DATA);
+            // A client that does not read its replies must not make the server
+            // hold more and more of them: no new requests while output waits.
+            let receive = if self.buffered < cap && self.driver.queued_bytes() < MAX_QUEUED_OUTPUT {
                 Receive::On
             } else {
                 Receive::Paused
@@ -333,7 +352,8 @@ impl<T: Transport> ConnectionTask<T> {
 
     /// Starts the next queued command if none is running.
     fn start_next_command(&mut self) {
-        while !self.running {
+        // Replies wait for a peer that does not read: produce no more for now.
+        while !self.running && self.driver.queued_bytes() < MAX_QUEUED_OUTPUT {
             let Some((id, command)) = self.queue.pop_front() else {
                 return;
             };
@@ -492,6 +512,10 @@ impl<T: Transport> ConnectionTask<T> {
 
 /// Messages queued for sending beyond which downloads stop reading ahead.
 const MAX_OUTBOX: usize = 16;
+/// Bytes queued for sending beyond which the connection stops reading requests
+/// (and upload data) until the peer takes some: the bound on what a slow or
+/// silent peer makes the server hold, beyond the one reply being produced.
+pub(crate) const MAX_QUEUED_OUTPUT: usize = 1024 * 1024;
 /// How long a closing session may take to deliver its last messages.
 const CLOSE_FLUSH_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
