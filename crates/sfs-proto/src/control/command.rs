@@ -287,4 +287,6 @@ commands! {
     Quit = 0x14, "QUIT", [before_login, expects Quit];
     /// The session's status as the server sees it.
     Status = 0x15, "STATUS", [];
+    /// The caller's storage use and limits (answered with `Quota`).
+    Quot = 0x17, "QUOT", [];
 }
