@@ -172,6 +172,7 @@ reason_from_error!(
     AccountsError,
     UsernameError,
     io::Error,
+    crate::quota::LimitError,
 );
 
 /// One event, built with chained setters and written by [`AuditLog::record`].

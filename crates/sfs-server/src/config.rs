@@ -29,6 +29,10 @@
 //! max_message_bytes = 1048576
 //! max_concurrent_hashes = 2     # bcrypt jobs at once
 //! max_transfers_per_session = 8
+//! # Storage limits, off unless set (bytes; files):
+//! # quota_bytes = 10737418240   # per user, counted on the home's owner
+//! # quota_files = 100000
+//! # max_file_size = 4294967296  # the largest size a STOR may announce
 //!
 //! [login]
 //! base_delay_ms = 500
@@ -148,6 +152,12 @@ pub struct Limits {
     pub max_concurrent_hashes: usize,
     /// Transfers in flight per session.
     pub max_transfers_per_session: usize,
+    /// Bytes each user's home may hold, uploads in progress included (none if unset).
+    pub quota_bytes: Option<u64>,
+    /// Regular files each user's home may hold (none if unset).
+    pub quota_files: Option<u64>,
+    /// The largest file a STOR may announce, in bytes (none if unset).
+    pub max_file_size: Option<u64>,
 }
 
 impl Default for Limits {
@@ -160,6 +170,9 @@ impl Default for Limits {
             max_message_bytes: 1 << 20,
             max_concurrent_hashes: 2,
             max_transfers_per_session: 8,
+            quota_bytes: None,
+            quota_files: None,
+            max_file_size: None,
         }
     }
 }
@@ -173,6 +186,15 @@ impl Limits {
     /// The idle timeout.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// The quotas and largest file size.
+    pub fn storage(&self) -> crate::quota::StorageLimits {
+        crate::quota::StorageLimits {
+            quota_bytes: self.quota_bytes,
+            quota_files: self.quota_files,
+            max_file_size: self.max_file_size,
+        }
     }
 }
 
@@ -368,6 +390,15 @@ impl ServerConfig {
         ] {
             if value == 0 {
                 return invalid(format!("{name} must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("limits.quota_bytes", limits.quota_bytes),
+            ("limits.quota_files", limits.quota_files),
+            ("limits.max_file_size", limits.max_file_size),
+        ] {
+            if value == Some(0) {
+                return invalid(format!("{name} must be at least 1 (leave it out for none)"));
             }
         }
         if limits.max_message_bytes < 4096 {

@@ -11,6 +11,7 @@ use sfs_proto::session::{SessionConfig, StreamCounts};
 use crate::accounts::{Accounts, AccountsError, Hasher, UsersFile};
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
+use crate::quota::{StorageLimits, Usage};
 use crate::shares::{ShareDb, SharesFile};
 use crate::startup::Preflight;
 use crate::store::FileStore;
@@ -34,6 +35,8 @@ pub struct SessionSettings {
     pub max_buffered_upload: usize,
     /// How long in-flight transfers may take to finish once shutdown begins.
     pub shutdown_grace: Duration,
+    /// Quotas and the largest file size (all off by default).
+    pub storage: StorageLimits,
 }
 
 impl Default for SessionSettings {
@@ -46,6 +49,7 @@ impl Default for SessionSettings {
             transfer_window: 2 * 1024 * 1024,
             max_buffered_upload: 8 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            storage: StorageLimits::default(),
         }
     }
 }
@@ -59,6 +63,7 @@ impl SessionSettings {
             login_grace: config.limits.login_grace(),
             idle_timeout: (!idle.is_zero()).then_some(idle),
             max_transfers: config.limits.max_transfers_per_session.max(1),
+            storage: config.limits.storage(),
             ..Self::default()
         }
     }
@@ -137,6 +142,8 @@ pub struct ServerContext {
     pub tls: Arc<rustls::ServerConfig>,
     /// Session behaviour.
     pub settings: SessionSettings,
+    /// Storage limits and the space uploads in progress reserve.
+    pub usage: Usage,
 }
 
 /// Why a [`ServerContext`] could not be built.
@@ -193,6 +200,7 @@ impl ServerContext {
             audit: preflight.audit,
             throttle: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
+            usage: Usage::new(config.limits.storage()),
             settings: SessionSettings::from_config(config),
         })
     }
@@ -214,6 +222,7 @@ impl ServerContext {
             audit,
             throttle: Mutex::new(LoginThrottle::new(policy)),
             tls,
+            usage: Usage::new(settings.storage),
             settings,
         }
     }

@@ -25,6 +25,7 @@ mod list;
 pub(crate) mod login;
 mod mkd;
 mod pwd;
+mod quot;
 pub(crate) mod register;
 mod rename;
 mod retr;
@@ -101,6 +102,7 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::Pwd => pwd::run(cx),
         Command::Cdup => cdup::run(cx),
         Command::Status => status::run(cx),
+        Command::Quot => quot::run(cx),
         Command::Mkd { path } => mkd::run(cx, &path),
         Command::Rmd { path } => rmd::run(cx, &path),
         Command::Dele { path } => dele::run(cx, &path),

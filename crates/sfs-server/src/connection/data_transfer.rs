@@ -14,6 +14,7 @@ use super::{Completion, ConnectionTask};
 use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::cmd::{store_error_reply, Download, UploadTarget};
+use crate::quota::Reservation;
 use crate::store::{StoreError, Upload, VirtualPath};
 
 /// Most upload bytes handed to one write job.
@@ -44,6 +45,9 @@ pub(super) struct UploadState {
     finished: Option<[u8; 32]>,
     path: VirtualPath,
     owner: Option<Username>,
+    /// Released when the state is dropped: after the commit renamed the file
+    /// into place, or when the upload failed.
+    _reservation: Reservation,
 }
 
 impl<T: Transport> ConnectionTask<T> {
@@ -178,6 +182,7 @@ impl<T: Transport> ConnectionTask<T> {
             size,
             path,
             owner,
+            reservation,
         } = target;
         match self.session.open_transfer(id, 0, size, self.data_streams) {
             Ok(transfer) => {
@@ -192,6 +197,7 @@ impl<T: Transport> ConnectionTask<T> {
                         finished: None,
                         path,
                         owner,
+                        _reservation: reservation,
                     },
                 );
             }
