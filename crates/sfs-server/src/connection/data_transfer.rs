@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sfs_net::{ReceivedChunk, Transport};
 use sfs_proto::control::{ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::record::{chunk_buffer, CHUNK_PREFIX_LEN, MAX_CHUNK_DATA};
-use sfs_proto::session::Initiator;
+use sfs_proto::session::{ApiError, Initiator};
 
 use super::{Completion, ConnectionTask};
 use crate::accounts::Username;
@@ -28,6 +28,20 @@ pub(super) struct DownloadState {
     path: VirtualPath,
     owner: Option<Username>,
     length: u64,
+}
+
+/// The reply to a RETR or STOR whose transfer could not open, saying why.
+fn open_refusal(error: &ApiError) -> Reply {
+    match error {
+        // Retrying on this association cannot help: say what is missing.
+        ApiError::NoDataStreams => Reply::error(
+            ErrorCode::BAD_REQUEST,
+            "the association has no data streams, so no transfer can start; \
+             reconnect with at least one data stream",
+        ),
+        ApiError::TooManyTransfers => Reply::error(ErrorCode::BUSY, "too many transfers in flight"),
+        _ => Reply::error(ErrorCode::INTERNAL, "cannot start the transfer"),
+    }
 }
 
 /// An upload in progress.
@@ -79,10 +93,7 @@ impl<T: Transport> ConnectionTask<T> {
             }
             Err(error) => {
                 log::warn!("cannot open a download: {error}");
-                self.respond(
-                    id,
-                    Reply::error(ErrorCode::BUSY, "cannot start the transfer"),
-                );
+                self.respond(id, open_refusal(&error));
             }
         }
     }
@@ -204,10 +215,7 @@ impl<T: Transport> ConnectionTask<T> {
             Err(error) => {
                 // Dropping the upload removes its temporary file.
                 log::warn!("cannot open an upload: {error}");
-                self.respond(
-                    id,
-                    Reply::error(ErrorCode::BUSY, "cannot start the transfer"),
-                );
+                self.respond(id, open_refusal(&error));
             }
         }
     }
