@@ -119,6 +119,8 @@ pub enum ShellCommand {
     SharedByMe,
     /// The association: paths, streams, TLS and bytes moved.
     Status,
+    /// QUOT: your storage use and the server's limits.
+    Quota,
     /// Change the local folder.
     LocalChangeDir {
         /// The new local folder.
@@ -405,6 +407,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec { names: &["status"], usage: "status", summary: "show the association: paths, streams, TLS, bytes moved", example: "status",
         args: &[], repeats: false, changes_remote_names: false,
         build: |_| Ok(ShellCommand::Status) },
+    CommandSpec { names: &["df", "quota", "quot"], usage: "df", summary: "show your storage use and limits (quota, largest file)", example: "df",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::Quota) },
     CommandSpec { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads",
         args: &[required(LocalPath, "a local folder")], repeats: false, changes_remote_names: false,
         build: |mut a| Ok(ShellCommand::LocalChangeDir { path: a.take(0) }) },
