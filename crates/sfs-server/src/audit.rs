@@ -173,6 +173,7 @@ reason_from_error!(
     UsernameError,
     io::Error,
     crate::quota::LimitError,
+    crate::limits::Refusal,
 );
 
 /// One event, built with chained setters and written by [`AuditLog::record`].

@@ -23,7 +23,8 @@
 //!
 //! [limits]
 //! max_clients = 64
-//! max_per_source = 8
+//! max_per_source = 32           # counted per source address (IPv6: per /64); an office behind one NAT is one source
+//! max_unauthenticated = "16:30:48"  # start:rate:full, like sshd MaxStartups
 //! login_grace_secs = 30         # time to log in after connecting
 //! idle_timeout_secs = 600       # counted on application messages only
 //! max_message_bytes = 1048576
@@ -66,6 +67,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST};
+use crate::limits::MaxStartups;
 use crate::throttle::LoginPolicy;
 
 /// The port used when none is configured.
@@ -139,8 +141,15 @@ impl Default for ServerConfig {
 pub struct Limits {
     /// Associations served at once.
     pub max_clients: usize,
-    /// Associations at once from one source address.
+    /// Associations at once from one source (any of the association's peer
+    /// addresses; IPv6 by /64).
     pub max_per_source: usize,
+    /// Associations not logged in yet, as sshd's `MaxStartups`: `"start:rate:full"`
+    /// refuses `rate`% of new ones at `start` unauthenticated, rising to all at
+    /// `full`. `full` is lowered below `max_clients` if needed, so logged-in users always keep
+    /// a slot.
+    #[serde(with = "max_startups_text")]
+    pub max_unauthenticated: MaxStartups,
     /// Seconds a client has to log in after connecting.
     pub login_grace_secs: u64,
     /// Seconds without an application message before a session is closed (SCTP
@@ -164,7 +173,12 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_clients: 64,
-            max_per_source: 8,
+            max_per_source: 32,
+            max_unauthenticated: MaxStartups {
+                start: 16,
+                rate: 30,
+                full: 48,
+            },
             login_grace_secs: 30,
             idle_timeout_secs: 600,
             max_message_bytes: 1 << 20,
@@ -195,6 +209,26 @@ impl Limits {
             quota_files: self.quota_files,
             max_file_size: self.max_file_size,
         }
+    }
+}
+
+/// `MaxStartups` as its `start:rate:full` text in the config file.
+mod max_startups_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::limits::MaxStartups;
+
+    pub fn serialize<S: Serializer>(value: &MaxStartups, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!(
+            "{}:{}:{}",
+            value.start, value.rate, value.full
+        ))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MaxStartups, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -579,7 +613,7 @@ mod tests {
         assert_eq!(config.port, 9000);
         assert!(config.allow_registration);
         assert_eq!(config.limits.max_clients, 5);
-        assert_eq!(config.limits.max_per_source, 8);
+        assert_eq!(config.limits.max_per_source, 32);
         assert_eq!(config.sctp.rto_min_ms, 50);
 
         let config = args(&[

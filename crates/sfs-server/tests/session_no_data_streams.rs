@@ -7,13 +7,13 @@ mod support;
 use sfs_net::memory::memory_pair;
 use sfs_proto::control::{Command, ErrorCode, Reply};
 use sfs_server::connection;
-use support::{code, detached, Fixture, PASSWORD};
+use support::{code, detached, pattern, Fixture, PASSWORD};
 
 #[tokio::test]
 async fn transfers_on_an_association_without_data_streams_say_so() {
     let fx = Fixture::new();
     std::fs::create_dir_all(fx.home("alice")).unwrap();
-    std::fs::write(fx.home("alice").join("there.txt"), b"here").unwrap();
+    std::fs::write(fx.home("alice").join("there.txt"), pattern(4, 1)).unwrap();
     // Stream 0 only: control, no data.
     let (client_end, server_end) = memory_pair(1);
     let server = tokio::spawn(connection::serve(

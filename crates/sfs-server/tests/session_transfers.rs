@@ -248,6 +248,7 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
     let limits = ConnectionLimits {
         max_clients: 1,
         max_per_source: 1,
+        max_unauthenticated: "1".parse().unwrap(),
         shutdown_wait: Duration::from_secs(5),
     };
     let server = tokio::spawn(server::run(
@@ -283,6 +284,57 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
     stop.send(()).unwrap();
     let reason = first.until_closed().await.expect("closed by the server");
     assert_eq!(reason.code, ErrorCode::SHUTTING_DOWN);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unauthenticated_connections_have_their_own_budget() {
+    let fx = Fixture::new();
+    let (queue, accepted) = mpsc::channel(4);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Room for 3 clients, but only one of them may be waiting to log in.
+    let limits = ConnectionLimits {
+        max_clients: 3,
+        max_per_source: 3,
+        max_unauthenticated: "1".parse().unwrap(),
+        shutdown_wait: Duration::from_secs(5),
+    };
+    let server = tokio::spawn(server::run(
+        MemoryListener(Mutex::new(accepted)),
+        Arc::clone(&fx.ctx),
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let connect = async || {
+        let (client_end, server_end) = memory_pair(STREAMS);
+        queue.send(server_end).await.unwrap();
+        support::detached(client_end, &fx.pki)
+    };
+    // The first sits at the login prompt (TLS done, no login).
+    let mut idle = connect().await;
+    assert_eq!(
+        code(&idle.request(Command::Pwd).await),
+        ErrorCode::NOT_LOGGED_IN
+    );
+    // A second unauthenticated one is turned away, though client slots are free.
+    let mut second = connect().await;
+    second.until_closed().await;
+    assert!(second.transport_closed, "refused without a session");
+    assert!(
+        fx.log().contains("too many connections not logged in"),
+        "{}",
+        fx.log()
+    );
+    // Once the first logs in, its pre-auth place is free for the next.
+    assert_eq!(idle.login("alice", support::PASSWORD).await, Reply::Ok);
+    let mut third = connect().await;
+    assert_eq!(third.login("bob", support::PASSWORD).await, Reply::Ok);
+    stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("run returns after shutdown")

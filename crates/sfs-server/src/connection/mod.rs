@@ -116,6 +116,17 @@ pub async fn serve<T: Transport>(
     transport: T,
     shutdown: ShutdownSignal,
 ) -> ConnectionSummary {
+    serve_admitted(ctx, transport, shutdown, None).await
+}
+
+/// [`serve`], holding `pre_auth` (the association's place among those not
+/// logged in) until the client logs in.
+pub async fn serve_admitted<T: Transport>(
+    ctx: Arc<ServerContext>,
+    transport: T,
+    shutdown: ShutdownSignal,
+    pre_auth: Option<crate::limits::PreAuthSlot>,
+) -> ConnectionSummary {
     let peers: Arc<[SocketAddr]> = transport.peer_addrs().into();
     let source = peers
         .first()
@@ -138,6 +149,7 @@ pub async fn serve<T: Transport>(
         peers,
         source,
         account: None,
+        pre_auth,
         cwd: VirtualPath::root(),
         attempts: ConnectionAttempts::new(),
         queue: VecDeque::new(),
@@ -167,6 +179,8 @@ struct ConnectionTask<T: Transport> {
     peers: Arc<[SocketAddr]>,
     source: IpAddr,
     account: Option<Account>,
+    /// The place among unauthenticated associations, given back at login.
+    pre_auth: Option<crate::limits::PreAuthSlot>,
     cwd: VirtualPath,
     attempts: ConnectionAttempts,
     /// Commands waiting for the one running before them.
