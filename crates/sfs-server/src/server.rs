@@ -202,6 +202,9 @@ pub async fn run<L: Listener>(
     let clients = Arc::new(Semaphore::new(limits.max_clients));
     let sources = Arc::new(SourceCounts::default());
     let pre_auth = Arc::new(PreAuth::new(limits.max_unauthenticated));
+    let refusals = Refusals {
+        handshakes: Arc::new(Semaphore::new(MAX_REFUSAL_HANDSHAKES)),
+    };
     let mut handlers = JoinSet::new();
     let mut backoff = INITIAL_BACKOFF;
     tokio::pin!(shutdown);
@@ -230,16 +233,22 @@ pub async fn run<L: Listener>(
         };
         let peers = transport.peer_addrs();
         let Ok(permit) = clients.clone().try_acquire_owned() else {
-            refuse(&ctx, &transport, &peers, Refusal::Full);
+            refusals.refuse(&ctx, transport, &peers, &watcher, Refusal::Full);
             continue;
         };
         let Some(slot) = sources.take(&peers, limits.max_per_source) else {
             let limit = limits.max_per_source;
-            refuse(&ctx, &transport, &peers, Refusal::PerSource { limit });
+            refusals.refuse(
+                &ctx,
+                transport,
+                &peers,
+                &watcher,
+                Refusal::PerSource { limit },
+            );
             continue;
         };
         let Some(waiting) = pre_auth.admit() else {
-            refuse(&ctx, &transport, &peers, Refusal::Unauthenticated);
+            refusals.refuse(&ctx, transport, &peers, &watcher, Refusal::Unauthenticated);
             continue;
         };
         let ctx = ctx.clone();
@@ -270,14 +279,45 @@ pub async fn run<L: Listener>(
 const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-fn refuse<T: Transport>(ctx: &ServerContext, transport: &T, peers: &[SocketAddr], why: Refusal) {
-    let event = AuditEvent::new(EventKind::Refuse, AuditOutcome::Denied)
-        .peers(peers)
-        .reason(Reason::from(&why));
-    if let Err(error) = ctx.audit.record(&event) {
-        log::error!("cannot write server.log: {error}");
+/// Refused clients told why over TLS at once; past this, refused associations
+/// are closed without a word, so refusing stays cheap under a flood.
+const MAX_REFUSAL_HANDSHAKES: usize = 4;
+
+/// Turns clients away, with their reason when a handshake slot is free.
+struct Refusals {
+    handshakes: Arc<Semaphore>,
+}
+
+impl Refusals {
+    /// Logs the refusal, then either tells the client why (a TLS handshake and a
+    /// Close carrying the reason: Linux refuses `SCTP_ABORT` with a reason on
+    /// one-to-one sockets) or, when too many refusals are in progress, closes.
+    fn refuse<T: Transport>(
+        &self,
+        ctx: &Arc<ServerContext>,
+        transport: T,
+        peers: &[SocketAddr],
+        watcher: &watch::Receiver<bool>,
+        why: Refusal,
+    ) {
+        let event = AuditEvent::new(EventKind::Refuse, AuditOutcome::Denied)
+            .peers(peers)
+            .reason(Reason::from(&why));
+        if let Err(error) = ctx.audit.record(&event) {
+            log::error!("cannot write server.log: {error}");
+        }
+        let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
+            transport.shutdown();
+            return;
+        };
+        let ctx = ctx.clone();
+        let watcher = watcher.clone();
+        // Detached: bounded by the permit and the session's handshake timeout.
+        tokio::spawn(async move {
+            let _permit = permit;
+            connection::refuse(ctx, transport, watcher, why).await
+        });
     }
-    transport.shutdown();
 }
 
 #[cfg(test)]

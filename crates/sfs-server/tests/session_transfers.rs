@@ -268,8 +268,13 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
     let mut second = support::detached(client_end, &fx.pki);
-    second.until_closed().await;
-    assert!(second.transport_closed, "refused without a session");
+    // Refused with its reason, which reaches the client.
+    let reason = second
+        .until_closed()
+        .await
+        .expect("a Close with the reason");
+    assert_eq!(reason.code, ErrorCode::BUSY);
+    assert_eq!(reason.reason, "the server is full; try again later");
     assert!(
         fx.log().contains("event=refuse result=denied"),
         "{}",
@@ -323,8 +328,15 @@ async fn unauthenticated_connections_have_their_own_budget() {
     );
     // A second unauthenticated one is turned away, though client slots are free.
     let mut second = connect().await;
-    second.until_closed().await;
-    assert!(second.transport_closed, "refused without a session");
+    let reason = second
+        .until_closed()
+        .await
+        .expect("a Close with the reason");
+    assert_eq!(reason.code, ErrorCode::BUSY);
+    assert!(
+        reason.reason.contains("too many connections not logged in"),
+        "{reason:?}"
+    );
     assert!(
         fx.log().contains("too many connections not logged in"),
         "{}",
@@ -334,6 +346,56 @@ async fn unauthenticated_connections_have_their_own_budget() {
     assert_eq!(idle.login("alice", support::PASSWORD).await, Reply::Ok);
     let mut third = connect().await;
     assert_eq!(third.login("bob", support::PASSWORD).await, Reply::Ok);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_over_the_per_source_limit_is_told_the_limit() {
+    let fx = Fixture::new();
+    // One office behind one NAT address.
+    let office: std::net::SocketAddr = "203.0.113.5:40000".parse().unwrap();
+    let (queue, accepted) = mpsc::channel(4);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = ConnectionLimits {
+        max_clients: 8,
+        max_per_source: 1,
+        max_unauthenticated: "4".parse().unwrap(),
+        shutdown_wait: Duration::from_secs(5),
+    };
+    let server = tokio::spawn(server::run(
+        MemoryListener(Mutex::new(accepted)),
+        Arc::clone(&fx.ctx),
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let (client_end, server_end) = memory_pair(STREAMS);
+    queue
+        .send(server_end.with_peer_addrs(vec![office]))
+        .await
+        .unwrap();
+    let mut first = support::detached(client_end, &fx.pki);
+    assert_eq!(first.login("alice", support::PASSWORD).await, Reply::Ok);
+    let (client_end, server_end) = memory_pair(STREAMS);
+    queue
+        .send(server_end.with_peer_addrs(vec![office]))
+        .await
+        .unwrap();
+    let mut second = support::detached(client_end, &fx.pki);
+    let reason = second
+        .until_closed()
+        .await
+        .expect("a Close with the reason");
+    assert_eq!(reason.code, ErrorCode::BUSY);
+    assert_eq!(
+        reason.reason,
+        "too many connections from your address; the limit is 1"
+    );
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
