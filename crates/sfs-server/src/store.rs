@@ -433,7 +433,9 @@ impl Home {
     /// Bytes an unprivileged writer can still put on the home's file system.
     pub fn free_space(&self) -> Result<u64, StoreError> {
         let stats = nix::sys::statvfs::fstatvfs(&self.dir).map_err(io::Error::from)?;
-        Ok(u64::from(stats.blocks_available()).saturating_mul(u64::from(stats.fragment_size())))
+        Ok(stats
+            .blocks_available()
+            .saturating_mul(stats.fragment_size()))
     }
 
     fn open_dir(&self, path: &VirtualPath) -> Result<Dir, StoreError> {

@@ -74,7 +74,9 @@ pub(crate) enum CommandResult {
     /// RETR: the file is open; the connection opens the transfer.
     Retr(Download),
     /// STOR: the temporary file is ready; the connection opens the transfer.
-    Stor(UploadTarget),
+    /// (Boxed: it holds the reservation and the open file, much more than the
+    /// other variants.)
+    Stor(Box<UploadTarget>),
 }
 
 impl CommandResult {

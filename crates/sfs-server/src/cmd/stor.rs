@@ -77,13 +77,13 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
     let reservation = reserve(cx, &home, &real, owner.as_ref(), size)
         .map_err(|error| refuse(cx, &path, owner.as_ref(), &error))?;
     match home.begin_upload(&real) {
-        Ok(upload) => Ok(CommandResult::Stor(UploadTarget {
+        Ok(upload) => Ok(CommandResult::Stor(Box::new(UploadTarget {
             upload,
             size,
             path,
             owner,
             reservation,
-        })),
+        }))),
         Err(error) => Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
     }
 }

@@ -455,7 +455,7 @@ impl<T: Transport> ConnectionTask<T> {
                 }
             }
             CommandResult::Retr(download) => self.open_download(id, download),
-            CommandResult::Stor(target) => self.open_upload(id, target),
+            CommandResult::Stor(target) => self.open_upload(id, *target),
         }
     }
 
