@@ -240,15 +240,24 @@ impl Listener for MemoryListener {
     }
 }
 
-#[tokio::test]
-async fn the_accept_loop_caps_clients_and_shuts_down() {
-    let fx = Fixture::new();
+/// The accept loop over a channel of memory transports, with these limits;
+/// returns the queue to connect through, the stop switch and the server task.
+fn run_server(
+    fx: &Fixture,
+    max_clients: usize,
+    max_per_source: usize,
+    max_unauthenticated: &str,
+) -> (
+    mpsc::Sender<MemoryTransport>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (queue, accepted) = mpsc::channel(4);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = ConnectionLimits {
-        max_clients: 1,
-        max_per_source: 1,
-        max_unauthenticated: "1".parse().unwrap(),
+        max_clients,
+        max_per_source,
+        max_unauthenticated: max_unauthenticated.parse().unwrap(),
         shutdown_wait: Duration::from_secs(5),
     };
     let server = tokio::spawn(server::run(
@@ -259,6 +268,13 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
             let _ = stopped.await;
         },
     ));
+    (queue, stop, server)
+}
+
+#[tokio::test]
+async fn the_accept_loop_caps_clients_and_shuts_down() {
+    let fx = Fixture::new();
+    let (queue, stop, server) = run_server(&fx, 1, 1, "1");
 
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
@@ -298,23 +314,8 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
 #[tokio::test]
 async fn unauthenticated_connections_have_their_own_budget() {
     let fx = Fixture::new();
-    let (queue, accepted) = mpsc::channel(4);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // Room for 3 clients, but only one of them may be waiting to log in.
-    let limits = ConnectionLimits {
-        max_clients: 3,
-        max_per_source: 3,
-        max_unauthenticated: "1".parse().unwrap(),
-        shutdown_wait: Duration::from_secs(5),
-    };
-    let server = tokio::spawn(server::run(
-        MemoryListener(Mutex::new(accepted)),
-        Arc::clone(&fx.ctx),
-        limits,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (queue, stop, server) = run_server(&fx, 3, 3, "1");
     let connect = async || {
         let (client_end, server_end) = memory_pair(STREAMS);
         queue.send(server_end).await.unwrap();
@@ -358,22 +359,7 @@ async fn a_client_over_the_per_source_limit_is_told_the_limit() {
     let fx = Fixture::new();
     // One office behind one NAT address.
     let office: std::net::SocketAddr = "203.0.113.5:40000".parse().unwrap();
-    let (queue, accepted) = mpsc::channel(4);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let limits = ConnectionLimits {
-        max_clients: 8,
-        max_per_source: 1,
-        max_unauthenticated: "4".parse().unwrap(),
-        shutdown_wait: Duration::from_secs(5),
-    };
-    let server = tokio::spawn(server::run(
-        MemoryListener(Mutex::new(accepted)),
-        Arc::clone(&fx.ctx),
-        limits,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (queue, stop, server) = run_server(&fx, 8, 1, "4");
     let (client_end, server_end) = memory_pair(STREAMS);
     queue
         .send(server_end.with_peer_addrs(vec![office]))
