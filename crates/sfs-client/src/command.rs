@@ -122,6 +122,8 @@ pub enum ShellCommand {
     /// NOOP: ask the server for nothing (checks the session is alive; the shell
     /// also sends it by itself while it waits for input).
     Noop,
+    /// QUOT: your storage use and the server's limits.
+    Quota,
     /// Change the local folder.
     LocalChangeDir {
         /// The new local folder.
@@ -411,6 +413,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec { names: &["noop"], usage: "noop", summary: "ask the server for nothing: checks that the session is alive", example: "noop",
         args: &[], repeats: false, changes_remote_names: false,
         build: |_| Ok(ShellCommand::Noop) },
+    CommandSpec { names: &["df", "quota", "quot"], usage: "df", summary: "show your storage use and limits (quota, largest file)", example: "df",
+        args: &[], repeats: false, changes_remote_names: false,
+        build: |_| Ok(ShellCommand::Quota) },
     CommandSpec { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads",
         args: &[required(LocalPath, "a local folder")], repeats: false, changes_remote_names: false,
         build: |mut a| Ok(ShellCommand::LocalChangeDir { path: a.take(0) }) },

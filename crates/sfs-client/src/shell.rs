@@ -1,3 +1,4 @@
+// Over 600 lines with its tests: every command's action and output reads best in one place.
 //! Running parsed commands against a [`Remote`]: what each command does and
 //! prints. The interactive loop, batch files and one-shot arguments all come here.
 //!
@@ -236,6 +237,11 @@ impl<T: Transport> Shell<T> {
                 Reply::Ok => self.line("ok".to_owned())?,
                 other => return Err(ClientError::UnexpectedReply(format!("{other:?}"))),
             },
+            ShellCommand::Quota => {
+                for line in quota_lines(&self.single(Wire::Quot).await?) {
+                    self.line(line)?;
+                }
+            }
             ShellCommand::LocalChangeDir { path } => {
                 let target = self.local_dir.join(expand_home(&path));
                 let canonical =
@@ -557,6 +563,46 @@ fn utc_time(secs: i64) -> String {
     }
 }
 
+/// What `df` prints for a `Quota` reply (nothing for another reply).
+fn quota_lines(reply: &Reply) -> Vec<String> {
+    let Reply::Quota {
+        used_bytes,
+        limit_bytes,
+        used_files,
+        limit_files,
+        reserved_bytes,
+        max_file_size,
+    } = *reply
+    else {
+        return Vec::new();
+    };
+    let of = |used: String, limit: u64, shown: fn(u64) -> String| match limit {
+        0 => format!("{used} (no quota)"),
+        limit => format!("{used} of {}", shown(limit)),
+    };
+    let mut lines = vec![
+        format!(
+            "bytes: {}",
+            of(human_bytes(used_bytes), limit_bytes, human_bytes)
+        ),
+        format!(
+            "files: {}",
+            of(used_files.to_string(), limit_files, |n| n.to_string())
+        ),
+    ];
+    if reserved_bytes > 0 {
+        lines.push(format!(
+            "uploads in progress: {}",
+            human_bytes(reserved_bytes)
+        ));
+    }
+    lines.push(match max_file_size {
+        0 => "largest file: no limit".to_owned(),
+        size => format!("largest file: {}", human_bytes(size)),
+    });
+    lines
+}
+
 /// `1.50 MiB` and the like (binary units).
 pub fn human_bytes(bytes: u64) -> String {
     indicatif::BinaryBytes(bytes).to_string()
@@ -565,6 +611,26 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quota_lines_show_use_and_limits() {
+        let reply = Reply::Quota {
+            used_bytes: 1536,
+            limit_bytes: 1 << 20,
+            used_files: 3,
+            limit_files: 0,
+            reserved_bytes: 0,
+            max_file_size: 0,
+        };
+        assert_eq!(
+            quota_lines(&reply),
+            [
+                "bytes: 1.50 KiB of 1.00 MiB",
+                "files: 3 (no quota)",
+                "largest file: no limit"
+            ]
+        );
+    }
 
     #[test]
     fn times_are_utc_calendar_dates() {

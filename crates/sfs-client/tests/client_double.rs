@@ -506,6 +506,17 @@ async fn status_shows_streams_tls_bytes_and_the_server_view() {
 }
 
 #[tokio::test]
+async fn df_and_quota_show_use_and_limits() {
+    let mut fx = Fixture::new(State::default()).await;
+    for name in ["df", "quota", "QUOT"] {
+        let shown = fx.run(name).await.unwrap();
+        assert!(shown.contains("bytes: 0 B of 1.00 GiB"), "{name}: {shown}");
+        assert!(shown.contains("files: 0 (no quota)"), "{name}: {shown}");
+        assert!(shown.contains("largest file: no limit"), "{name}: {shown}");
+    }
+}
+
+#[tokio::test]
 async fn help_lists_every_command_with_an_example_and_quit_ends() {
     let mut fx = Fixture::new(State::default()).await;
     let help = fx.run("help").await.unwrap();

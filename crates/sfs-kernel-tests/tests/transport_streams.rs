@@ -135,6 +135,53 @@ async fn concurrent_senders_keep_per_stream_order_and_whole_messages() {
 }
 
 #[tokio::test]
+async fn unfinished_messages_past_the_reassembly_bound_abort_the_association() {
+    // Messages up to 1 MiB are fine one by one, but this association may hold
+    // only 160 KiB of unfinished messages: the kernel hands a 600 KiB message
+    // over in pieces (128 KiB reads), and the pieces pass the bound.
+    let mut bounded = config_with_streams(8);
+    bounded.max_message_size = 1 << 20;
+    bounded.max_reassembly_bytes = 160 * 1024;
+    let budget = bounded.reassembly_budget.clone();
+    let mut large = config_with_streams(8);
+    large.max_message_size = 1 << 20;
+    let (listener, addrs) = two_address_listener(&bounded);
+    let (client, server) = tokio::join!(
+        sfs_sctp::SctpAssociation::connect(&addrs, None, &large, STEP),
+        listener.accept()
+    );
+    let (client, server) = (client.expect("connect"), server.expect("accept"));
+    client.send(1, 0, false, b"fine").await.expect("send");
+    client
+        .send(2, 0, false, &vec![7; 600 * 1024])
+        .await
+        .expect("send big");
+    let (msg, _) = next_message(&server).await;
+    assert_eq!(msg.data, b"fine");
+    let err = loop {
+        match tokio::time::timeout(STEP, server.recv())
+            .await
+            .expect("in time")
+        {
+            Ok(sfs_sctp::Received::Notification(_)) => continue,
+            Ok(sfs_sctp::Received::Message(m)) => panic!("{} bytes got through", m.data.len()),
+            Err(err) => break err,
+        }
+    };
+    assert!(matches!(err, Error::ReassemblyOverflow), "{err:?}");
+    // What the association held goes back to the shared budget when it goes.
+    drop(server);
+    assert_eq!(budget.used(), 0);
+    let lost = wait_notification(
+        &client,
+        STEP,
+        |n| matches!(n, sfs_sctp::Notification::AssocChange(c) if c.state.is_terminal()),
+    )
+    .await;
+    lost.expect("the sender learns the association is gone");
+}
+
+#[tokio::test]
 async fn an_oversize_incoming_message_aborts_the_association() {
     let mut small = config_with_streams(8);
     small.max_message_size = 64 * 1024;

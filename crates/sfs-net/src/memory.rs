@@ -26,6 +26,9 @@ pub struct MemoryTransport {
     streams: StreamCounts,
     outgoing: std::sync::Mutex<Option<mpsc::Sender<Frame>>>,
     incoming: Mutex<mpsc::Receiver<Frame>>,
+    /// What [`Transport::peer_addrs`] reports (none unless set, for tests of
+    /// per-source limits).
+    peers: Vec<SocketAddr>,
 }
 
 /// Two connected ends: `(client, server)`, each with `streams` streams both ways.
@@ -40,11 +43,19 @@ pub fn memory_pair(streams: u16) -> (MemoryTransport, MemoryTransport) {
         streams: counts,
         outgoing: std::sync::Mutex::new(Some(tx)),
         incoming: Mutex::new(rx),
+        peers: Vec::new(),
     };
     (end(to_server, from_server), end(to_client, from_client))
 }
 
 impl MemoryTransport {
+    /// This end, reporting `peers` as the other end's addresses.
+    #[must_use]
+    pub fn with_peer_addrs(mut self, peers: Vec<SocketAddr>) -> Self {
+        self.peers = peers;
+        self
+    }
+
     fn sender(&self) -> Option<mpsc::Sender<Frame>> {
         // A poisoned lock only means another sender panicked; the channel is fine.
         let guard = self.outgoing.lock().unwrap_or_else(|p| p.into_inner());
@@ -84,7 +95,7 @@ impl Transport for MemoryTransport {
     }
 
     fn peer_addrs(&self) -> Vec<SocketAddr> {
-        Vec::new()
+        self.peers.clone()
     }
 
     fn shutdown(&self) {

@@ -60,6 +60,7 @@ fn all_commands() -> Vec<Command> {
         Command::Quit,
         Command::Status,
         Command::Noop,
+        Command::Quot,
     ]
 }
 
@@ -112,7 +113,16 @@ fn all_replies() -> Vec<Reply> {
             admin: true,
             transfers: 2,
         },
+        Reply::Quota {
+            used_bytes: 5 << 30,
+            limit_bytes: 10 << 30,
+            used_files: 12,
+            limit_files: 0,
+            reserved_bytes: 1 << 20,
+            max_file_size: u64::MAX,
+        },
         Reply::error(ErrorCode::NOT_FOUND, "no such file"),
+        Reply::error(ErrorCode::QUOTA_EXCEEDED, "over quota"),
         Reply::error(ErrorCode(0x7777), "a code from a newer version"),
     ]
 }

@@ -17,7 +17,7 @@ use crate::config::SctpConfig;
 use crate::error::{Error, Result};
 use crate::notification::{AssocState, Notification};
 use crate::path::{AssocStatus, PathInfo};
-use crate::reassembly::{Reassembler, Received};
+use crate::reassembly::{Reassembler, Received, TooLarge};
 use crate::socket;
 use crate::sys::{self, SOL_SCTP};
 
@@ -63,6 +63,7 @@ enum Ended {
     /// COMM_LOST or CANT_STR_ASSOC was delivered: nothing can follow it.
     Lost,
     TooLarge(usize),
+    Overflow,
 }
 
 impl Ended {
@@ -71,6 +72,7 @@ impl Ended {
             Self::Closed => Error::Closed,
             Self::Lost => Error::Aborted(io::Error::from_raw_os_error(libc::ECONNRESET)),
             Self::TooLarge(limit) => Error::ReceivedMessageTooLarge { limit },
+            Self::Overflow => Error::ReassemblyOverflow,
         }
     }
 }
@@ -139,7 +141,11 @@ impl SctpAssociation {
             max_message_size: config.max_message_size,
             max_send_size: config.max_message_size.min(send_limit),
             receiver: Mutex::new(Receiver {
-                reassembler: Reassembler::new(config.max_message_size),
+                reassembler: Reassembler::new(
+                    config.max_message_size,
+                    config.max_reassembly_bytes,
+                    config.reassembly_budget.clone(),
+                ),
                 buffer: vec![0; READ_BUFFER_LEN],
                 control: sys::ControlBuffer([0; 64]),
                 ended: None,
@@ -273,7 +279,7 @@ impl SctpAssociation {
     /// not always wake readers again: read without waiting, and once nothing is
     /// left, report the end.
     fn read_after_end(&self, end: Ended) -> Result<Received> {
-        if let Ended::TooLarge(_) = end {
+        if let Ended::TooLarge(_) | Ended::Overflow = end {
             return Err(end.error());
         }
         match self.read_event(self.fd.get_ref()) {
@@ -331,12 +337,20 @@ impl SctpAssociation {
                         return Ok(Ok(event));
                     }
                 }
-                Err(_too_large) => {
+                Err(TooLarge::Message) => {
                     let limit = self.max_message_size;
                     log::warn!("peer sent a message over {limit} bytes; aborting the association");
                     abort_on_close(fd);
                     *ended = Some(Ended::TooLarge(limit));
                     return Ok(Err(Error::ReceivedMessageTooLarge { limit }));
+                }
+                Err(TooLarge::Buffered) => {
+                    log::warn!(
+                        "peer left too many bytes in unfinished messages; aborting the association"
+                    );
+                    abort_on_close(fd);
+                    *ended = Some(Ended::Overflow);
+                    return Ok(Err(Error::ReassemblyOverflow));
                 }
             }
         }

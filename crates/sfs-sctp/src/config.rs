@@ -63,6 +63,13 @@ pub struct SctpConfig {
     pub interleaving: bool,
     /// `listen(2)` backlog for listeners. Default 128.
     pub backlog: i32,
+    /// Most bytes of unfinished messages (partial, or complete but held back for
+    /// ordering) one association may hold; past it the association is aborted.
+    /// Default 8 MiB: a control message and a data record on every stream fit.
+    pub max_reassembly_bytes: usize,
+    /// The budget every association made with this config (and its clones)
+    /// shares for unfinished messages. Default 256 MiB.
+    pub reassembly_budget: std::sync::Arc<crate::ReassemblyBudget>,
 }
 
 impl Default for SctpConfig {
@@ -80,6 +87,8 @@ impl Default for SctpConfig {
             scheduler: StreamScheduler::RoundRobin,
             interleaving: true,
             backlog: 128,
+            max_reassembly_bytes: 8 << 20,
+            reassembly_budget: std::sync::Arc::new(crate::ReassemblyBudget::new(256 << 20)),
         }
     }
 }

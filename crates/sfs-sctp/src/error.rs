@@ -52,6 +52,12 @@ pub enum Error {
         limit: usize,
     },
 
+    /// The peer left more bytes in unfinished messages (partial, or held back for
+    /// ordering) than the association or the process-wide budget allows. The
+    /// association has been aborted.
+    #[error("the peer left too many unfinished messages; the association was aborted")]
+    ReassemblyOverflow,
+
     /// `connect` did not finish within its timeout.
     #[error("connecting timed out after {0:?}")]
     ConnectTimeout(Duration),

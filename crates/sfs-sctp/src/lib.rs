@@ -130,4 +130,4 @@ pub use notification::{
     PeerAddrState, SendFailed,
 };
 pub use path::{AssocStatus, PathInfo, PathState};
-pub use reassembly::{Message, Received};
+pub use reassembly::{Message, ReassemblyBudget, Received};

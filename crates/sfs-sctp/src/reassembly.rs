@@ -40,9 +40,59 @@ pub enum Received {
     Notification(Notification),
 }
 
-/// A piece of a message grew past the configured maximum.
+/// Why a piece was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TooLarge;
+pub(crate) enum TooLarge {
+    /// One message grew past the configured maximum.
+    Message,
+    /// Partial and held-back messages of this association together, or of every
+    /// association sharing the [`ReassemblyBudget`], would pass their limit.
+    Buffered,
+}
+
+/// Bytes of partial and held-back messages every association sharing it may
+/// hold together. Associations accepted by one listener (or made from clones of
+/// one [`SctpConfig`](crate::SctpConfig)) share one budget, so many peers each
+/// holding many partial messages cannot grow the process without bound.
+#[derive(Debug)]
+pub struct ReassemblyBudget {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+impl ReassemblyBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes `bytes`, or nothing if that would pass the limit.
+    fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+}
 
 /// Ordered messages held back waiting for an earlier one are released anyway
 /// (with a warning) past this many, so a kernel surprise can never stall the
@@ -74,6 +124,11 @@ struct Held {
 /// until the gap fills restores the order SCTP promises.
 pub(crate) struct Reassembler {
     max_message_size: usize,
+    /// Most bytes of partial and held messages at once.
+    max_buffered: usize,
+    /// Bytes of partial and held messages now (taken from `budget`).
+    buffered: usize,
+    budget: std::sync::Arc<ReassemblyBudget>,
     partials: Vec<Partial>,
     /// The first bytes of a notification that came in pieces, and its full length.
     notification: Vec<u8>,
@@ -85,9 +140,18 @@ pub(crate) struct Reassembler {
 }
 
 impl Reassembler {
-    pub(crate) fn new(max_message_size: usize) -> Self {
+    /// At most `max_message_size` bytes per message and `max_buffered` bytes of
+    /// unfinished (partial or held) messages, the latter also taken from `budget`.
+    pub(crate) fn new(
+        max_message_size: usize,
+        max_buffered: usize,
+        budget: std::sync::Arc<ReassemblyBudget>,
+    ) -> Self {
         Self {
             max_message_size,
+            max_buffered,
+            buffered: 0,
+            budget,
             partials: Vec::new(),
             notification: Vec::new(),
             notification_len: 0,
@@ -135,12 +199,19 @@ impl Reassembler {
             .map_or(0, |p| p.data.len());
         if so_far.saturating_add(piece.len()) > self.max_message_size {
             if let Some(i) = slot {
-                self.partials.swap_remove(i);
+                let partial = self.partials.swap_remove(i);
+                self.release(partial.data.len());
             }
-            return Err(TooLarge);
+            return Err(TooLarge::Message);
         }
         let ppid = u32::from_be(info.ppid_raw);
         if !end_of_record {
+            if self.buffered.saturating_add(piece.len()) > self.max_buffered
+                || !self.budget.take(piece.len())
+            {
+                return Err(TooLarge::Buffered);
+            }
+            self.buffered += piece.len();
             match slot.and_then(|i| self.partials.get_mut(i)) {
                 Some(partial) => partial.data.extend_from_slice(piece),
                 None => self.partials.push(Partial {
@@ -156,6 +227,7 @@ impl Reassembler {
         let (ppid, data) = match slot {
             Some(i) => {
                 let mut partial = self.partials.swap_remove(i);
+                self.release(partial.data.len());
                 partial.data.extend_from_slice(piece);
                 (partial.ppid, partial.data)
             }
@@ -167,14 +239,19 @@ impl Reassembler {
             unordered,
             data,
         };
-        self.complete(message, ssn);
-        Ok(())
+        self.complete(message, ssn)
     }
 
-    fn complete(&mut self, message: Message, ssn: u16) {
+    /// Gives back `bytes` of unfinished messages that completed or went away.
+    fn release(&mut self, bytes: usize) {
+        self.buffered = self.buffered.saturating_sub(bytes);
+        self.budget.give_back(bytes);
+    }
+
+    fn complete(&mut self, message: Message, ssn: u16) -> Result<(), TooLarge> {
         if message.unordered {
             self.ready.push_back(Received::Message(message));
-            return;
+            return Ok(());
         }
         let stream = message.stream;
         let next = self.next_ssn.get(&stream).copied().unwrap_or(0);
@@ -183,15 +260,20 @@ impl Reassembler {
         if ahead < 0 {
             log::warn!("stream {stream}: message {ssn} arrived after {next} was expected");
             self.ready.push_back(Received::Message(message));
-            return;
+            return Ok(());
         }
         if ahead > 0 {
+            let len = message.data.len();
+            if self.buffered.saturating_add(len) > self.max_buffered || !self.budget.take(len) {
+                return Err(TooLarge::Buffered);
+            }
+            self.buffered += len;
             self.held.push(Held { ssn, message });
             if self.held.len() > MAX_HELD_MESSAGES {
                 log::warn!("stream {stream}: gave up waiting for message {next}");
                 self.release_held();
             }
-            return;
+            return Ok(());
         }
         self.ready.push_back(Received::Message(message));
         let mut next = ssn.wrapping_add(1);
@@ -201,10 +283,12 @@ impl Reassembler {
             .position(|h| h.message.stream == stream && h.ssn == next)
         {
             let held = self.held.swap_remove(i);
+            self.release(held.message.data.len());
             self.ready.push_back(Received::Message(held.message));
             next = next.wrapping_add(1);
         }
         self.next_ssn.insert(stream, next);
+        Ok(())
     }
 
     /// The association ended (EOF): whatever is held can only be released now.
@@ -222,6 +306,7 @@ impl Reassembler {
             (h.message.stream, h.ssn.wrapping_sub(next))
         });
         for h in held {
+            self.release(h.message.data.len());
             self.next_ssn
                 .insert(h.message.stream, h.ssn.wrapping_add(1));
             self.ready.push_back(Received::Message(h.message));
@@ -255,10 +340,18 @@ impl Reassembler {
             }
             if change.state == AssocState::Restart {
                 self.next_ssn.clear();
-                self.partials.clear();
+                let partial: usize = self.partials.drain(..).map(|p| p.data.len()).sum();
+                self.release(partial);
             }
         }
         self.ready.push_back(Received::Notification(notification));
+    }
+}
+
+impl Drop for Reassembler {
+    fn drop(&mut self) {
+        // What this association held goes back to the shared budget.
+        self.budget.give_back(self.buffered);
     }
 }
 
@@ -266,6 +359,83 @@ impl Reassembler {
 mod tests {
     use super::*;
     use crate::notification::AssocChange;
+    use std::sync::Arc;
+
+    fn unbounded(max_message_size: usize) -> Reassembler {
+        Reassembler::new(
+            max_message_size,
+            usize::MAX,
+            Arc::new(ReassemblyBudget::new(usize::MAX)),
+        )
+    }
+
+    #[test]
+    fn many_partial_messages_are_bounded_per_association() {
+        let budget = Arc::new(ReassemblyBudget::new(usize::MAX));
+        let mut r = Reassembler::new(100, 250, budget.clone());
+        // One unfinished message per stream: each within the message limit,
+        // together past the association's.
+        for stream in 0..5 {
+            assert_eq!(
+                r.push(&[0; 50], false, false, info(stream, 0, false, 1)),
+                Ok(())
+            );
+        }
+        assert_eq!(budget.used(), 250);
+        assert_eq!(
+            r.push(&[0; 1], false, false, info(9, 0, false, 1)),
+            Err(TooLarge::Buffered)
+        );
+        // Completing one gives its bytes back.
+        assert_eq!(r.push(&[1; 10], true, false, info(0, 0, false, 1)), Ok(()));
+        assert_eq!(budget.used(), 200);
+        assert_eq!(
+            messages(&mut r),
+            vec![(0, 1, [&[0u8; 50][..], &[1; 10]].concat())]
+        );
+        drop(r);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn associations_sharing_a_budget_are_bounded_together() {
+        let budget = Arc::new(ReassemblyBudget::new(300));
+        let mut a = Reassembler::new(1000, 1000, budget.clone());
+        let mut b = Reassembler::new(1000, 1000, budget.clone());
+        assert_eq!(
+            a.push(&[0; 200], false, false, info(1, 0, false, 1)),
+            Ok(())
+        );
+        assert_eq!(
+            b.push(&[0; 200], false, false, info(1, 0, false, 1)),
+            Err(TooLarge::Buffered)
+        );
+        assert_eq!(
+            b.push(&[0; 100], false, false, info(1, 0, false, 1)),
+            Ok(())
+        );
+        drop(a);
+        assert_eq!(budget.used(), 100);
+        assert_eq!(
+            b.push(&[0; 200], false, false, info(2, 0, false, 1)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn held_back_messages_count_against_the_bound() {
+        let budget = Arc::new(ReassemblyBudget::new(usize::MAX));
+        let mut r = Reassembler::new(100, 150, budget.clone());
+        // Messages 1 and 2 of stream 3 wait for message 0.
+        assert_eq!(r.push(&[1; 100], true, false, info(3, 1, false, 1)), Ok(()));
+        assert_eq!(
+            r.push(&[2; 100], true, false, info(3, 2, false, 1)),
+            Err(TooLarge::Buffered)
+        );
+        assert_eq!(r.push(&[0; 10], true, false, info(3, 0, false, 1)), Ok(()));
+        assert_eq!(messages(&mut r).len(), 2);
+        assert_eq!(budget.used(), 0);
+    }
 
     fn info(stream: u16, ssn: u16, unordered: bool, ppid: u32) -> Option<RcvInfo> {
         Some(RcvInfo {
@@ -300,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_whole_piece_is_a_message() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         r.push(b"hello", true, false, info(3, 0, false, 7)).unwrap();
         assert_eq!(
             r.pop(),
@@ -316,7 +486,7 @@ mod tests {
 
     #[test]
     fn pieces_are_joined_until_eor_per_message() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         r.push(b"ab", false, false, info(1, 0, false, 5)).unwrap();
         // Interleaved piece of another stream completes first.
         r.push(b"zz", true, false, info(2, 0, false, 6)).unwrap();
@@ -328,7 +498,7 @@ mod tests {
 
     #[test]
     fn pieces_of_two_messages_of_one_stream_are_never_joined() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         // Message 1 is being delivered in pieces when message 0 (whole) comes.
         r.push(b"big-", false, false, info(7, 1, false, 1)).unwrap();
         r.push(b"x", true, false, info(7, 0, false, 0)).unwrap();
@@ -341,7 +511,7 @@ mod tests {
 
     #[test]
     fn ordered_messages_are_released_in_sequence() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         r.push(b"two", true, false, info(4, 2, false, 2)).unwrap();
         r.push(b"one", true, false, info(4, 1, false, 1)).unwrap();
         // Another stream is not held up by stream 4's gap.
@@ -363,7 +533,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_wrap() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         r.next_ssn.insert(1, u16::MAX);
         r.push(b"b", true, false, info(1, 0, false, 0)).unwrap();
         r.push(b"a", true, false, info(1, u16::MAX, false, 0))
@@ -374,7 +544,7 @@ mod tests {
 
     #[test]
     fn held_messages_are_released_before_the_association_ends() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         r.push(b"late", true, false, info(2, 5, false, 0)).unwrap();
         assert_eq!(r.pop(), None);
         r.push(&assoc_change(1), true, true, None).unwrap(); // COMM_LOST
@@ -392,7 +562,7 @@ mod tests {
 
     #[test]
     fn a_gap_that_never_fills_cannot_stall_delivery() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         for ssn in 1..=(MAX_HELD_MESSAGES as u16 + 1) {
             r.push(b"m", true, false, info(3, ssn, false, u32::from(ssn)))
                 .unwrap();
@@ -412,15 +582,15 @@ mod tests {
 
     #[test]
     fn oversize_messages_are_refused() {
-        let mut r = Reassembler::new(4);
+        let mut r = unbounded(4);
         r.push(b"abc", false, false, info(1, 0, false, 0)).unwrap();
         assert_eq!(
             r.push(b"de", true, false, info(1, 0, false, 0)),
-            Err(TooLarge)
+            Err(TooLarge::Message)
         );
         assert_eq!(
             r.push(b"abcde", true, false, info(2, 0, false, 0)),
-            Err(TooLarge)
+            Err(TooLarge::Message)
         );
         // Exactly the limit is fine.
         r.push(b"abcd", true, false, info(2, 0, false, 0)).unwrap();
@@ -429,7 +599,7 @@ mod tests {
 
     #[test]
     fn notifications_are_never_data() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         let bytes = assoc_change(0);
         // A notification split in two, with a data piece of stream 0 pending.
         r.push(b"x", false, false, info(0, 0, false, 0)).unwrap();
@@ -453,7 +623,7 @@ mod tests {
 
     #[test]
     fn malformed_notifications_are_dropped() {
-        let mut r = Reassembler::new(100);
+        let mut r = unbounded(100);
         r.push(&[1, 0x80], true, true, None).unwrap();
         assert_eq!(r.pop(), None);
     }

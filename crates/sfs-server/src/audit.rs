@@ -172,6 +172,8 @@ reason_from_error!(
     AccountsError,
     UsernameError,
     io::Error,
+    crate::quota::LimitError,
+    crate::limits::Refusal,
 );
 
 /// One event, built with chained setters and written by [`AuditLog::record`].

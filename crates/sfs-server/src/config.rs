@@ -23,13 +23,18 @@
 //!
 //! [limits]
 //! max_clients = 64
-//! max_per_source = 8
+//! max_per_source = 32           # counted per source address (IPv6: per /64); an office behind one NAT is one source
+//! max_unauthenticated = "16:30:48"  # start:rate:full, like sshd MaxStartups
 //! login_grace_secs = 30         # time to log in after connecting
 //! idle_timeout_secs = 600       # counted on application messages only
 //! max_message_bytes = 1048576
 //! max_concurrent_hashes = 2     # bcrypt jobs at once
 //! max_transfers_per_session = 8
 //! transfer_stall_timeout_secs = 60  # a transfer without progress is aborted
+//! # Storage limits, off unless set (bytes; files):
+//! # quota_bytes = 10737418240   # per user, counted on the home's owner
+//! # quota_files = 100000
+//! # max_file_size = 4294967296  # the largest size a STOR may announce
 //!
 //! [login]
 //! base_delay_ms = 500
@@ -63,6 +68,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST};
+use crate::limits::MaxStartups;
 use crate::throttle::LoginPolicy;
 
 /// The port used when none is configured.
@@ -136,8 +142,15 @@ impl Default for ServerConfig {
 pub struct Limits {
     /// Associations served at once.
     pub max_clients: usize,
-    /// Associations at once from one source address.
+    /// Associations at once from one source (any of the association's peer
+    /// addresses; IPv6 by /64).
     pub max_per_source: usize,
+    /// Associations not logged in yet, as sshd's `MaxStartups`: `"start:rate:full"`
+    /// refuses `rate`% of new ones at `start` unauthenticated, rising to all at
+    /// `full`. `full` is lowered below `max_clients` if needed, so logged-in users always keep
+    /// a slot.
+    #[serde(with = "max_startups_text")]
+    pub max_unauthenticated: MaxStartups,
     /// Seconds a client has to log in after connecting.
     pub login_grace_secs: u64,
     /// Seconds without an application message before a session is closed (SCTP
@@ -152,19 +165,33 @@ pub struct Limits {
     /// Seconds a transfer may wait on the peer without progress before it is
     /// aborted with `TIMED_OUT` (its temporary file removed).
     pub transfer_stall_timeout_secs: u64,
+    /// Bytes each user's home may hold, uploads in progress included (none if unset).
+    pub quota_bytes: Option<u64>,
+    /// Regular files each user's home may hold (none if unset).
+    pub quota_files: Option<u64>,
+    /// The largest file a STOR may announce, in bytes (none if unset).
+    pub max_file_size: Option<u64>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_clients: 64,
-            max_per_source: 8,
+            max_per_source: 32,
+            max_unauthenticated: MaxStartups {
+                start: 16,
+                rate: 30,
+                full: 48,
+            },
             login_grace_secs: 30,
             idle_timeout_secs: 600,
             max_message_bytes: 1 << 20,
             max_concurrent_hashes: 2,
             max_transfers_per_session: 8,
             transfer_stall_timeout_secs: 60,
+            quota_bytes: None,
+            quota_files: None,
+            max_file_size: None,
         }
     }
 }
@@ -183,6 +210,35 @@ impl Limits {
     /// The transfer stall timeout.
     pub fn transfer_stall_timeout(&self) -> Duration {
         Duration::from_secs(self.transfer_stall_timeout_secs)
+    }
+
+    /// The quotas and largest file size.
+    pub fn storage(&self) -> crate::quota::StorageLimits {
+        crate::quota::StorageLimits {
+            quota_bytes: self.quota_bytes,
+            quota_files: self.quota_files,
+            max_file_size: self.max_file_size,
+        }
+    }
+}
+
+/// `MaxStartups` as its `start:rate:full` text in the config file.
+mod max_startups_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::limits::MaxStartups;
+
+    pub fn serialize<S: Serializer>(value: &MaxStartups, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!(
+            "{}:{}:{}",
+            value.start, value.rate, value.full
+        ))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MaxStartups, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -380,6 +436,15 @@ impl ServerConfig {
                 return invalid(format!("{name} must be at least 1"));
             }
         }
+        for (name, value) in [
+            ("limits.quota_bytes", limits.quota_bytes),
+            ("limits.quota_files", limits.quota_files),
+            ("limits.max_file_size", limits.max_file_size),
+        ] {
+            if value == Some(0) {
+                return invalid(format!("{name} must be at least 1 (leave it out for none)"));
+            }
+        }
         if limits.max_message_bytes < 4096 {
             return invalid("limits.max_message_bytes must be at least 4096".into());
         }
@@ -561,7 +626,7 @@ mod tests {
         assert_eq!(config.port, 9000);
         assert!(config.allow_registration);
         assert_eq!(config.limits.max_clients, 5);
-        assert_eq!(config.limits.max_per_source, 8);
+        assert_eq!(config.limits.max_per_source, 32);
         assert_eq!(config.sctp.rto_min_ms, 50);
 
         let config = args(&[

@@ -12,6 +12,7 @@ use sfs_proto::session::{SessionConfig, StreamCounts};
 use crate::accounts::{Account, Accounts, AccountsError, Hasher, Username, UsersFile};
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
+use crate::quota::{StorageLimits, Usage};
 use crate::shares::{ShareDb, ShareError, SharesFile};
 use crate::startup::Preflight;
 use crate::store::FileStore;
@@ -41,6 +42,8 @@ pub struct SessionSettings {
     pub transfer_stall_timeout: Duration,
     /// How long in-flight transfers may take to finish once shutdown begins.
     pub shutdown_grace: Duration,
+    /// Quotas and the largest file size (all off by default).
+    pub storage: StorageLimits,
 }
 
 impl Default for SessionSettings {
@@ -54,6 +57,7 @@ impl Default for SessionSettings {
             max_buffered_upload: 8 * 1024 * 1024,
             transfer_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
+            storage: StorageLimits::default(),
         }
     }
 }
@@ -68,6 +72,7 @@ impl SessionSettings {
             idle_timeout: (!idle.is_zero()).then_some(idle),
             max_transfers: config.limits.max_transfers_per_session.max(1),
             transfer_stall_timeout: config.limits.transfer_stall_timeout(),
+            storage: config.limits.storage(),
             ..Self::default()
         }
     }
@@ -172,6 +177,8 @@ pub struct ServerContext {
     /// The most bytes any connection had queued for sending at once: how much a
     /// slow or silent peer made the server hold (for monitoring and tests).
     pub output_high_water: AtomicUsize,
+    /// Storage limits and the space uploads in progress reserve.
+    pub usage: Usage,
 }
 
 /// Why a [`ServerContext`] could not be built.
@@ -229,6 +236,7 @@ impl ServerContext {
             throttle: Mutex::new(LoginThrottle::new(config.login.policy())),
             registrations: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
+            usage: Usage::new(config.limits.storage()),
             settings: SessionSettings::from_config(config),
             output_high_water: AtomicUsize::new(0),
         })
@@ -252,6 +260,7 @@ impl ServerContext {
             throttle: Mutex::new(LoginThrottle::new(policy.clone())),
             registrations: Mutex::new(LoginThrottle::new(policy)),
             tls,
+            usage: Usage::new(settings.storage),
             settings,
             output_high_water: AtomicUsize::new(0),
         }

@@ -177,6 +177,8 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub use sfs_state::durable;
+pub mod limits;
+pub mod quota;
 pub mod server;
 pub mod shares;
 pub mod startup;

@@ -14,10 +14,9 @@
 //! code path. It is generic over [`Listener`] so that host tests can feed it
 //! in-memory transports.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sfs_net::Transport;
@@ -27,10 +26,11 @@ use sfs_sctp::{
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::audit::{AuditEvent, AuditOutcome, EventKind};
+use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::config::{Scheduler, ServerConfig};
 use crate::connection;
 use crate::context::ServerContext;
+use crate::limits::{MaxStartups, PreAuth, Refusal, SourceCounts};
 
 /// Where connections come from: an [`SctpListener`] in the server, a channel of
 /// in-memory transports in tests.
@@ -54,8 +54,12 @@ impl Listener for SctpListener {
 pub struct ConnectionLimits {
     /// Connections served at once; more are refused.
     pub max_clients: usize,
-    /// Connections at once from one source address; more are refused.
+    /// Connections at once from one source (any peer address of the association;
+    /// IPv6 by /64); more are refused.
     pub max_per_source: usize,
+    /// Connections not logged in yet: refused at random past `start`, always at
+    /// `full`, so unauthenticated peers cannot hold every slot.
+    pub max_unauthenticated: MaxStartups,
     /// How long to wait for connections to end after the shutdown signal, beyond
     /// their own grace for transfers.
     pub shutdown_wait: Duration,
@@ -67,8 +71,23 @@ impl ConnectionLimits {
         Self {
             max_clients: config.limits.max_clients.max(1),
             max_per_source: config.limits.max_per_source.max(1),
+            max_unauthenticated: below(
+                config.limits.max_unauthenticated,
+                config.limits.max_clients,
+            ),
             shutdown_wait: Duration::from_secs(15),
         }
+    }
+}
+
+/// `policy` with `full` lowered below `max_clients` (but at least 1), so that
+/// unauthenticated associations never hold every slot.
+fn below(policy: MaxStartups, max_clients: usize) -> MaxStartups {
+    let full = policy.full.min(max_clients.saturating_sub(1)).max(1);
+    MaxStartups {
+        start: policy.start.min(full),
+        full,
+        ..policy
     }
 }
 
@@ -171,45 +190,6 @@ pub fn bind(config: &ServerConfig) -> Result<SctpListener, BindError> {
     })
 }
 
-/// Connections per source address, released when a connection ends.
-#[derive(Debug, Default)]
-struct SourceCounts {
-    // A std Mutex: held only to bump a counter.
-    counts: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct SourceSlot {
-    counts: Arc<SourceCounts>,
-    source: IpAddr,
-}
-
-impl SourceCounts {
-    fn take(self: &Arc<Self>, source: IpAddr, max: usize) -> Option<SourceSlot> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(source).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(SourceSlot {
-            counts: self.clone(),
-            source,
-        })
-    }
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = counts.get_mut(&self.source) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.source);
-            }
-        }
-    }
-}
-
 /// Accepts and serves connections until `shutdown` completes, then stops
 /// accepting, tells every connection, and waits (bounded) for them to end.
 pub async fn run<L: Listener>(
@@ -221,6 +201,10 @@ pub async fn run<L: Listener>(
     let (signal, watcher) = watch::channel(false);
     let clients = Arc::new(Semaphore::new(limits.max_clients));
     let sources = Arc::new(SourceCounts::default());
+    let pre_auth = Arc::new(PreAuth::new(limits.max_unauthenticated));
+    let refusals = Refusals {
+        handshakes: Arc::new(Semaphore::new(MAX_REFUSAL_HANDSHAKES)),
+    };
     let mut handlers = JoinSet::new();
     let mut backoff = INITIAL_BACKOFF;
     tokio::pin!(shutdown);
@@ -249,30 +233,30 @@ pub async fn run<L: Listener>(
         };
         let peers = transport.peer_addrs();
         let Ok(permit) = clients.clone().try_acquire_owned() else {
-            refuse(&ctx, &transport, &peers, "too many clients");
+            refusals.refuse(&ctx, transport, &peers, &watcher, Refusal::Full);
             continue;
         };
-        let slot = match peers.first() {
-            Some(peer) => match sources.take(peer.ip(), limits.max_per_source) {
-                Some(slot) => Some(slot),
-                None => {
-                    refuse(
-                        &ctx,
-                        &transport,
-                        &peers,
-                        "too many connections from this source",
-                    );
-                    continue;
-                }
-            },
-            None => None,
+        let Some(slot) = sources.take(&peers, limits.max_per_source) else {
+            let limit = limits.max_per_source;
+            refusals.refuse(
+                &ctx,
+                transport,
+                &peers,
+                &watcher,
+                Refusal::PerSource { limit },
+            );
+            continue;
+        };
+        let Some(waiting) = pre_auth.admit() else {
+            refusals.refuse(&ctx, transport, &peers, &watcher, Refusal::Unauthenticated);
+            continue;
         };
         let ctx = ctx.clone();
         let watcher = watcher.clone();
         handlers.spawn(async move {
             let _permit = permit;
             let _slot = slot;
-            connection::serve(ctx, transport, watcher).await
+            connection::serve_admitted(ctx, transport, watcher, Some(waiting)).await
         });
     }
     drop(listener);
@@ -295,39 +279,50 @@ pub async fn run<L: Listener>(
 const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-fn refuse<T: Transport>(
-    ctx: &ServerContext,
-    transport: &T,
-    peers: &[SocketAddr],
-    why: &'static str,
-) {
-    let event = AuditEvent::new(EventKind::Refuse, AuditOutcome::Denied)
-        .peers(peers)
-        .reason(why);
-    if let Err(error) = ctx.audit.record(&event) {
-        log::error!("cannot write server.log: {error}");
+/// Refused clients told why over TLS at once; past this, refused associations
+/// are closed without a word, so refusing stays cheap under a flood.
+const MAX_REFUSAL_HANDSHAKES: usize = 4;
+
+/// Turns clients away, with their reason when a handshake slot is free.
+struct Refusals {
+    handshakes: Arc<Semaphore>,
+}
+
+impl Refusals {
+    /// Logs the refusal, then either tells the client why (a TLS handshake and a
+    /// Close carrying the reason: Linux refuses `SCTP_ABORT` with a reason on
+    /// one-to-one sockets) or, when too many refusals are in progress, closes.
+    fn refuse<T: Transport>(
+        &self,
+        ctx: &Arc<ServerContext>,
+        transport: T,
+        peers: &[SocketAddr],
+        watcher: &watch::Receiver<bool>,
+        why: Refusal,
+    ) {
+        let event = AuditEvent::new(EventKind::Refuse, AuditOutcome::Denied)
+            .peers(peers)
+            .reason(Reason::from(&why));
+        if let Err(error) = ctx.audit.record(&event) {
+            log::error!("cannot write server.log: {error}");
+        }
+        let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
+            transport.shutdown();
+            return;
+        };
+        let ctx = ctx.clone();
+        let watcher = watcher.clone();
+        // Detached: bounded by the permit and the session's handshake timeout.
+        tokio::spawn(async move {
+            let _permit = permit;
+            connection::refuse(ctx, transport, watcher, why).await
+        });
     }
-    transport.shutdown();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn per_source_slots_are_capped_and_released() {
-        let counts = Arc::new(SourceCounts::default());
-        let one: IpAddr = "192.0.2.7".parse().unwrap();
-        let other: IpAddr = "192.0.2.8".parse().unwrap();
-        let first = counts.take(one, 2).unwrap();
-        let second = counts.take(one, 2).unwrap();
-        assert!(counts.take(one, 2).is_none(), "a third from one source");
-        let elsewhere = counts.take(other, 2).unwrap();
-        drop(first);
-        let again = counts.take(one, 2).expect("a slot came free");
-        drop((second, again, elsewhere));
-        assert!(counts.counts.lock().unwrap().is_empty());
-    }
 
     #[test]
     fn sctp_config_asks_for_the_control_stream_too() {

@@ -268,6 +268,37 @@ fn remove_stale_uploads_in(dir: &Dir, depth: usize) -> io::Result<usize> {
     Ok(removed)
 }
 
+/// What a home holds, from [`Home::usage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredUsage {
+    /// Sum of the sizes of the regular files.
+    pub bytes: u64,
+    /// Number of regular files.
+    pub files: u64,
+}
+
+fn add_usage_in(dir: &Dir, depth: usize, usage: &mut StoredUsage) -> io::Result<()> {
+    if depth > MAX_DEPTH + 1 {
+        return Ok(());
+    }
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            add_usage_in(&entry.open_dir()?, depth + 1, usage)?;
+        } else if file_type.is_file()
+            && !entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(UPLOAD_TEMP_PREFIX))
+        {
+            usage.bytes = usage.bytes.saturating_add(entry.metadata()?.len());
+            usage.files += 1;
+        }
+    }
+    Ok(())
+}
+
 /// One user's home, or the part of it beneath a shared item ([`Home::confined`]).
 /// All paths are virtual, `/` being the folder the handle is confined to.
 #[derive(Debug)]
@@ -547,6 +578,23 @@ impl Home {
             return Err(PathError::TooLong.into());
         }
         Ok(())
+    }
+
+    /// Bytes and regular files stored under the home, walked now (symlinks are
+    /// not followed; temporary upload files are left out, since uploads in
+    /// progress are counted by their reservation). Blocking.
+    pub fn usage(&self) -> Result<StoredUsage, StoreError> {
+        let mut usage = StoredUsage::default();
+        add_usage_in(&self.dir, 0, &mut usage)?;
+        Ok(usage)
+    }
+
+    /// Bytes an unprivileged writer can still put on the home's file system.
+    pub fn free_space(&self) -> Result<u64, StoreError> {
+        let stats = nix::sys::statvfs::fstatvfs(&self.dir).map_err(io::Error::from)?;
+        Ok(stats
+            .blocks_available()
+            .saturating_mul(stats.fragment_size()))
     }
 
     fn open_dir(&self, path: &VirtualPath) -> Result<Dir, StoreError> {

@@ -11,7 +11,7 @@ mod support;
 
 use std::process::Command;
 
-use sfs_proto::control::{ErrorCode, Reply};
+use sfs_proto::control::{Command as Request, ErrorCode, Reply};
 use support::{code, pattern, Fixture};
 
 const INNER_ENV: &str = "SFS_SESSION_FULL_DISK";
@@ -58,14 +58,51 @@ async fn inner() {
     let mut c = fx.login("alice").await;
     let old = pattern(20_000, 1);
     assert_eq!(c.upload("keep.bin", &old).await, Reply::Ok);
+    // More than the disk holds: refused when the STOR opens, nothing written.
     let reply = c.upload("keep.bin", &pattern(2_000_000, 2)).await;
     assert_eq!(code(&reply), ErrorCode::NO_SPACE, "{reply:?}");
+    assert!(fx.leftover_uploads().is_empty());
+
+    // A size that fits when the STOR opens, but the disk fills up (another
+    // writer) while the data moves: NO_SPACE during the transfer.
+    let id = c.send_stor("keep.bin", pattern(200_000, 3));
+    while !c.stor_transfer.contains_key(&id) {
+        c.step().await;
+    }
+    let filler = fx.dir.path().join("filler");
+    fill_disk(&filler);
+    let reply = c.reply(id).await;
+    assert_eq!(code(&reply), ErrorCode::NO_SPACE, "{reply:?}");
+    // The temporary file is gone by the time the client hears the reply.
+    assert!(fx.leftover_uploads().is_empty());
     assert_eq!(
         std::fs::read(fx.home("alice").join("keep.bin")).unwrap(),
         old
     );
-    assert!(fx.leftover_uploads().is_empty());
+    // The next command works, even with the disk still full.
+    assert_eq!(
+        c.request(Request::Size {
+            path: "keep.bin".into()
+        })
+        .await,
+        Reply::Size { size: 20_000 }
+    );
+    std::fs::remove_file(&filler).unwrap();
     // Space is back once the failed upload is gone: the session serves on.
     assert_eq!(c.upload("small.bin", b"fits").await, Reply::Ok);
     assert_eq!(c.download("keep.bin").await.unwrap(), old);
+}
+
+/// Writes `path` until the file system is full.
+fn fill_disk(path: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = [0u8; 4096];
+    loop {
+        match file.write_all(&block) {
+            Ok(()) => {}
+            Err(error) if error.raw_os_error() == Some(28) => break,
+            Err(error) => panic!("filling the disk: {error}"),
+        }
+    }
 }

@@ -268,14 +268,24 @@ impl Listener for MemoryListener {
     }
 }
 
-#[tokio::test]
-async fn the_accept_loop_caps_clients_and_shuts_down() {
-    let fx = Fixture::new();
+/// The accept loop over a channel of memory transports, with these limits;
+/// returns the queue to connect through, the stop switch and the server task.
+fn run_server(
+    fx: &Fixture,
+    max_clients: usize,
+    max_per_source: usize,
+    max_unauthenticated: &str,
+) -> (
+    mpsc::Sender<MemoryTransport>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (queue, accepted) = mpsc::channel(4);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = ConnectionLimits {
-        max_clients: 1,
-        max_per_source: 1,
+        max_clients,
+        max_per_source,
+        max_unauthenticated: max_unauthenticated.parse().unwrap(),
         shutdown_wait: Duration::from_secs(5),
     };
     let server = tokio::spawn(server::run(
@@ -286,6 +296,13 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
             let _ = stopped.await;
         },
     ));
+    (queue, stop, server)
+}
+
+#[tokio::test]
+async fn the_accept_loop_caps_clients_and_shuts_down() {
+    let fx = Fixture::new();
+    let (queue, stop, server) = run_server(&fx, 1, 1, "1");
 
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
@@ -295,8 +312,13 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
     let (client_end, server_end) = memory_pair(STREAMS);
     queue.send(server_end).await.unwrap();
     let mut second = support::detached(client_end, &fx.pki);
-    second.until_closed().await;
-    assert!(second.transport_closed, "refused without a session");
+    // Refused with its reason, which reaches the client.
+    let reason = second
+        .until_closed()
+        .await
+        .expect("a Close with the reason");
+    assert_eq!(reason.code, ErrorCode::BUSY);
+    assert_eq!(reason.reason, "the server is full; try again later");
     assert!(
         fx.log().contains("event=refuse result=denied"),
         "{}",
@@ -311,6 +333,84 @@ async fn the_accept_loop_caps_clients_and_shuts_down() {
     stop.send(()).unwrap();
     let reason = first.until_closed().await.expect("closed by the server");
     assert_eq!(reason.code, ErrorCode::SHUTTING_DOWN);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unauthenticated_connections_have_their_own_budget() {
+    let fx = Fixture::new();
+    // Room for 3 clients, but only one of them may be waiting to log in.
+    let (queue, stop, server) = run_server(&fx, 3, 3, "1");
+    let connect = async || {
+        let (client_end, server_end) = memory_pair(STREAMS);
+        queue.send(server_end).await.unwrap();
+        support::detached(client_end, &fx.pki)
+    };
+    // The first sits at the login prompt (TLS done, no login).
+    let mut idle = connect().await;
+    assert_eq!(
+        code(&idle.request(Command::Pwd).await),
+        ErrorCode::NOT_LOGGED_IN
+    );
+    // A second unauthenticated one is turned away, though client slots are free.
+    let mut second = connect().await;
+    let reason = second
+        .until_closed()
+        .await
+        .expect("a Close with the reason");
+    assert_eq!(reason.code, ErrorCode::BUSY);
+    assert!(
+        reason.reason.contains("too many connections not logged in"),
+        "{reason:?}"
+    );
+    assert!(
+        fx.log().contains("too many connections not logged in"),
+        "{}",
+        fx.log()
+    );
+    // Once the first logs in, its pre-auth place is free for the next.
+    assert_eq!(idle.login("alice", support::PASSWORD).await, Reply::Ok);
+    let mut third = connect().await;
+    assert_eq!(third.login("bob", support::PASSWORD).await, Reply::Ok);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_over_the_per_source_limit_is_told_the_limit() {
+    let fx = Fixture::new();
+    // One office behind one NAT address.
+    let office: std::net::SocketAddr = "203.0.113.5:40000".parse().unwrap();
+    let (queue, stop, server) = run_server(&fx, 8, 1, "4");
+    let (client_end, server_end) = memory_pair(STREAMS);
+    queue
+        .send(server_end.with_peer_addrs(vec![office]))
+        .await
+        .unwrap();
+    let mut first = support::detached(client_end, &fx.pki);
+    assert_eq!(first.login("alice", support::PASSWORD).await, Reply::Ok);
+    let (client_end, server_end) = memory_pair(STREAMS);
+    queue
+        .send(server_end.with_peer_addrs(vec![office]))
+        .await
+        .unwrap();
+    let mut second = support::detached(client_end, &fx.pki);
+    let reason = second
+        .until_closed()
+        .await
+        .expect("a Close with the reason");
+    assert_eq!(reason.code, ErrorCode::BUSY);
+    assert_eq!(
+        reason.reason,
+        "too many connections from your address; the limit is 1"
+    );
+    stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("run returns after shutdown")

@@ -384,6 +384,14 @@ fn answer(
             admin: false,
             transfers: 0,
         },
+        Command::Quot => Reply::Quota {
+            used_bytes: st.files.values().map(|data| data.len() as u64).sum(),
+            limit_bytes: 1 << 30,
+            used_files: st.files.len() as u64,
+            limit_files: 0,
+            reserved_bytes: 0,
+            max_file_size: 0,
+        },
         Command::Mkd { .. }
         | Command::Rmd { .. }
         | Command::Rename { .. }

@@ -61,7 +61,7 @@ error_codes! {
     IS_A_DIRECTORY = 0x000b, "is a directory";
     /// A directory to remove is not empty.
     NOT_EMPTY = 0x000c, "directory not empty";
-    /// A size or count is over a limit (file size, quota, message size).
+    /// A size is over a limit (the largest file an upload may announce, a message).
     TOO_LARGE = 0x000d, "too large";
     /// A path with forbidden characters, or too long, or escaping the home.
     INVALID_PATH = 0x000e, "invalid path";
@@ -73,6 +73,9 @@ error_codes! {
     ABORTED = 0x0011, "aborted";
     /// The server's storage is full.
     NO_SPACE = 0x0012, "no space left";
+    /// The upload would take the owner of the target over their byte or file
+    /// quota (uploads in progress count).
+    QUOTA_EXCEEDED = 0x0013, "quota exceeded";
     /// An unexpected server-side failure. Details go to the server log, not the peer.
     INTERNAL = 0x00ff, "internal error";
     /// The peer broke the protocol: a message out of place or malformed.

@@ -290,4 +290,6 @@ commands! {
     /// Do nothing. An idle client sends it so the server's idle timeout does not
     /// end a session the user still has open.
     Noop = 0x16, "NOOP", [];
+    /// The caller's storage use and limits (answered with `Quota`).
+    Quot = 0x17, "QUOT", [];
 }

@@ -177,6 +177,22 @@ wire_enum! {
             /// Transfers open in this session.
             transfers: u32 = u32,
         },
+        /// Storage use and limits of the logged-in user (answer to QUOT). A limit
+        /// of 0 means none is set.
+        Quota = 0x49 {
+            /// Bytes in files under the user's home, shared uploads included.
+            used_bytes: u64 = u64,
+            /// Byte quota, 0 for none.
+            limit_bytes: u64 = u64,
+            /// Files under the user's home.
+            used_files: u64 = u64,
+            /// File quota, 0 for none.
+            limit_files: u64 = u64,
+            /// Bytes reserved by uploads in progress (counted against the quota).
+            reserved_bytes: u64 = u64,
+            /// Largest file an upload may announce, 0 for no limit.
+            max_file_size: u64 = u64,
+        },
         /// The request failed.
         Error = 0x4f {
             /// What went wrong.

@@ -26,6 +26,7 @@ pub(crate) mod login;
 mod mkd;
 mod noop;
 mod pwd;
+mod quot;
 pub(crate) mod register;
 mod rename;
 mod retr;
@@ -74,6 +75,8 @@ pub(crate) enum CommandResult {
     /// RETR: the file is open; the connection opens the transfer.
     Retr(Download),
     /// STOR: the temporary file is ready; the connection opens the transfer.
+    /// (Boxed: it holds the reservation and the open file, much more than the
+    /// other variants.)
     Stor(Box<UploadTarget>),
 }
 
@@ -106,6 +109,7 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::Cdup => cdup::run(cx),
         Command::Status => status::run(cx),
         Command::Noop => noop::run(),
+        Command::Quot => quot::run(cx),
         Command::Mkd { path } => mkd::run(cx, &path),
         Command::Rmd { path } => rmd::run(cx, &path),
         Command::Dele { path } => dele::run(cx, &path),

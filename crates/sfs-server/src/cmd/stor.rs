@@ -2,17 +2,18 @@
 //! create (new file) right, and start the temporary upload file. The data moves
 //! afterwards, in [`crate::connection`], while other commands go on.
 
-use sfs_proto::control::Reply;
+use sfs_proto::control::{ErrorCode, Reply};
 
 use std::sync::Arc;
 
-use super::common::{authorize_at_commit, Target};
+use super::common::{authorize_at_commit, store_error_reply, Target};
 use super::{CommandContext, CommandResult};
 use crate::accounts::Username;
-use crate::audit::EventKind;
+use crate::audit::{AuditOutcome, EventKind, Reason};
 use crate::context::ServerContext;
+use crate::quota::{LimitError, Reservation};
 use crate::shares::{Access, ShareError};
-use crate::store::{Digest, EntryKind, StoreError, Upload, VirtualPath};
+use crate::store::{Digest, EntryKind, Home, StoreError, Upload, VirtualPath};
 
 /// A STOR ready to receive.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub(crate) struct UploadTarget {
     pub path: VirtualPath,
     /// The home's owner when it is not the client's.
     pub owner: Option<Username>,
+    /// The space held for the upload until it ends.
+    pub reservation: Reservation,
     /// What the commit re-checks.
     pub commit: CommitCheck,
 }
@@ -110,6 +113,8 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
         Ok(_) => return Err(cx.fail(kind, Some(&path), None, &ShareError::ReadOnly.into())),
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
     };
+    let reservation = reserve(cx, &home, &real, owner.as_ref(), size)
+        .map_err(|error| refuse(cx, &path, owner.as_ref(), &error))?;
     match home.begin_upload(&real) {
         Ok(upload) => Ok(CommandResult::Stor(Box::new(UploadTarget {
             upload,
@@ -121,9 +126,56 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
             },
             path,
             owner,
+            reservation,
         }))),
         Err(error) => Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
     }
+}
+
+/// Holds room for `size` bytes against the largest file size, the quota of the
+/// home's owner (the uploader's own, or the sharer's) and the disk's free space,
+/// before any byte moves.
+fn reserve(
+    cx: &CommandContext,
+    home: &Home,
+    real: &VirtualPath,
+    owner: Option<&Username>,
+    size: u64,
+) -> Result<Reservation, LimitError> {
+    let replaced = home
+        .stat(real)
+        .ok()
+        .filter(|entry| entry.kind == EntryKind::File)
+        .map(|entry| entry.size);
+    let owner = owner.unwrap_or(&cx.account.name);
+    cx.ctx.usage.reserve(owner, home, size, replaced)
+}
+
+/// Logs a STOR refused by a limit and makes its reply.
+fn refuse(
+    cx: &CommandContext,
+    path: &VirtualPath,
+    owner: Option<&Username>,
+    error: &LimitError,
+) -> Reply {
+    let (code, message) = match error {
+        LimitError::Store(store) => store_error_reply(store),
+        other => (other.code(), other.to_string()),
+    };
+    let outcome = if code == ErrorCode::INTERNAL {
+        AuditOutcome::Failed
+    } else {
+        AuditOutcome::Denied
+    };
+    let mut event = cx
+        .event(EventKind::Store, outcome)
+        .path(path)
+        .reason(Reason::from(error));
+    if let Some(owner) = owner {
+        event = event.owner(owner);
+    }
+    cx.record(&event);
+    Reply::error(code, message)
 }
 
 /// Whether `path` exists, for a client whose share lacks read: checked with the

@@ -73,6 +73,8 @@ impl<T: Transport> ConnectionTask<T> {
                     throttle.record_success(&mut self.attempts);
                 }
                 self.account = Some(account);
+                // A logged-in session no longer counts against the pre-auth budget.
+                self.pre_auth = None;
                 self.record(AuditEvent::new(kind, AuditOutcome::Ok));
             }
             Err(Refusal::BadCredentials) => {

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use sfs_net::{ReceivedChunk, Transport};
 use sfs_proto::control::{ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::record::{chunk_buffer, CHUNK_PREFIX_LEN, MAX_CHUNK_DATA};
-use sfs_proto::session::Initiator;
+use sfs_proto::session::{ApiError, Initiator};
 
 use super::{Completion, ConnectionTask};
 use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::cmd::{store_error_reply, CommitCheck, Download, UploadTarget};
+use crate::quota::Reservation;
 use crate::store::{StoreError, Upload, VirtualPath};
 
 /// Most upload bytes handed to one write job.
@@ -62,6 +63,20 @@ pub(super) struct DownloadState {
     length: u64,
 }
 
+/// The reply to a RETR or STOR whose transfer could not open, saying why.
+fn open_refusal(error: &ApiError) -> Reply {
+    match error {
+        // Retrying on this association cannot help: say what is missing.
+        ApiError::NoDataStreams => Reply::error(
+            ErrorCode::BAD_REQUEST,
+            "the association has no data streams, so no transfer can start; \
+             reconnect with at least one data stream",
+        ),
+        ApiError::TooManyTransfers => Reply::error(ErrorCode::BUSY, "too many transfers in flight"),
+        _ => Reply::error(ErrorCode::INTERNAL, "cannot start the transfer"),
+    }
+}
+
 /// An upload in progress.
 pub(super) struct UploadState {
     request: RequestId,
@@ -79,6 +94,9 @@ pub(super) struct UploadState {
     owner: Option<Username>,
     /// Re-checks the rights when committing.
     commit: CommitCheck,
+    /// Released when the state is dropped: after the commit renamed the file
+    /// into place, or when the upload failed.
+    _reservation: Reservation,
 }
 
 impl<T: Transport> ConnectionTask<T> {
@@ -120,10 +138,7 @@ impl<T: Transport> ConnectionTask<T> {
             }
             Err(error) => {
                 log::warn!("cannot open a download: {error}");
-                self.respond(
-                    id,
-                    Reply::error(ErrorCode::BUSY, "cannot start the transfer"),
-                );
+                self.respond(id, open_refusal(&error));
             }
         }
     }
@@ -242,6 +257,7 @@ impl<T: Transport> ConnectionTask<T> {
             path,
             owner,
             commit,
+            reservation,
         } = target;
         match self.session.open_transfer(id, 0, size, self.data_streams) {
             Ok(transfer) => {
@@ -257,16 +273,14 @@ impl<T: Transport> ConnectionTask<T> {
                         path,
                         owner,
                         commit,
+                        _reservation: reservation,
                     },
                 );
             }
             Err(error) => {
                 // Dropping the upload removes its temporary file.
                 log::warn!("cannot open an upload: {error}");
-                self.respond(
-                    id,
-                    Reply::error(ErrorCode::BUSY, "cannot start the transfer"),
-                );
+                self.respond(id, open_refusal(&error));
             }
         }
     }

@@ -123,6 +123,40 @@ pub async fn serve<T: Transport>(
     transport: T,
     shutdown: ShutdownSignal,
 ) -> ConnectionSummary {
+    serve_admitted(ctx, transport, shutdown, None).await
+}
+
+/// [`serve`], holding `pre_auth` (the association's place among those not
+/// logged in) until the client logs in.
+pub async fn serve_admitted<T: Transport>(
+    ctx: Arc<ServerContext>,
+    transport: T,
+    shutdown: ShutdownSignal,
+    pre_auth: Option<crate::limits::PreAuthSlot>,
+) -> ConnectionSummary {
+    serve_inner(ctx, transport, shutdown, pre_auth, None).await
+}
+
+/// Turns a client away with its reason: completes the TLS handshake (so the
+/// reason arrives authenticated and the client can show it), then closes the
+/// session with `BUSY` and the reason's text. Costs one handshake: the caller
+/// bounds how many run at once.
+pub async fn refuse<T: Transport>(
+    ctx: Arc<ServerContext>,
+    transport: T,
+    shutdown: ShutdownSignal,
+    refusal: crate::limits::Refusal,
+) -> ConnectionSummary {
+    serve_inner(ctx, transport, shutdown, None, Some(refusal)).await
+}
+
+async fn serve_inner<T: Transport>(
+    ctx: Arc<ServerContext>,
+    transport: T,
+    shutdown: ShutdownSignal,
+    pre_auth: Option<crate::limits::PreAuthSlot>,
+    refusal: Option<crate::limits::Refusal>,
+) -> ConnectionSummary {
     let peers: Arc<[SocketAddr]> = transport.peer_addrs().into();
     let source = peers
         .first()
@@ -145,6 +179,8 @@ pub async fn serve<T: Transport>(
         peers,
         source,
         account: None,
+        pre_auth,
+        refusal,
         cwd: VirtualPath::root(),
         attempts: ConnectionAttempts::new(),
         queue: VecDeque::new(),
@@ -174,6 +210,10 @@ struct ConnectionTask<T: Transport> {
     peers: Arc<[SocketAddr]>,
     source: IpAddr,
     account: Option<Account>,
+    /// The place among unauthenticated associations, given back at login.
+    pre_auth: Option<crate::limits::PreAuthSlot>,
+    /// Close as soon as the handshake is done, with this reason.
+    refusal: Option<crate::limits::Refusal>,
     cwd: VirtualPath,
     attempts: ConnectionAttempts,
     /// Commands waiting for the one running before them.
@@ -314,7 +354,12 @@ impl<T: Transport> ConnectionTask<T> {
 
     fn handle_event(&mut self, event: Event) {
         match event {
-            Event::Connected | Event::Response { .. } => {}
+            Event::Connected => {
+                if let Some(refusal) = self.refusal.take() {
+                    self.session.close(ErrorCode::BUSY, &refusal.to_string());
+                }
+            }
+            Event::Response { .. } => {}
             Event::LoginRequested {
                 id,
                 user,
