@@ -1,10 +1,16 @@
 //! Path (peer address) and association status, as reported by the kernel.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use socket2::Socket;
+
 use crate::addr::decode_sockaddr;
-use crate::sys;
+use crate::association::SctpAssociation;
+use crate::error::{Error, Result};
+use crate::socket;
+use crate::sys::{self, SOL_SCTP};
 
 /// The state of the path to one peer address (`spinfo_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +126,143 @@ impl AssocStatus {
     pub fn is_established(&self) -> bool {
         self.state == sys::SCTP_ESTABLISHED
     }
+}
+
+/// The paths and the status of an association: what the kernel reports about its
+/// addresses, and the choice of the primary path.
+impl SctpAssociation {
+    /// The association's state, stream counts and primary path (`SCTP_STATUS`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
+    pub fn status(&self) -> Result<AssocStatus> {
+        read_status(self.fd.get_ref()).map(AssocStatus::from_raw)
+    }
+
+    /// This end's addresses in the association (`sctp_getladdrs`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
+    pub fn local_addrs(&self) -> Result<Vec<SocketAddr>> {
+        socket::addr_list(
+            self.fd.get_ref(),
+            sys::SCTP_GET_LOCAL_ADDRS,
+            self.assoc_id,
+            "reading local addresses",
+        )
+    }
+
+    /// The peer's addresses (`sctp_getpaddrs`), one per path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call.
+    pub fn peer_addrs(&self) -> Result<Vec<SocketAddr>> {
+        socket::addr_list(
+            self.fd.get_ref(),
+            sys::SCTP_GET_PEER_ADDRS,
+            self.assoc_id,
+            "reading peer addresses",
+        )
+    }
+
+    /// State, smoothed RTT, RTO, congestion window and MTU of the path to `peer`
+    /// (`SCTP_GET_PEER_ADDR_INFO`), and whether it is the primary path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `peer` is not one of the association's peer addresses
+    /// (the kernel says EINVAL), [`Error::Aborted`] if the association is gone.
+    pub fn path_info(&self, peer: SocketAddr) -> Result<PathInfo> {
+        let primary = self.primary_addr().ok();
+        self.path_info_with(peer, primary)
+    }
+
+    fn path_info_with(&self, peer: SocketAddr, primary: Option<SocketAddr>) -> Result<PathInfo> {
+        let mut info = sys::PeerAddrInfo {
+            assoc_id: self.assoc_id,
+            address: socket::storage_for(&peer),
+            ..sys::Pod::zeroed()
+        };
+        sys::read_option(
+            self.fd.get_ref(),
+            SOL_SCTP,
+            sys::SCTP_GET_PEER_ADDR_INFO,
+            &mut info,
+        )
+        .map_err(|e| Error::io("reading peer address info", e))?;
+        let mut path = PathInfo::from_raw(&info, peer, false);
+        path.primary = primary == Some(path.addr);
+        Ok(path)
+    }
+
+    /// [`path_info`](Self::path_info) for every peer address.
+    ///
+    /// # Errors
+    ///
+    /// As [`peer_addrs`](Self::peer_addrs) and [`path_info`](Self::path_info).
+    pub fn paths(&self) -> Result<Vec<PathInfo>> {
+        let primary = self.primary_addr().ok();
+        self.peer_addrs()?
+            .into_iter()
+            .map(|addr| self.path_info_with(addr, primary))
+            .collect()
+    }
+
+    /// The peer address currently used as the primary path (`SCTP_PRIMARY_ADDR`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Aborted`] if the association is gone; [`Error::Io`] for any other
+    /// failure of the system call. An address of an
+    /// unknown family is [`Error::Io`] with [`std::io::ErrorKind::InvalidData`].
+    pub fn primary_addr(&self) -> Result<SocketAddr> {
+        let mut prim = sys::Prim {
+            assoc_id: self.assoc_id,
+            address: [0; 128],
+        };
+        sys::read_option(
+            self.fd.get_ref(),
+            SOL_SCTP,
+            sys::SCTP_PRIMARY_ADDR,
+            &mut prim,
+        )
+        .map_err(|e| Error::io("reading the primary address", e))?;
+        decode_sockaddr(&prim.address)
+            .map(|(addr, _)| addr)
+            .ok_or_else(|| Error::Io {
+                op: "reading the primary address",
+                source: io::Error::new(io::ErrorKind::InvalidData, "unknown address family"),
+            })
+    }
+
+    /// Makes the path to `peer` (one of [`peer_addrs`](Self::peer_addrs)) the
+    /// primary one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `peer` is not a peer address of the association (EINVAL),
+    /// [`Error::Aborted`] if the association is gone.
+    pub fn set_primary_addr(&self, peer: SocketAddr) -> Result<()> {
+        let prim = sys::Prim {
+            assoc_id: self.assoc_id,
+            address: socket::storage_for(&peer),
+        };
+        sys::set_option(self.fd.get_ref(), SOL_SCTP, sys::SCTP_PRIMARY_ADDR, &prim)
+            .map_err(|e| Error::io("setting the primary address", e))
+    }
+}
+
+pub(crate) fn read_status(fd: &Socket) -> Result<sys::Status> {
+    let mut status: sys::Status = sys::Pod::zeroed();
+    sys::read_option(fd, SOL_SCTP, sys::SCTP_STATUS, &mut status)
+        .map_err(|e| Error::io("reading SCTP_STATUS", e))?;
+    Ok(status)
 }
 
 #[cfg(test)]
