@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sfs_net::{PathState, Transport};
-use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
+use sfs_proto::control::{Command as Wire, Entry, EntryKind, ErrorCode, Reply, ShareEntry};
 
 use crate::command::{ShellCommand, COMMANDS};
 use crate::connection::{check_distinct_targets, hex, ClientError, Remote, TransferSpec};
@@ -161,8 +161,15 @@ impl<T: Transport> Shell<T> {
                 self.transfer(specs).await?;
             }
             ShellCommand::Put { local, remote } => {
-                let spec = self.upload_spec(&local, remote)?;
-                self.transfer(vec![spec]).await?;
+                let (spec, folder) = self.upload_into_folders(&local, remote).await?;
+                match (self.transfer(vec![spec]).await, folder) {
+                    (Err(ClientError::Server { code, .. }), Some(folder))
+                        if code == ErrorCode::NOT_FOUND =>
+                    {
+                        return Err(ClientError::NoRemoteFolder(folder));
+                    }
+                    (result, _) => result?,
+                }
             }
             ShellCommand::PutMany { locals } => {
                 let mut specs = Vec::new();
@@ -291,6 +298,65 @@ impl<T: Transport> Shell<T> {
             local: local_path,
             remote,
         })
+    }
+
+    /// The upload `put LOCAL [REMOTE]` makes, with the remote folder it goes into
+    /// when REMOTE names one: like sftp, `put FILE DIR/` and `put FILE DIR`
+    /// (DIR an existing remote folder, asked with STAT) upload to
+    /// `DIR/<FILE's last part>`. The folder is returned so that the server's
+    /// `NOT_FOUND` can be told as "no such remote folder".
+    async fn upload_into_folders(
+        &mut self,
+        local: &str,
+        remote: Option<String>,
+    ) -> Result<(TransferSpec, Option<String>), ClientError> {
+        let local = self.local_dir.join(expand_home(local));
+        // The local name's last part is needed only when the upload goes into a
+        // folder: `put DIR/ NAME` keeps failing as a local read error.
+        let local_text = local.to_string_lossy().into_owned();
+        let into = |folder: &str| -> Result<String, ClientError> {
+            let name = safe_file_name(&local_text)?;
+            Ok(format!("{}/{name}", folder.trim_end_matches('/')))
+        };
+        let Some(remote) = remote else {
+            let remote = safe_file_name(&local_text)?.to_owned();
+            return Ok((TransferSpec::Upload { local, remote }, None));
+        };
+        if remote.ends_with('/') {
+            let folder = match remote.trim_end_matches('/') {
+                "" => "/".to_owned(),
+                folder => folder.to_owned(),
+            };
+            let remote = into(&remote)?;
+            return Ok((TransferSpec::Upload { local, remote }, Some(folder)));
+        }
+        // A missing local file fails in the transfer without asking the server.
+        if local.metadata().is_err() {
+            return Ok((TransferSpec::Upload { local, remote }, None));
+        }
+        let is_folder = match self
+            .single(Wire::Stat {
+                path: remote.clone(),
+            })
+            .await
+        {
+            Ok(Reply::Stat { entry }) => entry.kind == EntryKind::Dir,
+            // Not there, or not ours to see: the name is the new file's, and
+            // the STOR gets the server's own answer.
+            Ok(_) | Err(ClientError::Server { .. }) => false,
+            Err(err) => return Err(err),
+        };
+        if is_folder {
+            let target = into(&remote)?;
+            return Ok((
+                TransferSpec::Upload {
+                    local,
+                    remote: target,
+                },
+                Some(remote),
+            ));
+        }
+        Ok((TransferSpec::Upload { local, remote }, None))
     }
 
     async fn transfer(&mut self, specs: Vec<TransferSpec>) -> Result<(), ClientError> {
