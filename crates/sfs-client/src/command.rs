@@ -1,4 +1,4 @@
-// Over 600 lines: the command table keeps every command whole, one entry each, and a third is tests.
+// Over 600 lines: the one table of every command (variant, docs, help, flags), and a quarter is tests.
 //! The commands a user types, in the shell, in a batch file or as one-shot arguments.
 //!
 //! Every original command (LIST, RETR, STOR, PWD, CWD, CDUP, MKD, RMD, DELE, SHAR,
@@ -19,131 +19,8 @@
 
 pub use sfs_proto::control::Rights;
 
-/// One parsed command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShellCommand {
-    /// LIST: list a remote folder (the current one by default).
-    List {
-        /// The folder or file to list.
-        path: Option<String>,
-    },
-    /// CWD: change the remote folder.
-    ChangeDir {
-        /// The new folder.
-        path: String,
-    },
-    /// CDUP: go to the parent remote folder.
-    ChangeDirUp,
-    /// PWD: print the remote folder.
-    PrintDir,
-    /// MKD: make a remote folder.
-    MakeDir {
-        /// The folder to make.
-        path: String,
-    },
-    /// RMD: remove an empty remote folder.
-    RemoveDir {
-        /// The folder to remove.
-        path: String,
-    },
-    /// DELE: delete a remote file.
-    Delete {
-        /// The file to delete.
-        path: String,
-    },
-    /// Rename or move a remote file or folder.
-    Rename {
-        /// The current name.
-        from: String,
-        /// The new name.
-        to: String,
-    },
-    /// RETR: download a file.
-    Get {
-        /// The remote file.
-        remote: String,
-        /// Where to write it; by default the remote name's last part, in the local folder.
-        local: Option<String>,
-    },
-    /// STOR: upload a file.
-    Put {
-        /// The local file.
-        local: String,
-        /// The remote name; by default the local name's last part, in the remote folder.
-        remote: Option<String>,
-    },
-    /// Download several files at once, in parallel, into the local folder.
-    GetMany {
-        /// The remote files.
-        remotes: Vec<String>,
-    },
-    /// Upload several files at once, in parallel, into the remote folder.
-    PutMany {
-        /// The local files.
-        locals: Vec<String>,
-    },
-    /// The size of a remote file.
-    Size {
-        /// The remote file.
-        path: String,
-    },
-    /// The kind, size, time and mode of a remote file or folder.
-    Stat {
-        /// The remote file or folder.
-        path: String,
-    },
-    /// The SHA-256 digest of a remote file, computed by the server.
-    Digest {
-        /// The remote file.
-        path: String,
-    },
-    /// SHAR: give another user rights on one of your files or folders.
-    Share {
-        /// Your file or folder.
-        path: String,
-        /// Who gets the rights.
-        user: String,
-        /// Which rights.
-        rights: Rights,
-    },
-    /// UNSH: take back what a share gave.
-    Unshare {
-        /// The shared file or folder.
-        path: String,
-        /// Whose share ends.
-        user: String,
-    },
-    /// SHWM: what others have shared with you.
-    SharedWithMe,
-    /// What you have shared with others.
-    SharedByMe,
-    /// The association: paths, streams, TLS and bytes moved.
-    Status,
-    /// NOOP: ask the server for nothing (checks the session is alive; the shell
-    /// also sends it by itself while it waits for input).
-    Noop,
-    /// QUOT: your storage use and the server's limits.
-    Quota,
-    /// Change the local folder.
-    LocalChangeDir {
-        /// The new local folder.
-        path: String,
-    },
-    /// Print the local folder.
-    LocalPrintDir,
-    /// List a local folder.
-    LocalList {
-        /// The folder to list; the current one by default.
-        path: Option<String>,
-    },
-    /// Explain the commands, or one command.
-    Help {
-        /// The command to explain.
-        topic: Option<String>,
-    },
-    /// QUIT: end the session.
-    Quit,
-}
+use crate::connection::ClientError;
+use crate::shell::Flow;
 
 /// Parses the rights of a share: letters from `rwcd` (`r`, `rw`, `rwcd`), words
 /// (`read,write`), or `all`, into the protocol's [`Rights`] set.
@@ -264,10 +141,10 @@ const fn optional(kind: ArgKind) -> ArgSpec {
 
 /// Everything about one command: its names, help, arguments and how its words
 /// become a [`ShellCommand`]. Parsing, `help`, completion and the shell's folder
-/// refresh all read [`COMMANDS`]; adding a command is one entry there plus the
-/// [`ShellCommand`] variant it builds. The shell runs a variant in one `match`,
-/// which the compiler checks is exhaustive: a static table cannot hold functions
-/// generic over the shell's transport.
+/// refresh all read [`COMMANDS`]. Adding a command is one entry in the table at
+/// the end of this module (which also makes its [`ShellCommand`] variant and its
+/// arm in [`Shell::execute`](crate::shell::Shell::execute)) plus the `Shell`
+/// method that runs it.
 #[derive(Debug)]
 pub struct CommandSpec {
     /// Every name the command answers to; the first is the one shown.
@@ -286,7 +163,7 @@ pub struct CommandSpec {
     /// the shell refreshes its completion names after it.
     pub changes_remote_names: bool,
     /// Builds the command from arguments already checked against `args`.
-    build: fn(Args) -> Result<ShellCommand, ParseError>,
+    build: fn(Args<'_>) -> Result<ShellCommand, ParseError>,
 }
 
 impl CommandSpec {
@@ -326,112 +203,331 @@ impl CommandSpec {
     }
 }
 
-/// The arguments of one command, already checked against its [`CommandSpec`].
+/// The arguments of one command, already checked against its [`CommandSpec`],
+/// taken in order by the fields of its variant.
 #[derive(Debug)]
-struct Args(Vec<String>);
+struct Args<'a>(std::slice::Iter<'a, String>);
 
-impl Args {
-    /// The required argument at `index` (present: [`CommandSpec::check`] ran).
-    fn take(&mut self, index: usize) -> String {
-        self.0
-            .get_mut(index)
-            .map(std::mem::take)
-            .unwrap_or_default()
-    }
+/// How a field of a [`ShellCommand`] variant is made from the next argument(s).
+trait FromArgs: Sized {
+    fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError>;
+}
 
-    /// The optional argument at `index`.
-    fn optional(&mut self, index: usize) -> Option<String> {
-        self.0.get_mut(index).map(std::mem::take)
+impl FromArgs for String {
+    /// A required argument: present, since [`CommandSpec::check`] ran.
+    fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
+        Ok(args.0.next().cloned().unwrap_or_default())
     }
+}
+
+impl FromArgs for Option<String> {
+    fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
+        Ok(args.0.next().cloned())
+    }
+}
+
+impl FromArgs for Vec<String> {
+    /// A repeated last argument: all that are left.
+    fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
+        Ok(args.0.by_ref().cloned().collect())
+    }
+}
+
+impl FromArgs for Rights {
+    fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
+        parse_rights(args.0.next().map_or("", String::as_str))
+    }
+}
+
+/// Declares every command once. From each entry (the variant with its fields,
+/// each field's [`ArgSpec`], the `Shell` method that runs it, its names, help
+/// texts and flags) it makes the [`ShellCommand`] variant, the [`COMMANDS`]
+/// entry that parses it, and the arm of [`Shell::execute`](crate::shell::Shell::execute)
+/// that calls `shell.method(fields...)`. The method returns `Result<(),
+/// ClientError>`, or `Result<Flow, ClientError>` to end the session.
+macro_rules! commands {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident $({
+            $( $(#[$field_doc:meta])* $field:ident: $ty:ty = $arg:expr ),* $(,)?
+        })? => $method:ident,
+        names: [$($name:literal),+], usage: $usage:literal, summary: $summary:literal,
+        example: $example:literal, repeats: $repeats:literal,
+        changes_remote_names: $changes:literal;
+    )*) => {
+        /// One parsed command.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum ShellCommand {
+            $(
+                $(#[$doc])*
+                $variant $({ $( $(#[$field_doc])* $field: $ty ),* })?,
+            )*
+        }
+
+        /// Every command, in the order `help` lists them.
+        pub static COMMANDS: &[CommandSpec] = &[$(
+            CommandSpec {
+                names: &[$($name),+],
+                usage: $usage,
+                summary: $summary,
+                example: $example,
+                args: &[$($($arg),*)?],
+                repeats: $repeats,
+                changes_remote_names: $changes,
+                // Fields initialise in order, each taking its argument(s).
+                build: |#[allow(unused_mut, unused_variables)] mut args| {
+                    Ok(ShellCommand::$variant $({ $( $field: FromArgs::from_args(&mut args)? ),* })?)
+                },
+            },
+        )*];
+
+        impl<T: sfs_net::Transport> crate::shell::Shell<T> {
+            /// Runs one command, printing its answer.
+            ///
+            /// # Errors
+            ///
+            /// [`ClientError`] when the server refuses, a local file cannot be
+            /// used, or the session ends.
+            ///
+            /// # Cancel safety
+            ///
+            /// Not cancel safe: a dropped call may leave a request unanswered or
+            /// a transfer half done (Ctrl-C goes through the connection's
+            /// interrupt instead, which ends transfers cleanly).
+            pub async fn execute(&mut self, command: ShellCommand) -> Result<Flow, ClientError> {
+                match command {
+                    $(
+                        ShellCommand::$variant $({ $($field),* })? => {
+                            Ok(Flow::from(self.$method($($($field),*)?).await?))
+                        }
+                    )*
+                }
+            }
+        }
+    };
 }
 
 use ArgKind::{CommandName, LocalPath, RemotePath, Rights as RightsArg, User};
 
-/// Every command, in the order `help` lists them.
-#[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec { names: &["ls", "list", "dir"], usage: "ls [PATH]", summary: "list a remote folder", example: "ls /shared/alice",
-        args: &[optional(RemotePath)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::List { path: a.optional(0) }) },
-    CommandSpec { names: &["cd", "cwd"], usage: "cd PATH", summary: "change the remote folder", example: "cd projects",
-        args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(ShellCommand::ChangeDir { path: a.take(0) }) },
-    CommandSpec { names: &["cdup"], usage: "cdup", summary: "go to the parent remote folder", example: "cdup",
-        args: &[], repeats: false, changes_remote_names: true,
-        build: |_| Ok(ShellCommand::ChangeDirUp) },
-    CommandSpec { names: &["pwd"], usage: "pwd", summary: "print the remote folder", example: "pwd",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::PrintDir) },
-    CommandSpec { names: &["mkdir", "mkd"], usage: "mkdir PATH", summary: "make a remote folder", example: "mkdir photos",
-        args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(ShellCommand::MakeDir { path: a.take(0) }) },
-    CommandSpec { names: &["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder", example: "rmdir old",
-        args: &[required(RemotePath, "a folder")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(ShellCommand::RemoveDir { path: a.take(0) }) },
-    CommandSpec { names: &["rm", "dele", "delete"], usage: "rm PATH", summary: "delete a remote file", example: "rm draft.txt",
-        args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(ShellCommand::Delete { path: a.take(0) }) },
-    CommandSpec { names: &["mv", "rename"], usage: "mv FROM TO", summary: "rename or move a remote file or folder", example: "mv draft.txt final.txt",
-        args: &[required(RemotePath, "the current name"), required(RemotePath, "the new name")], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(ShellCommand::Rename { from: a.take(0), to: a.take(1) }) },
-    CommandSpec { names: &["get", "retr"], usage: "get REMOTE [LOCAL]", summary: "download a file (to LOCAL, or to its own name here)", example: "get report.pdf ~/Downloads/report.pdf",
-        args: &[required(RemotePath, "a remote file"), optional(LocalPath)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Get { remote: a.take(0), local: a.optional(1) }) },
-    CommandSpec { names: &["put", "stor"], usage: "put LOCAL [REMOTE]", summary: "upload a file (to REMOTE, or to its own name there)", example: "put notes.txt backup/notes.txt",
-        args: &[required(LocalPath, "a local file"), optional(RemotePath)], repeats: false, changes_remote_names: true,
-        build: |mut a| Ok(ShellCommand::Put { local: a.take(0), remote: a.optional(1) }) },
-    CommandSpec { names: &["mget"], usage: "mget REMOTE...", summary: "download several files at once, in parallel, into the local folder", example: "mget a.iso b.iso",
-        args: &[required(RemotePath, "a remote file")], repeats: true, changes_remote_names: false,
-        build: |a| Ok(ShellCommand::GetMany { remotes: a.0 }) },
-    CommandSpec { names: &["mput"], usage: "mput LOCAL...", summary: "upload several files at once, in parallel, into the remote folder", example: "mput a.iso b.iso",
-        args: &[required(LocalPath, "a local file")], repeats: true, changes_remote_names: true,
-        build: |a| Ok(ShellCommand::PutMany { locals: a.0 }) },
-    CommandSpec { names: &["size"], usage: "size PATH", summary: "print a remote file's size in bytes", example: "size movie.mkv",
-        args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Size { path: a.take(0) }) },
-    CommandSpec { names: &["stat"], usage: "stat PATH", summary: "show a remote file's kind, size, time and mode", example: "stat movie.mkv",
-        args: &[required(RemotePath, "a path")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Stat { path: a.take(0) }) },
-    CommandSpec { names: &["digest", "sum"], usage: "digest PATH", summary: "print a remote file's SHA-256, computed by the server", example: "digest movie.mkv",
-        args: &[required(RemotePath, "a file")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Digest { path: a.take(0) }) },
-    CommandSpec { names: &["share", "shar"], usage: "share PATH USER RIGHTS", summary: "give USER rights on your file or folder: letters from rwcd (read, write, create, delete)", example: "share photos bob r",
-        args: &[required(RemotePath, "a path"), required(User, "a user"), required(RightsArg, "the rights (rwcd)")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Share { path: a.take(0), user: a.take(1), rights: parse_rights(&a.take(2))? }) },
-    CommandSpec { names: &["unshare", "unsh"], usage: "unshare PATH USER", summary: "take back a share", example: "unshare photos bob",
-        args: &[required(RemotePath, "a path"), required(User, "a user")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Unshare { path: a.take(0), user: a.take(1) }) },
-    CommandSpec { names: &["shared", "shwm"], usage: "shared", summary: "list what others have shared with you (under /shared/OWNER)", example: "shared",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::SharedWithMe) },
-    CommandSpec { names: &["shares", "shared-by-me"], usage: "shares", summary: "list what you have shared with others", example: "shares",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::SharedByMe) },
-    CommandSpec { names: &["status"], usage: "status", summary: "show the association: paths, streams, TLS, bytes moved", example: "status",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::Status) },
-    CommandSpec { names: &["noop"], usage: "noop", summary: "ask the server for nothing: checks that the session is alive", example: "noop",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::Noop) },
-    CommandSpec { names: &["df", "quota", "quot"], usage: "df", summary: "show your storage use and limits (quota, largest file)", example: "df",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::Quota) },
-    CommandSpec { names: &["lcd"], usage: "lcd PATH", summary: "change the local folder", example: "lcd ~/Downloads",
-        args: &[required(LocalPath, "a local folder")], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::LocalChangeDir { path: a.take(0) }) },
-    CommandSpec { names: &["lpwd"], usage: "lpwd", summary: "print the local folder", example: "lpwd",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::LocalPrintDir) },
-    CommandSpec { names: &["lls"], usage: "lls [PATH]", summary: "list a local folder", example: "lls",
-        args: &[optional(LocalPath)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::LocalList { path: a.optional(0) }) },
-    CommandSpec { names: &["help", "?"], usage: "help [COMMAND]", summary: "explain the commands, or one of them", example: "help put",
-        args: &[optional(CommandName)], repeats: false, changes_remote_names: false,
-        build: |mut a| Ok(ShellCommand::Help { topic: a.optional(0) }) },
-    CommandSpec { names: &["quit", "exit", "bye"], usage: "quit", summary: "end the session", example: "quit",
-        args: &[], repeats: false, changes_remote_names: false,
-        build: |_| Ok(ShellCommand::Quit) },
-];
+// Every command, in the order `help` lists them: the variant and its fields (each
+// with its argument), the `Shell` method that runs it, then its table entry.
+commands! {
+    /// LIST: list a remote folder (the current one by default).
+    List {
+        /// The folder or file to list.
+        path: Option<String> = optional(RemotePath),
+    } => ls,
+    names: ["ls", "list", "dir"], usage: "ls [PATH]", summary: "list a remote folder",
+    example: "ls /shared/alice", repeats: false, changes_remote_names: false;
+
+    /// CWD: change the remote folder.
+    ChangeDir {
+        /// The new folder.
+        path: String = required(RemotePath, "a folder"),
+    } => cd,
+    names: ["cd", "cwd"], usage: "cd PATH", summary: "change the remote folder",
+    example: "cd projects", repeats: false, changes_remote_names: true;
+
+    /// CDUP: go to the parent remote folder.
+    ChangeDirUp => cdup,
+    names: ["cdup"], usage: "cdup", summary: "go to the parent remote folder",
+    example: "cdup", repeats: false, changes_remote_names: true;
+
+    /// PWD: print the remote folder.
+    PrintDir => pwd,
+    names: ["pwd"], usage: "pwd", summary: "print the remote folder",
+    example: "pwd", repeats: false, changes_remote_names: false;
+
+    /// MKD: make a remote folder.
+    MakeDir {
+        /// The folder to make.
+        path: String = required(RemotePath, "a folder"),
+    } => mkdir,
+    names: ["mkdir", "mkd"], usage: "mkdir PATH", summary: "make a remote folder",
+    example: "mkdir photos", repeats: false, changes_remote_names: true;
+
+    /// RMD: remove an empty remote folder.
+    RemoveDir {
+        /// The folder to remove.
+        path: String = required(RemotePath, "a folder"),
+    } => rmdir,
+    names: ["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder",
+    example: "rmdir old", repeats: false, changes_remote_names: true;
+
+    /// DELE: delete a remote file.
+    Delete {
+        /// The file to delete.
+        path: String = required(RemotePath, "a file"),
+    } => rm,
+    names: ["rm", "dele", "delete"], usage: "rm PATH", summary: "delete a remote file",
+    example: "rm draft.txt", repeats: false, changes_remote_names: true;
+
+    /// Rename or move a remote file or folder.
+    Rename {
+        /// The current name.
+        from: String = required(RemotePath, "the current name"),
+        /// The new name.
+        to: String = required(RemotePath, "the new name"),
+    } => mv,
+    names: ["mv", "rename"], usage: "mv FROM TO",
+    summary: "rename or move a remote file or folder",
+    example: "mv draft.txt final.txt", repeats: false, changes_remote_names: true;
+
+    /// RETR: download a file.
+    Get {
+        /// The remote file.
+        remote: String = required(RemotePath, "a remote file"),
+        /// Where to write it; by default the remote name's last part, in the local folder.
+        local: Option<String> = optional(LocalPath),
+    } => get,
+    names: ["get", "retr"], usage: "get REMOTE [LOCAL]",
+    summary: "download a file (to LOCAL, or to its own name here)",
+    example: "get report.pdf ~/Downloads/report.pdf", repeats: false, changes_remote_names: false;
+
+    /// STOR: upload a file.
+    Put {
+        /// The local file.
+        local: String = required(LocalPath, "a local file"),
+        /// The remote name; by default the local name's last part, in the remote folder.
+        remote: Option<String> = optional(RemotePath),
+    } => put,
+    names: ["put", "stor"], usage: "put LOCAL [REMOTE]",
+    summary: "upload a file (to REMOTE, or to its own name there)",
+    example: "put notes.txt backup/notes.txt", repeats: false, changes_remote_names: true;
+
+    /// Download several files at once, in parallel, into the local folder.
+    GetMany {
+        /// The remote files.
+        remotes: Vec<String> = required(RemotePath, "a remote file"),
+    } => mget,
+    names: ["mget"], usage: "mget REMOTE...",
+    summary: "download several files at once, in parallel, into the local folder",
+    example: "mget a.iso b.iso", repeats: true, changes_remote_names: false;
+
+    /// Upload several files at once, in parallel, into the remote folder.
+    PutMany {
+        /// The local files.
+        locals: Vec<String> = required(LocalPath, "a local file"),
+    } => mput,
+    names: ["mput"], usage: "mput LOCAL...",
+    summary: "upload several files at once, in parallel, into the remote folder",
+    example: "mput a.iso b.iso", repeats: true, changes_remote_names: true;
+
+    /// The size of a remote file.
+    Size {
+        /// The remote file.
+        path: String = required(RemotePath, "a file"),
+    } => size,
+    names: ["size"], usage: "size PATH", summary: "print a remote file's size in bytes",
+    example: "size movie.mkv", repeats: false, changes_remote_names: false;
+
+    /// The kind, size, time and mode of a remote file or folder.
+    Stat {
+        /// The remote file or folder.
+        path: String = required(RemotePath, "a path"),
+    } => stat,
+    names: ["stat"], usage: "stat PATH",
+    summary: "show a remote file's kind, size, time and mode",
+    example: "stat movie.mkv", repeats: false, changes_remote_names: false;
+
+    /// The SHA-256 digest of a remote file, computed by the server.
+    Digest {
+        /// The remote file.
+        path: String = required(RemotePath, "a file"),
+    } => digest,
+    names: ["digest", "sum"], usage: "digest PATH",
+    summary: "print a remote file's SHA-256, computed by the server",
+    example: "digest movie.mkv", repeats: false, changes_remote_names: false;
+
+    /// SHAR: give another user rights on one of your files or folders.
+    Share {
+        /// Your file or folder.
+        path: String = required(RemotePath, "a path"),
+        /// Who gets the rights.
+        user: String = required(User, "a user"),
+        /// Which rights.
+        rights: Rights = required(RightsArg, "the rights (rwcd)"),
+    } => share,
+    names: ["share", "shar"], usage: "share PATH USER RIGHTS",
+    summary: "give USER rights on your file or folder: letters from rwcd (read, write, create, delete)",
+    example: "share photos bob r", repeats: false, changes_remote_names: false;
+
+    /// UNSH: take back what a share gave.
+    Unshare {
+        /// The shared file or folder.
+        path: String = required(RemotePath, "a path"),
+        /// Whose share ends.
+        user: String = required(User, "a user"),
+    } => unshare,
+    names: ["unshare", "unsh"], usage: "unshare PATH USER", summary: "take back a share",
+    example: "unshare photos bob", repeats: false, changes_remote_names: false;
+
+    /// SHWM: what others have shared with you.
+    SharedWithMe => shared,
+    names: ["shared", "shwm"], usage: "shared",
+    summary: "list what others have shared with you (under /shared/OWNER)",
+    example: "shared", repeats: false, changes_remote_names: false;
+
+    /// What you have shared with others.
+    SharedByMe => shares,
+    names: ["shares", "shared-by-me"], usage: "shares",
+    summary: "list what you have shared with others",
+    example: "shares", repeats: false, changes_remote_names: false;
+
+    /// The association: paths, streams, TLS and bytes moved.
+    Status => status,
+    names: ["status"], usage: "status",
+    summary: "show the association: paths, streams, TLS, bytes moved",
+    example: "status", repeats: false, changes_remote_names: false;
+
+    /// NOOP: ask the server for nothing (checks the session is alive; the shell
+    /// also sends it by itself while it waits for input).
+    Noop => noop,
+    names: ["noop"], usage: "noop",
+    summary: "ask the server for nothing: checks that the session is alive",
+    example: "noop", repeats: false, changes_remote_names: false;
+
+    /// QUOT: your storage use and the server's limits.
+    Quota => quota,
+    names: ["df", "quota", "quot"], usage: "df",
+    summary: "show your storage use and limits (quota, largest file)",
+    example: "df", repeats: false, changes_remote_names: false;
+
+    /// Change the local folder.
+    LocalChangeDir {
+        /// The new local folder.
+        path: String = required(LocalPath, "a local folder"),
+    } => lcd,
+    names: ["lcd"], usage: "lcd PATH", summary: "change the local folder",
+    example: "lcd ~/Downloads", repeats: false, changes_remote_names: false;
+
+    /// Print the local folder.
+    LocalPrintDir => lpwd,
+    names: ["lpwd"], usage: "lpwd", summary: "print the local folder",
+    example: "lpwd", repeats: false, changes_remote_names: false;
+
+    /// List a local folder.
+    LocalList {
+        /// The folder to list; the current one by default.
+        path: Option<String> = optional(LocalPath),
+    } => lls,
+    names: ["lls"], usage: "lls [PATH]", summary: "list a local folder",
+    example: "lls", repeats: false, changes_remote_names: false;
+
+    /// Explain the commands, or one command.
+    Help {
+        /// The command to explain.
+        topic: Option<String> = optional(CommandName),
+    } => help,
+    names: ["help", "?"], usage: "help [COMMAND]",
+    summary: "explain the commands, or one of them",
+    example: "help put", repeats: false, changes_remote_names: false;
+
+    /// QUIT: end the session.
+    Quit => exit,
+    names: ["quit", "exit", "bye"], usage: "quit", summary: "end the session",
+    example: "quit", repeats: false, changes_remote_names: false;
+}
 
 /// Finds a command by any of its names, in any case.
 pub fn find_command(name: &str) -> Option<&'static CommandSpec> {
@@ -466,7 +562,7 @@ pub fn parse_words(words: &[String]) -> Result<ShellCommand, ParseError> {
         .ok_or_else(|| ParseError::UnknownCommand(String::new()))?;
     let spec = find_command(name).ok_or_else(|| ParseError::UnknownCommand(name.clone()))?;
     spec.check(args)?;
-    (spec.build)(Args(args.to_vec()))
+    (spec.build)(Args(args.iter()))
 }
 
 #[cfg(test)]

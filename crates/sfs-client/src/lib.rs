@@ -9,11 +9,12 @@
 //! ```
 //!
 //! - [`command`]: the command language of the shell, batch files and one-shot
-//!   arguments (`get`, `put`, `ls`, ..., and the original `RETR`, `STOR`, `LIST`, ...);
+//!   arguments (`get`, `put`, `ls`, ..., and the original `RETR`, `STOR`, `LIST`, ...),
+//!   one table entry per command: it makes the parser, the help and the dispatch;
 //! - [`connection`]: one logged-in session over any [`sfs_net::Transport`] (kernel
 //!   SCTP in the binary, the in-memory pair in tests): pipelined requests, parallel
 //!   transfers, interrupts;
-//! - [`shell`]: what each command does and prints;
+//! - [`shell`]: what each command does and prints, one `Shell` method per command;
 //! - [`local`]: where downloads land and how (`.part` files, no symlinks, no escape
 //!   from the folder the user named);
 //! - [`display`]: escaping names from the server before they reach the terminal;

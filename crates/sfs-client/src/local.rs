@@ -25,6 +25,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,9 @@ pub enum LocalPathError {
     /// The destination is a folder and no file name could be chosen inside it.
     #[error("{0} is a folder")]
     DestinationIsFolder(String),
+    /// The local name ends with `/`, so it names a folder, and there is none.
+    #[error("no such local folder {0}")]
+    NoSuchFolder(String),
     /// Another download (in this or another `sfs`) is writing the same file.
     #[error("{0} is being written by another download: wait for it or name another file")]
     PartInUse(String),
@@ -87,8 +91,15 @@ pub fn safe_file_name(remote: &str) -> Result<&str, LocalPathError> {
 /// The local file a download of `remote` writes, given what the user named.
 ///
 /// With no local name, the remote name's last part inside `cwd`. With a local name
-/// that is an existing folder, the remote name's last part inside it. Otherwise the
-/// local name itself, relative to `cwd`.
+/// that is an existing folder (or a symbolic link to one), the remote name's last
+/// part inside it. Otherwise the local name itself, relative to `cwd`. A local
+/// name ending in `/` names a folder, as in sftp: it must exist.
+///
+/// # Errors
+///
+/// [`LocalPathError::UnsafeName`] when the remote name's last part is needed
+/// and is not a plain file name; [`LocalPathError::NoSuchFolder`] for a
+/// trailing `/` on a name that is not an existing folder.
 pub fn download_destination(
     remote: &str,
     local: Option<&Path>,
@@ -97,9 +108,15 @@ pub fn download_destination(
     let Some(local) = local else {
         return Ok(cwd.join(safe_file_name(remote)?));
     };
+    let names_folder = local.as_os_str().as_bytes().ends_with(b"/");
     let local = cwd.join(local);
     if local.is_dir() {
         return Ok(local.join(safe_file_name(remote)?));
+    }
+    if names_folder {
+        return Err(LocalPathError::NoSuchFolder(
+            escape(&local.to_string_lossy()).into_owned(),
+        ));
     }
     Ok(local)
 }

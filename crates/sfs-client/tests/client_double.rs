@@ -828,3 +828,134 @@ async fn two_downloads_into_one_file_never_mix() {
     assert_eq!(done.sha256, sha256(&on_disk));
     assert_eq!(names_in(dir.path()), ["x.bin"]);
 }
+
+fn with_folder(name: &str) -> State {
+    let mut state = State::default();
+    state.dirs.insert(name.to_owned());
+    state
+}
+
+#[tokio::test]
+async fn put_to_a_folder_with_a_trailing_slash_uploads_inside_it() {
+    let mut fx = Fixture::new(with_folder("docs")).await;
+    std::fs::write(fx.work().join("notes.txt"), b"notes").unwrap();
+    let out = fx.run("put notes.txt docs/").await.unwrap();
+    assert!(out.contains("-> docs/notes.txt"), "{out}");
+    let st = fx.state.lock().unwrap();
+    assert_eq!(st.uploads["docs/notes.txt"], b"notes");
+    assert!(!st.uploads.contains_key("docs/"), "{:?}", st.uploads.keys());
+}
+
+#[tokio::test]
+async fn put_to_a_missing_folder_with_a_trailing_slash_says_so() {
+    let mut fx = Fixture::new(State::default()).await;
+    std::fs::write(fx.work().join("notes.txt"), b"notes").unwrap();
+    let err = fx.run("put notes.txt nodir/").await.unwrap_err();
+    assert_eq!(err.to_string(), "no such remote folder nodir");
+    assert!(fx.state.lock().unwrap().uploads.is_empty());
+}
+
+#[tokio::test]
+async fn put_to_an_existing_remote_folder_uploads_inside_it() {
+    let mut fx = Fixture::new(with_folder("docs")).await;
+    std::fs::write(fx.work().join("notes.txt"), b"notes").unwrap();
+    let out = fx.run("put notes.txt docs").await.unwrap();
+    assert!(out.contains("-> docs/notes.txt"), "{out}");
+    assert_eq!(fx.state.lock().unwrap().uploads["docs/notes.txt"], b"notes");
+    // A name that is not a folder is still the file's new name.
+    fx.run("put notes.txt renamed.txt").await.unwrap();
+    assert_eq!(fx.state.lock().unwrap().uploads["renamed.txt"], b"notes");
+}
+
+#[tokio::test]
+async fn one_shot_put_and_get_follow_the_same_folder_rules() {
+    let mut state = with_folder("docs");
+    state.files.insert("docs/r.bin".into(), pattern(100));
+    let mut fx = Fixture::new(state).await;
+    std::fs::write(fx.work().join("a.txt"), b"a").unwrap();
+    std::fs::create_dir(fx.work().join("down")).unwrap();
+    for words in [["put", "a.txt", "docs/"], ["get", "docs/r.bin", "down/"]] {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        let command = sfs_client::command::parse_words(&words).unwrap();
+        fx.shell.execute(command).await.unwrap();
+    }
+    assert_eq!(fx.state.lock().unwrap().uploads["docs/a.txt"], b"a");
+    assert_eq!(
+        std::fs::read(fx.work().join("down/r.bin")).unwrap(),
+        pattern(100)
+    );
+}
+
+#[tokio::test]
+async fn get_into_a_local_folder_writes_the_remote_basename_there() {
+    let mut state = State::default();
+    state.files.insert("/docs/r.bin".into(), pattern(1000));
+    let mut fx = Fixture::new(state).await;
+    std::fs::create_dir(fx.work().join("down")).unwrap();
+    fx.run("get /docs/r.bin down").await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.work().join("down/r.bin")).unwrap(),
+        pattern(1000)
+    );
+    std::fs::remove_file(fx.work().join("down/r.bin")).unwrap();
+    fx.run("get /docs/r.bin down/").await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.work().join("down/r.bin")).unwrap(),
+        pattern(1000)
+    );
+    assert_eq!(names_in(&fx.work()), vec!["down".to_owned()]);
+}
+
+#[tokio::test]
+async fn get_into_a_missing_local_folder_with_a_trailing_slash_is_refused() {
+    let mut state = State::default();
+    state.files.insert("r.bin".into(), pattern(10));
+    let mut fx = Fixture::new(state).await;
+    let before = fx.state.lock().unwrap().log.len();
+    let err = fx.run("get r.bin nodir/").await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("no such local folder ") && err.to_string().ends_with("nodir/"),
+        "{err}"
+    );
+    assert!(
+        names_in(&fx.work()).is_empty(),
+        "{:?}",
+        names_in(&fx.work())
+    );
+    assert_eq!(fx.state.lock().unwrap().log.len(), before, "nothing sent");
+}
+
+#[tokio::test]
+async fn a_stalled_download_says_it_made_no_progress() {
+    let mut state = State::default();
+    state.files.insert("r.bin".into(), pattern(10));
+    state.stall_transfers = true;
+    let mut fx = Fixture::new(state).await;
+    let err = fx.run("get r.bin").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(support::STALL_REASON), "{text}");
+    assert!(!text.contains("integrity"), "{text}");
+    assert!(
+        names_in(&fx.work()).is_empty(),
+        "{:?}",
+        names_in(&fx.work())
+    );
+    // The session lives on.
+    fx.state.lock().unwrap().stall_transfers = false;
+    fx.run("get r.bin").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stalled_upload_says_it_made_no_progress() {
+    let state = State {
+        stall_transfers: true,
+        ..State::default()
+    };
+    let mut fx = Fixture::new(state).await;
+    std::fs::write(fx.work().join("a.txt"), b"a").unwrap();
+    let err = fx.run("put a.txt").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("made no progress"), "{text}");
+    assert!(text.starts_with("timed out: "), "{text}");
+    assert!(!text.contains("integrity"), "{text}");
+}

@@ -101,9 +101,26 @@ pub enum ClientError {
     /// The protocol session refused an operation.
     #[error("protocol: {0}")]
     Api(#[from] ApiError),
-    /// A transfer was aborted or failed its checks.
+    /// A transfer failed a check of this client's (its `.part`, its digest).
     #[error("transfer failed: {0}")]
     TransferFailed(String),
+    /// The protocol ended a transfer: either side aborted it, its stall timer
+    /// fired (`TIMED_OUT`, "the transfer made no progress for 60 s"), or it
+    /// failed its length or digest check (`TRANSFER_FAILED`). Shown as the code's
+    /// words and the reason the protocol carries, so a stall never reads as an
+    /// integrity failure.
+    #[error("{}: {}", code_text(*.code), escape(.reason))]
+    TransferEnded {
+        /// Why, as a protocol code.
+        code: ErrorCode,
+        /// The protocol's text for the user (from the peer or the session:
+        /// shown escaped).
+        reason: String,
+    },
+    /// An upload named a remote folder (`put FILE DIR/`, or `put FILE DIR`
+    /// where DIR is a folder) that the server does not have.
+    #[error("no such remote folder {}", escape(.0))]
+    NoRemoteFolder(String),
 }
 
 fn code_text(code: ErrorCode) -> String {
@@ -461,12 +478,15 @@ impl<T: Transport> Remote<T> {
                     }
                 }
                 Event::TransferFailed {
-                    transfer, reason, ..
+                    transfer,
+                    code,
+                    reason,
+                    ..
                 } => {
                     if let Some(index) = self.transfer_by_id(transfer) {
                         self.finish_transfer(
                             index,
-                            Err(ClientError::TransferFailed(escape(&reason).into_owned())),
+                            Err(ClientError::TransferEnded { code, reason }),
                         );
                     }
                 }

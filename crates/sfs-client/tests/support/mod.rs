@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +39,17 @@ pub struct State {
     pub cwd: String,
     /// The double's idle timeout, instead of the protocol default.
     pub idle_timeout: Option<Duration>,
+    /// Remote folders, by path without a trailing slash: STAT answers them as
+    /// folders, and STOR refuses them (`IS_A_DIRECTORY`) and any name inside a
+    /// folder that is not here (`NOT_FOUND`), as the real server does.
+    pub dirs: HashSet<String>,
+    /// Open every transfer, then abort it at once with `TIMED_OUT` and the
+    /// stall timeout's reason, as a server whose stall timer fired does.
+    pub stall_transfers: bool,
 }
+
+/// The reason a server's stall timer gives (the protocol's own words).
+pub const STALL_REASON: &str = "the transfer made no progress for 60 s";
 
 /// A handle on the double's state.
 pub type Shared = Arc<Mutex<State>>;
@@ -239,6 +249,26 @@ fn error(session: &mut ServerSession, id: RequestId, code: ErrorCode, message: &
     );
 }
 
+/// Why the real server refuses a STOR of `path` for folder reasons: a trailing
+/// slash or an existing folder names a folder (`IS_A_DIRECTORY`), a missing one
+/// (or a name in a missing one) `NOT_FOUND`. Paths outside any known folder are
+/// taken as they come, so tests without folders upload anywhere.
+fn folder_refusal(st: &State, path: &str) -> Option<(ErrorCode, &'static str)> {
+    let trimmed = path.trim_end_matches('/');
+    if st.dirs.contains(trimmed) {
+        return Some((ErrorCode::IS_A_DIRECTORY, "is a folder"));
+    }
+    if path.ends_with('/') {
+        return Some((ErrorCode::NOT_FOUND, "no such folder"));
+    }
+    match path.rsplit_once('/') {
+        Some((parent, _)) if !parent.is_empty() && !st.dirs.contains(parent) => {
+            Some((ErrorCode::NOT_FOUND, "no such folder"))
+        }
+        _ => None,
+    }
+}
+
 fn answer(
     session: &mut ServerSession,
     state: &Shared,
@@ -294,6 +324,9 @@ fn answer(
             };
             let len = (data.len() as u64).saturating_sub(offset);
             match session.open_transfer(id, offset, len, data_streams) {
+                Ok(transfer) if st.stall_transfers => {
+                    let _ = session.abort_transfer(transfer, ErrorCode::TIMED_OUT, STALL_REASON);
+                }
                 Ok(transfer) => {
                     sending.insert(transfer, Sending { data });
                 }
@@ -314,7 +347,23 @@ fn answer(
                     "permission denied",
                 );
             }
+            if let Some((code, message)) = folder_refusal(&st, &path) {
+                drop(st);
+                return error(session, id, code, message);
+            }
             match session.open_transfer(id, 0, size, data_streams) {
+                Ok(transfer) if st.stall_transfers => {
+                    // What the real server does when its stall timer fires on an
+                    // upload: abort the transfer, then refuse the STOR.
+                    let _ = session.abort_transfer(transfer, ErrorCode::TIMED_OUT, STALL_REASON);
+                    drop(st);
+                    return error(
+                        session,
+                        id,
+                        ErrorCode::TIMED_OUT,
+                        "upload made no progress for too long; nothing was changed",
+                    );
+                }
                 Ok(transfer) => {
                     receiving.insert(
                         transfer,
@@ -349,6 +398,12 @@ fn answer(
             None => Reply::Error {
                 code: ErrorCode::NOT_FOUND,
                 message: "no such file".into(),
+            },
+        },
+        Command::Stat { path } if st.dirs.contains(path.trim_end_matches('/')) => Reply::Stat {
+            entry: Entry {
+                kind: EntryKind::Dir,
+                ..file_entry(&path, 4096)
             },
         },
         Command::Stat { path } => match st.files.get(&path) {

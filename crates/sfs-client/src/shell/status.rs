@@ -1,0 +1,110 @@
+//! The commands about the session itself: `status` and `help`.
+
+use sfs_net::{PathState, Transport};
+use sfs_proto::control::{Command as Wire, Reply};
+
+use super::{human_bytes, Shell};
+use crate::command::COMMANDS;
+use crate::connection::ClientError;
+use crate::display::escape;
+
+impl<T: Transport> Shell<T> {
+    /// `status`: the association's paths, streams, TLS and bytes moved, and the
+    /// server's view of the session.
+    pub(crate) async fn status(&mut self) -> Result<(), ClientError> {
+        let server = self.single(Wire::Status).await?;
+        let paths = self.connection.paths();
+        let streams = self.connection.streams();
+        let (sent, received) = self.connection.bytes_moved();
+        let mut text = Vec::new();
+        if paths.is_empty() {
+            text.push("paths: none reported by this transport".to_owned());
+        } else {
+            text.push(format!("paths: {} peer address(es)", paths.len()));
+            for path in &paths {
+                let rtt = if path.srtt.is_zero() {
+                    "-".to_owned()
+                } else {
+                    format!("{} ms", path.srtt.as_millis())
+                };
+                text.push(format!(
+                    "  {:<28} {:<20} rtt {:<8}{}",
+                    path.addr.to_string(),
+                    path_state_text(path.state),
+                    rtt,
+                    if path.primary { " primary" } else { "" }
+                ));
+            }
+        }
+        text.push(format!(
+            "streams: {} outbound, {} inbound (stream 0 control, {} for data)",
+            streams.outbound,
+            streams.inbound,
+            streams
+                .outbound
+                .saturating_sub(1)
+                .min(streams.inbound.saturating_sub(1))
+        ));
+        match self.connection.tls() {
+            Some((version, suite)) => text.push(format!("tls: {version}, {suite}")),
+            None => text.push("tls: not negotiated".to_owned()),
+        }
+        text.push(format!(
+            "bytes moved: {} sent, {} received",
+            human_bytes(sent),
+            human_bytes(received)
+        ));
+        if let Reply::ServerStatus {
+            user,
+            cwd,
+            admin,
+            transfers,
+        } = server
+        {
+            text.push(format!(
+                "server: logged in as {}{}, folder {}, {} transfer(s) open",
+                escape(&user),
+                if admin { " (admin)" } else { "" },
+                escape(&cwd),
+                transfers
+            ));
+        }
+        for line in text {
+            self.line(line)?;
+        }
+        Ok(())
+    }
+
+    /// `help [COMMAND]`.
+    pub(crate) async fn help(&mut self, topic: Option<String>) -> Result<(), ClientError> {
+        if let Some(topic) = topic.as_deref() {
+            let spec = crate::command::find_command(topic).ok_or_else(|| {
+                ClientError::UnexpectedReply(format!("no command `{}`", escape(topic)))
+            })?;
+            let names = spec.names.join(", ");
+            self.line(format!("{}: {}", spec.usage, spec.summary))?;
+            self.line(format!("  names: {names} (any case)"))?;
+            self.line(format!("  example: {}", spec.example))?;
+            return Ok(());
+        }
+        self.line(
+            "Commands (any case; the original names LIST, RETR, STOR, ... work too):".into(),
+        )?;
+        for spec in COMMANDS {
+            self.line(format!("  {:<24} {}", spec.usage, spec.summary))?;
+            self.line(format!("  {:<24}   e.g. {}", "", spec.example))?;
+        }
+        Ok(())
+    }
+}
+
+fn path_state_text(state: PathState) -> String {
+    match state {
+        PathState::Active => "active".into(),
+        PathState::Inactive => "inactive".into(),
+        PathState::PotentiallyFailed => "potentially-failed".into(),
+        PathState::Unconfirmed => "unconfirmed".into(),
+        PathState::Unknown(raw) => format!("unknown({raw})"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
