@@ -185,9 +185,9 @@ impl FileStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Denied`] if the home is a symlink or not accessible,
-    /// [`StoreError::NoSpace`] if it cannot be created, otherwise the mapped
-    /// [`StoreError`] of `mkdir` or `open`.
+    /// [`StoreError::Denied`] if the home leads out of the root (a symlink) or cannot
+    /// be accessed, [`StoreError::NoSpace`] if it cannot be created, otherwise the
+    /// mapped [`StoreError`] of `mkdir` or `open`.
     pub fn home(&self, user: &Username) -> Result<Home, StoreError> {
         match self
             .root
@@ -208,8 +208,8 @@ impl FileStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] if `user` has no home, [`StoreError::Denied`] if it is a
-    /// symlink or not accessible.
+    /// [`StoreError::NotFound`] if `user` has no home, [`StoreError::Denied`] if it
+    /// leads out of the root (a symlink) or cannot be accessed.
     pub fn existing_home(&self, user: &Username) -> Result<Home, StoreError> {
         Ok(Home {
             dir: self.root.open_dir(user.as_str())?,

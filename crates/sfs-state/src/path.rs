@@ -86,7 +86,8 @@ impl VirtualPath {
     ///
     /// - [`PathError::TooLong`], [`PathError::Nul`], [`PathError::ControlCharacter`]
     ///   or [`PathError::BidiControl`] if the text breaks those rules;
-    /// - [`PathError::NameTooLong`] or [`PathError::Reserved`] for a bad name;
+    /// - [`PathError::NameTooLong`] for a long name, [`PathError::Reserved`] for one
+    ///   with the upload temporary prefix;
     /// - [`PathError::EscapesHome`] for a `..` above `/`;
     /// - [`PathError::TooDeep`] if the result has more than [`MAX_DEPTH`] names.
     pub fn join(&self, input: &str) -> Result<Self, PathError> {
