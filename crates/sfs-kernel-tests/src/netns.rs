@@ -128,6 +128,12 @@ impl TopologyBuilder {
     }
 
     /// Creates the namespaces, links, addresses and qdiscs. Needs root.
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] if `ip` or `tc` cannot be run or fails (without root, or without
+    /// netem in the kernel), its standard error in the message; what was made until then
+    /// is removed again.
     pub fn build(self) -> io::Result<Topology> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let id = format!(
@@ -189,6 +195,11 @@ impl Topology {
     /// A socket belongs to the namespace it was created in, so create sockets while
     /// the guard lives and use them anywhere afterwards. Only this thread moves: other
     /// threads (a multi-threaded runtime's workers) stay where they are.
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of opening this thread's or the side's namespace file, or of
+    /// `setns` (`EPERM` without `CAP_SYS_ADMIN`); the thread then stays where it was.
     pub fn enter(&self, side: Side) -> io::Result<NamespaceGuard> {
         let original = File::open("/proc/thread-self/ns/net")?;
         let target = File::open(format!("/run/netns/{}", self.namespace(side)))?;
@@ -207,6 +218,12 @@ impl Topology {
 
     /// Makes a path a black hole in both directions: packets vanish, links stay up,
     /// as when a router between the hosts dies.
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] if `ip` or `tc` cannot be run or fails (its standard error
+    /// is in the message); the server side may then be changed and the client side
+    /// not.
     pub fn cut(&self, path: Path) -> io::Result<()> {
         self.apply_netem(
             path,
@@ -218,17 +235,35 @@ impl Topology {
     }
 
     /// Undoes [`Topology::cut`], back to the path's configured delay and loss.
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] if `ip` or `tc` cannot be run or fails (its standard error
+    /// is in the message); the server side may then be changed and the client side
+    /// not.
     pub fn restore(&self, path: Path) -> io::Result<()> {
         self.apply_netem(path, self.paths[path.index()])
     }
 
     /// Changes a path's delay and loss from now on.
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] if `ip` or `tc` cannot be run or fails (its standard error
+    /// is in the message); the server side may then be changed and the client side
+    /// not.
+    /// The new values are kept either way, for [`Topology::restore`].
     pub fn set_netem(&mut self, path: Path, rtt: Duration, loss_percent: f64) -> io::Result<()> {
         self.paths[path.index()] = Impairment { rtt, loss_percent };
         self.apply_netem(path, self.paths[path.index()])
     }
 
     /// Takes a path's link down on both ends (the hosts see it go, unlike [`cut`]).
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] if `ip` cannot be run or fails (its standard error is in
+    /// the message); the server side may then be down and the client side not.
     ///
     /// [`cut`]: Topology::cut
     pub fn link_down(&self, path: Path) -> io::Result<()> {

@@ -359,6 +359,10 @@ impl fmt::Debug for AuditLog {
 
 impl AuditLog {
     /// Opens `path` for appending (created 0600: it names users and addresses).
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of opening or creating `path`.
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new()
             .append(true)
@@ -377,6 +381,11 @@ impl AuditLog {
 
     /// Appends one event, stamped now. The line is written with a single
     /// `write_all` under a lock, so concurrent events never interleave.
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of writing or flushing the line; the event is then lost (it
+    /// still went to the `sfs::audit` log target).
     pub fn record(&self, event: &AuditEvent<'_>) -> io::Result<()> {
         let mut line = event.format_line(SystemTime::now());
         log::info!(target: "sfs::audit", "{line}");

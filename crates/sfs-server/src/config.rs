@@ -390,6 +390,11 @@ pub enum ConfigError {
 impl ServerConfig {
     /// Parses a TOML file. A missing field takes its default; an unknown one is an
     /// error (a typo must not silently do nothing).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if the file cannot be read, [`ConfigError::Parse`] if it is
+    /// not TOML, has an unknown field or a value of the wrong type.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -402,6 +407,11 @@ impl ServerConfig {
     }
 
     /// Checks that the values make sense together.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`], naming the first value out of range or at odds with
+    /// another.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |text: String| Err(ConfigError::Invalid(text));
         if self.bind.is_empty() {
@@ -529,6 +539,11 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// Builds the configuration: defaults, then the file if `--config` was given,
     /// then these flags, then validation.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerConfig::from_toml_file`] for the file and
+    /// [`ServerConfig::validate`] for the result.
     pub fn load(&self) -> Result<ServerConfig, ConfigError> {
         let mut config = match &self.config {
             Some(path) => ServerConfig::from_toml_file(path)?,

@@ -210,6 +210,13 @@ pub enum ContextError {
 impl ServerContext {
     /// Builds the context from a configuration and what its preflight loaded.
     /// Runs one bcrypt (the dummy hash): call it at startup.
+    ///
+    /// # Errors
+    ///
+    /// - [`ContextError::Read`] if the certificate or key file cannot be read;
+    /// - [`ContextError::Tls`] if they do not make a TLS configuration;
+    /// - [`ContextError::Accounts`] if the users file cannot be read or is corrupt, or
+    ///   bcrypt fails.
     pub fn new(config: &ServerConfig, preflight: Preflight) -> Result<Self, ContextError> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|source| ContextError::Read {

@@ -157,6 +157,13 @@ pub enum BindError {
 }
 
 /// Binds every configured address (one multi-homed listener) on the configured port.
+///
+/// # Errors
+///
+/// - [`BindError::SctpUnavailable`] if the kernel has no SCTP;
+/// - [`BindError::PortInUse`] on `EADDRINUSE`, [`BindError::AddressNotAvailable`] on
+///   `EADDRNOTAVAIL`;
+/// - [`BindError::Other`] for any other failure (no address, a socket option).
 pub fn bind(config: &ServerConfig) -> Result<SctpListener, BindError> {
     let addrs: Vec<SocketAddr> = config
         .bind
@@ -192,6 +199,12 @@ pub fn bind(config: &ServerConfig) -> Result<SctpListener, BindError> {
 
 /// Accepts and serves connections until `shutdown` completes, then stops
 /// accepting, tells every connection, and waits (bounded) for them to end.
+///
+/// # Cancel safety
+///
+/// Not cancellation-safe: dropping the future drops the listener and aborts every
+/// connection task at once, as if each client had vanished, with no goodbye and no
+/// grace period. Complete `shutdown` instead for an orderly stop.
 pub async fn run<L: Listener>(
     listener: L,
     ctx: Arc<ServerContext>,

@@ -97,6 +97,14 @@ pub struct Preflight {
 }
 
 /// Runs every file check of `config`.
+///
+/// # Errors
+///
+/// The first check that fails: [`StartupError::Users`] or [`StartupError::Shares`]
+/// for an unreadable or corrupt state file, [`StartupError::Missing`],
+/// [`StartupError::Unreadable`] or [`StartupError::Invalid`] for the certificate or
+/// key, [`StartupError::Root`] for the homes' root (or its sweep), and
+/// [`StartupError::LogFile`] for the audit log.
 pub fn preflight(config: &ServerConfig) -> Result<Preflight, StartupError> {
     let users = UsersFile::new(&config.users_file).load()?;
     let shares = SharesFile::new(&config.shares_file).load()?;
@@ -152,6 +160,12 @@ pub fn preflight(config: &ServerConfig) -> Result<Preflight, StartupError> {
 }
 
 /// Reads every certificate of a PEM file; at least one is required.
+///
+/// # Errors
+///
+/// [`StartupError::Missing`] if the file does not exist, [`StartupError::Unreadable`]
+/// if it cannot be read, [`StartupError::Invalid`] if it is not PEM or holds no
+/// certificate.
 pub fn load_certificate_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, StartupError> {
     const WHAT: &str = "certificate";
     let reader = open(WHAT, path)?;
@@ -169,6 +183,10 @@ pub fn load_certificate_chain(path: &Path) -> Result<Vec<CertificateDer<'static>
 }
 
 /// Reads the first private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
+///
+/// # Errors
+///
+/// As [`load_certificate_chain`], [`StartupError::Invalid`] meaning no private key.
 pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, StartupError> {
     const WHAT: &str = "private key";
     let reader = open(WHAT, path)?;

@@ -168,6 +168,10 @@ pub struct FileStore {
 
 impl FileStore {
     /// Opens (creating with mode 0700 if missing) the folder holding every home.
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of creating or opening `root`.
     pub fn open(root: &Path) -> io::Result<Self> {
         let mut builder = std::fs::DirBuilder::new();
         std::os::unix::fs::DirBuilderExt::mode(builder.recursive(true), 0o700);
@@ -178,6 +182,12 @@ impl FileStore {
 
     /// The home of `user`, created (mode 0700) on first use. A [`Username`] is
     /// always a plain safe name, so it cannot point anywhere but one folder down.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Denied`] if the home leads out of the root (a symlink) or cannot
+    /// be accessed, [`StoreError::NoSpace`] if it cannot be created, otherwise the
+    /// mapped [`StoreError`] of `mkdir` or `open`.
     pub fn home(&self, user: &Username) -> Result<Home, StoreError> {
         match self
             .root
@@ -195,6 +205,11 @@ impl FileStore {
 
     /// The home of `user` if it exists; never creates one. Use it for other users'
     /// homes (an admin or a share), so naming a user does not conjure a folder.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if `user` has no home, [`StoreError::Denied`] if it
+    /// leads out of the root (a symlink) or cannot be accessed.
     pub fn existing_home(&self, user: &Username) -> Result<Home, StoreError> {
         Ok(Home {
             dir: self.root.open_dir(user.as_str())?,
@@ -239,6 +254,11 @@ impl FileStore {
 
     /// Deletes leftover upload temporary files (from a crash or kill) in every home.
     /// Returns how many were removed. Run it at startup, before serving.
+    ///
+    /// # Errors
+    ///
+    /// The first [`io::Error`] of listing a folder or removing a file; files removed
+    /// until then stay removed.
     pub fn remove_stale_uploads(&self) -> io::Result<usize> {
         remove_stale_uploads_in(&self.root, 0)
     }
@@ -311,6 +331,11 @@ pub struct Home {
 
 impl Home {
     /// Describes a file or folder (following symlinks that stay inside the home).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if nothing is there, [`StoreError::NotADirectory`] if a
+    /// name on the way is a file, [`StoreError::Denied`] for a symlink leading out.
     pub fn stat(&self, path: &VirtualPath) -> Result<Entry, StoreError> {
         let metadata = if path.is_root() {
             self.dir.dir_metadata()?
@@ -322,6 +347,11 @@ impl Home {
     }
 
     /// The size of a regular file.
+    ///
+    /// # Errors
+    ///
+    /// As [`Home::stat`], and [`StoreError::IsADirectory`] or [`StoreError::NotRegular`]
+    /// if `path` is not a regular file.
     pub fn size(&self, path: &VirtualPath) -> Result<u64, StoreError> {
         let entry = self.stat(path)?;
         match entry.kind {
@@ -333,6 +363,12 @@ impl Home {
 
     /// The entries of a folder, sorted by name. Upload temporary files and names a
     /// client could not have sent (control characters, invalid UTF-8) are left out.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`], [`StoreError::NotADirectory`] or [`StoreError::Denied`]
+    /// if `path` is not a folder that can be opened here; [`StoreError::Io`] if reading it
+    /// fails.
     pub fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, StoreError> {
         let dir = self.open_dir(path)?;
         let mut entries = Vec::new();
@@ -353,6 +389,13 @@ impl Home {
     }
 
     /// Creates a folder, mode 0700.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::RootOperation`] for `/`, [`PathError::Reserved`] for a reserved
+    ///   top name, [`PathError::TooDeep`] or [`PathError::TooLong`] past the stored limits;
+    /// - [`StoreError::AlreadyExists`] if the name is taken, [`StoreError::NotFound`] if
+    ///   the parent is missing, [`StoreError::NoSpace`] if the disk is full.
     pub fn mkdir(&self, path: &VirtualPath) -> Result<(), StoreError> {
         self.check_changeable(path)?;
         self.check_stored(path, Reach::default())?;
@@ -362,6 +405,12 @@ impl Home {
     }
 
     /// Removes an empty folder.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::RootOperation`] for `/`, [`PathError::Reserved`] for a reserved top
+    /// name, [`StoreError::NotEmpty`], [`StoreError::NotFound`] or
+    /// [`StoreError::NotADirectory`] as `rmdir` reports them.
     pub fn rmdir(&self, path: &VirtualPath) -> Result<(), StoreError> {
         self.check_changeable(path)?;
         self.dir.remove_dir(path.relative())?;
@@ -369,6 +418,12 @@ impl Home {
     }
 
     /// Removes a file (a symlink itself, never its target).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::RootOperation`] for `/`, [`PathError::Reserved`] for a reserved top
+    /// name, [`StoreError::IsADirectory`] for a folder, [`StoreError::NotFound`] if
+    /// nothing is there.
     pub fn delete(&self, path: &VirtualPath) -> Result<(), StoreError> {
         self.check_changeable(path)?;
         if self.dir.symlink_metadata(path.relative())?.is_dir() {
@@ -383,6 +438,15 @@ impl Home {
     /// appears under the target name meanwhile is never overwritten. The result is
     /// checked against the stored limits: the target's depth plus the depth of the
     /// moved tree, so everything stored stays reachable by some path.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::RootOperation`] if either path is `/`, [`PathError::Reserved`] for
+    ///   a reserved top name, [`StoreError::Denied`] when moving a folder into itself;
+    /// - [`PathError::TooDeep`] or [`PathError::TooLong`] if the moved tree would pass the
+    ///   stored limits;
+    /// - [`StoreError::AlreadyExists`] if `to` exists, [`StoreError::NotFound`] if `from`
+    ///   or `to`'s parent is missing. Nothing is moved on an error.
     pub fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StoreError> {
         self.check_changeable(from)?;
         self.check_changeable(to)?;
@@ -412,6 +476,12 @@ impl Home {
     }
 
     /// Opens a regular file for reading.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::IsADirectory`] for a folder, [`StoreError::NotRegular`] for a
+    /// device, socket or FIFO, [`StoreError::NotFound`] if nothing is there,
+    /// [`StoreError::Denied`] for a symlink leading out.
     pub fn open_read(&self, path: &VirtualPath) -> Result<std::fs::File, StoreError> {
         if path.is_root() {
             return Err(StoreError::IsADirectory);
@@ -433,6 +503,10 @@ impl Home {
     }
 
     /// The SHA-256 of a regular file.
+    ///
+    /// # Errors
+    ///
+    /// As [`Home::open_read`], and [`StoreError::Io`] if reading fails.
     pub fn digest(&self, path: &VirtualPath) -> Result<Digest, StoreError> {
         let file = self.open_read(path)?;
         let (_, digest) = sfs_proto::digest::sha256_reader(file)?;
@@ -441,6 +515,15 @@ impl Home {
 
     /// Starts an upload to `path`. The folder must exist; the target, if any, is
     /// replaced only by [`Upload::commit`].
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::RootOperation`] for `/`, [`PathError::Reserved`] for a reserved top
+    ///   name, [`PathError::TooDeep`] or [`PathError::TooLong`] past the stored limits;
+    /// - [`StoreError::IsADirectory`] or [`StoreError::NotRegular`] if the target is not a
+    ///   regular file, [`StoreError::NotFound`] if the folder is missing;
+    /// - [`StoreError::NoSpace`] or [`StoreError::Io`] if the temporary file cannot be
+    ///   made (or there is no system randomness for its name).
     pub fn begin_upload(&self, path: &VirtualPath) -> Result<Upload, StoreError> {
         self.check_changeable(path)?;
         self.check_stored(path, Reach::default())?;
@@ -532,6 +615,11 @@ impl Home {
     /// Whether `upload` still lands at `path` here: the folder `path` names now is
     /// the very folder (same device and inode) the upload began in. False when the
     /// folder was renamed away, replaced or removed meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Denied`] or [`StoreError::Io`] if the folder `path` names cannot be
+    /// opened or either folder cannot be described; a missing folder is `false`.
     pub fn holds_upload(&self, path: &VirtualPath, upload: &Upload) -> Result<bool, StoreError> {
         use cap_std::fs::MetadataExt;
         let Some(parent) = path.parent() else {
@@ -583,6 +671,11 @@ impl Home {
     /// Bytes and regular files stored under the home, walked now (symlinks are
     /// not followed; temporary upload files are left out, since uploads in
     /// progress are counted by their reservation). Blocking.
+    ///
+    /// # Errors
+    ///
+    /// The mapped [`StoreError`] of the first folder that cannot be listed or entry that
+    /// cannot be described.
     pub fn usage(&self) -> Result<StoredUsage, StoreError> {
         let mut usage = StoredUsage::default();
         add_usage_in(&self.dir, 0, &mut usage)?;
@@ -590,6 +683,10 @@ impl Home {
     }
 
     /// Bytes an unprivileged writer can still put on the home's file system.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] (or another mapped [`StoreError`]) if `fstatvfs` fails.
     pub fn free_space(&self) -> Result<u64, StoreError> {
         let stats = nix::sys::statvfs::fstatvfs(&self.dir).map_err(io::Error::from)?;
         Ok(stats
@@ -701,6 +798,12 @@ pub struct Upload {
 
 impl Upload {
     /// Appends a chunk.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSpace`] if the disk or quota is full, [`StoreError::Io`] for
+    /// another write failure; [`StoreError::NotFound`] if the file was already closed.
+    /// What was written before stays in the temporary file.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         let file = self.file.as_mut().ok_or(StoreError::NotFound)?;
         file.write_all(chunk)?;
@@ -722,6 +825,10 @@ impl Upload {
     /// Checks the digest, makes the data durable and renames it over the target.
     /// On any failure, including a mismatch, the temporary file is removed and the
     /// previous target is untouched. Returns the size written.
+    ///
+    /// # Errors
+    ///
+    /// As [`Upload::commit_as`] with [`CommitMode::Replace`].
     pub fn commit(self, expected: &Digest) -> Result<u64, StoreError> {
         self.commit_as(expected, CommitMode::Replace)
     }
@@ -729,6 +836,15 @@ impl Upload {
     /// Like [`commit`](Self::commit), with [`CommitMode::CreateOnly`] refusing
     /// ([`StoreError::AlreadyExists`]) when the target name is taken at the moment
     /// of the rename, in the same kernel step as the rename itself.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::DigestMismatch`] if the content does not match `expected`;
+    /// - [`StoreError::IsADirectory`] if a folder took the target name meanwhile,
+    ///   [`StoreError::AlreadyExists`] if any entry did under [`CommitMode::CreateOnly`];
+    /// - [`StoreError::NoSpace`] or [`StoreError::Io`] if `fsync` or the rename fails.
+    ///   Only when the folder's `fsync` after the rename fails is the new file already
+    ///   in place (and perhaps not durable).
     pub fn commit_as(mut self, expected: &Digest, mode: CommitMode) -> Result<u64, StoreError> {
         if self.digest() != *expected {
             return Err(StoreError::DigestMismatch);

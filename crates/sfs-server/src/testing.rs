@@ -147,6 +147,10 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// Steps until the upload `id` has sent everything its limit allows.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`step`](Self::step), which it repeats.
     pub async fn until_upload_stalls(&mut self, id: RequestId) {
         loop {
             assert!(!self.is_over(), "session ended: {:?}", self.closed);
@@ -173,6 +177,11 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// Sends the chunks held back, in order, and stops holding.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancellation-safe: the held chunks not sent yet are lost, leaving gaps the
+    /// server waits for.
     pub async fn release_stream(&mut self) {
         self.held_stream = None;
         for transmit in std::mem::take(&mut self.held) {
@@ -194,6 +203,12 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// One round: send what is queued and allowed, act on events, take one input.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancellation-safe while upload chunks go out: a chunk the session has sealed
+    /// but the driver has not sent is lost, leaving a gap the server waits for. Replies
+    /// and download bytes already taken in are kept.
     pub async fn step(&mut self) {
         self.push_uploads().await;
         let _ = self.driver.flush(&mut self.session).await;
@@ -213,6 +228,10 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// Steps for `time`, without waiting for input beyond it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`step`](Self::step), which it repeats.
     pub async fn settle(&mut self, time: Duration) {
         let deadline = tokio::time::Instant::now() + time;
         while !self.is_over() {
@@ -337,6 +356,11 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// Every reply to `id`, once the final one is in.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`step`](Self::step), which it repeats; replies to `id` received so far are
+    /// kept for the next call.
     pub async fn replies(&mut self, id: RequestId) -> Vec<Reply> {
         while !self.done.contains(&id) {
             assert!(
@@ -350,17 +374,30 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// The final reply to `id`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`replies`](Self::replies).
     pub async fn reply(&mut self, id: RequestId) -> Reply {
         self.replies(id).await.pop().expect("a reply")
     }
 
     /// Sends `command` and waits for its final reply.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`replies`](Self::replies); the command is queued either way, and its id is lost
+    /// with the future.
     pub async fn request(&mut self, command: Command) -> Reply {
         let id = self.send(command);
         self.reply(id).await
     }
 
     /// Logs in; returns the reply.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Self::request).
     pub async fn login(&mut self, user: &str, password: &str) -> Reply {
         self.request(Command::Login {
             user: user.into(),
@@ -370,18 +407,39 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// Uploads `data` to `path`; returns the final reply.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Self::request).
     pub async fn upload(&mut self, path: &str, data: &[u8]) -> Reply {
         let id = self.send_stor(path, data.to_vec());
         self.reply(id).await
     }
 
     /// The file, or the error reply (or the transfer's failure code as an error).
+    ///
+    /// # Errors
+    ///
+    /// The error reply to the RETR, or the transfer's failure code as an error reply.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`download_with_hook`](Self::download_with_hook).
     pub async fn download_result(&mut self, id: RequestId) -> Result<Vec<u8>, Reply> {
         self.download_with_hook(id, usize::MAX, || {}).await
     }
 
     /// Like [`Self::download_result`], calling `hook` once `threshold` bytes have
     /// arrived (and before the download completes); `usize::MAX` never calls it.
+    ///
+    /// # Errors
+    ///
+    /// As [`download_result`](Self::download_result).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`step`](Self::step), which it repeats. Once the RETR's reply is in, a cancelled
+    /// call cannot be resumed: the reply has been taken.
     pub async fn download_with_hook(
         &mut self,
         id: RequestId,
@@ -426,12 +484,24 @@ impl<T: Transport> TestClient<T> {
     }
 
     /// Downloads all of `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`download_result`](Self::download_result).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`download_with_hook`](Self::download_with_hook); the RETR is queued either way.
     pub async fn download(&mut self, path: &str) -> Result<Vec<u8>, Reply> {
         let id = self.send_retr(path, 0);
         self.download_result(id).await
     }
 
     /// Steps until the session ends; returns why.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`step`](Self::step), which it repeats. Calling it again resumes.
     pub async fn until_closed(&mut self) -> Option<CloseReason> {
         while !self.is_over() {
             self.step().await;
@@ -441,6 +511,11 @@ impl<T: Transport> TestClient<T> {
 
     /// Sends QUIT, expects `Ok`, and returns how the server task summed up the
     /// connection. Needs [`Self::server`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Self::request) until the QUIT reply is in; after that the client is
+    /// gone, and dropping the future detaches the server task instead of awaiting it.
     pub async fn quit(mut self) -> ConnectionSummary {
         let reply = self.request(Command::Quit).await;
         assert_eq!(reply, Reply::Ok);

@@ -25,6 +25,13 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 ///
 /// The temporary file is created with `O_EXCL` and `mode` from the start, so the data
 /// is never readable by others even for a moment.
+///
+/// # Errors
+///
+/// An [`io::Error`] of kind `InvalidInput` if `path` has no file name, or the error
+/// of creating, writing or `fsync`ing the temporary file, the `rename` or the
+/// folder's `fsync`; the temporary file is then removed and `path` keeps its old
+/// content (unless only the folder's `fsync` failed, after the rename).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_dir(path);
     let file_name = path
@@ -57,6 +64,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// `fsync`s a folder, making renames and creations inside it durable.
+///
+/// # Errors
+///
+/// The [`io::Error`] of opening `dir` or of its `fsync`.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -81,6 +92,11 @@ impl StateLock {
     /// Blocks until the lock for `state_file` is held. The lock file is
     /// `<state_file>.lock`, created 0600 if missing and never removed (removing it
     /// would let two writers lock two different files).
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of opening or creating the lock file (for example a
+    /// missing folder or no permission), or of `flock`.
     pub fn acquire(state_file: &Path) -> io::Result<Self> {
         let mut lock_name = state_file.as_os_str().to_owned();
         lock_name.push(".lock");

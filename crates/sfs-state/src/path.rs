@@ -70,6 +70,10 @@ impl VirtualPath {
     }
 
     /// Parses an absolute virtual path (a relative one is taken from `/`).
+    ///
+    /// # Errors
+    ///
+    /// As [`VirtualPath::join`].
     pub fn parse(text: &str) -> Result<Self, PathError> {
         Self::root().join(text)
     }
@@ -77,6 +81,15 @@ impl VirtualPath {
     /// Resolves `input` against this path, as `cd` would: an input starting with `/`
     /// starts from the home, anything else from `self`. Empty names (`a//b`) and `.`
     /// are skipped, `..` goes up and is refused above `/`.
+    ///
+    /// # Errors
+    ///
+    /// - [`PathError::TooLong`], [`PathError::Nul`], [`PathError::ControlCharacter`]
+    ///   or [`PathError::BidiControl`] if the text breaks those rules;
+    /// - [`PathError::NameTooLong`] for a long name, [`PathError::Reserved`] for one
+    ///   with the upload temporary prefix;
+    /// - [`PathError::EscapesHome`] for a `..` above `/`;
+    /// - [`PathError::TooDeep`] if the result has more than [`MAX_DEPTH`] names.
     pub fn join(&self, input: &str) -> Result<Self, PathError> {
         check_text(input)?;
         let mut names = if input.starts_with('/') {
@@ -103,6 +116,12 @@ impl VirtualPath {
     }
 
     /// Builds a path from names that are each checked like a client's.
+    ///
+    /// # Errors
+    ///
+    /// - [`PathError::EscapesHome`] for an empty name, `.`, `..` or a name with `/`;
+    /// - [`PathError::TooDeep`] past [`MAX_DEPTH`] names;
+    /// - otherwise the [`PathError`] the name would cause in [`VirtualPath::join`].
     pub fn from_names<I, S>(names: I) -> Result<Self, PathError>
     where
         I: IntoIterator<Item = S>,
@@ -162,6 +181,10 @@ impl VirtualPath {
     }
 
     /// `self` with `other`'s names appended.
+    ///
+    /// # Errors
+    ///
+    /// [`PathError::TooDeep`] if the result has more than [`MAX_DEPTH`] names.
     pub fn concat(&self, other: &VirtualPath) -> Result<Self, PathError> {
         let mut names = self.names.clone();
         names.extend(other.names.iter().cloned());

@@ -287,6 +287,14 @@ impl ShareDb {
     /// Gives `grantee` `rights` on `path` in `owner`'s home, replacing the rights of
     /// an earlier share of the same item to the same user. `users` is checked for the
     /// grantee. The caller checks that the item exists in the owner's home.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error:
+    /// - [`ShareError::NoRights`] if `rights` is empty;
+    /// - [`ShareError::SelfShare`] if `grantee` is `owner`;
+    /// - [`ShareError::BadTarget`] for the home itself or anything in `/shared`;
+    /// - [`ShareError::NoSuchUser`] if `grantee` is not in `users`.
     pub fn grant(
         &mut self,
         owner: &Username,
@@ -324,6 +332,10 @@ impl ShareDb {
     }
 
     /// Removes a share.
+    ///
+    /// # Errors
+    ///
+    /// [`ShareError::NoSuchShare`] if `owner` has not shared `path` with `grantee`.
     pub fn revoke(
         &mut self,
         owner: &Username,
@@ -489,6 +501,12 @@ pub enum Resolved {
 impl Resolved {
     /// Checks that `access` is allowed here. Own paths allow everything (the store
     /// still confines them); the synthesized folders allow only reading.
+    ///
+    /// # Errors
+    ///
+    /// - [`ShareError::ReadOnly`] for anything but reading in the `/shared` folders;
+    /// - [`ShareError::Denied`] if the share lacks the right `access` needs;
+    /// - [`ShareError::NotShared`] if no share leads here.
     pub fn check(&self, access: Access) -> Result<(), ShareError> {
         match self {
             Self::Own(_) => Ok(()),

@@ -82,6 +82,12 @@ pub enum UsernameError {
 
 impl Username {
     /// Parses a username, refusing anything outside the allow-list.
+    ///
+    /// # Errors
+    ///
+    /// - [`UsernameError::BadLength`] outside 3 to 32 bytes;
+    /// - [`UsernameError::BadFirstCharacter`] if it does not start with `a-z`;
+    /// - [`UsernameError::BadCharacter`] for anything but `a-z`, `0-9`, `_` and `-`.
     pub fn parse(text: &str) -> Result<Self, UsernameError> {
         if !USERNAME_LEN.contains(&text.len()) {
             return Err(UsernameError::BadLength);
@@ -247,6 +253,11 @@ impl fmt::Debug for PasswordHash {
 }
 
 /// Hashes a password with bcrypt at `cost`, on the calling thread (slow on purpose).
+///
+/// # Errors
+///
+/// [`AccountsError::Hash`] if bcrypt refuses `cost` (outside 4..=31) or finds no
+/// system randomness for the salt.
 pub fn hash_password(password: &Password, cost: u32) -> Result<PasswordHash, AccountsError> {
     // `Password` already holds at most 72 bytes. The non-truncating variants count
     // the NUL terminator bcrypt appends, and so refuse exactly-72-byte passwords;
@@ -346,6 +357,10 @@ impl UserDb {
     }
 
     /// Adds a new account; refuses to replace an existing one.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountsError::UserExists`] if `name` is taken; nothing changes then.
     pub fn add(
         &mut self,
         name: Username,
@@ -371,6 +386,10 @@ impl UserDb {
     }
 
     /// Removes an account and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountsError::NoSuchUser`] if there is no account `name`.
     pub fn remove(&mut self, name: &Username) -> Result<UserRecord, AccountsError> {
         self.users
             .remove(name)
@@ -378,18 +397,30 @@ impl UserDb {
     }
 
     /// Replaces an account's password hash.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountsError::NoSuchUser`] if there is no account `name`.
     pub fn set_hash(&mut self, name: &Username, hash: PasswordHash) -> Result<(), AccountsError> {
         self.user_mut(name)?.hash = hash;
         Ok(())
     }
 
     /// Changes an account's role.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountsError::NoSuchUser`] if there is no account `name`.
     pub fn set_role(&mut self, name: &Username, role: Role) -> Result<(), AccountsError> {
         self.user_mut(name)?.role = role;
         Ok(())
     }
 
     /// Enables or disables an account.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountsError::NoSuchUser`] if there is no account `name`.
     pub fn set_disabled(&mut self, name: &Username, disabled: bool) -> Result<(), AccountsError> {
         self.user_mut(name)?.disabled = disabled;
         Ok(())

@@ -40,12 +40,30 @@ impl Hasher {
     }
 
     /// Hashes a password for storage.
+    ///
+    /// # Errors
+    ///
+    /// - [`AccountsError::Hash`] if bcrypt fails;
+    /// - [`AccountsError::Task`] if the blocking pool is gone (runtime shutting down).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation-safe: nothing is stored. A bcrypt job already started finishes
+    /// on the blocking pool, holding its permit, and its result is dropped.
     pub async fn hash(&self, password: Password) -> Result<PasswordHash, AccountsError> {
         let cost = self.cost;
         self.run(move || hash_password(&password, cost)).await?
     }
 
-    /// Checks a password against a hash.
+    /// Checks a password against a hash. A malformed hash is a mismatch, not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountsError::Task`] if the blocking pool is gone (runtime shutting down).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation-safe: as [`Hasher::hash`].
     pub async fn verify(
         &self,
         password: Password,
@@ -275,6 +293,19 @@ impl Accounts {
     /// once). With the dummy hash at the median stored cost (see
     /// [`dummy_cost`](Self::dummy_cost)), this keeps an unknown name taking as long
     /// as a known one.
+    ///
+    /// # Errors
+    ///
+    /// - [`LoginError::Rejected`] for a malformed, unknown or disabled name, or a
+    ///   wrong password;
+    /// - [`LoginError::Unavailable`] if the users file cannot be read or is corrupt,
+    ///   or bcrypt or the blocking pool fails. A failed re-hash is only logged.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation-safe: no one is logged in and nothing is lost. A bcrypt job
+    /// already started finishes on the blocking pool; a re-hash already being
+    /// stored may still be stored, which only changes the hash's cost.
     pub async fn authenticate(
         &self,
         name: &str,
@@ -320,6 +351,15 @@ impl Accounts {
     /// Like [`authenticate`](Self::authenticate), for password bytes straight from
     /// the wire: bytes that cannot be a password (empty, over 72) are rejected after
     /// the same bcrypt work as any other failure.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate); bytes that cannot be a password give
+    /// [`LoginError::Rejected`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`authenticate`](Self::authenticate).
     pub async fn authenticate_bytes(
         &self,
         name: &str,
@@ -367,6 +407,19 @@ impl Accounts {
     /// for the role. Of several concurrent registrations of one name exactly one wins;
     /// registrations of different names are all kept. The caller then creates the
     /// user's home and logs the user in.
+    ///
+    /// # Errors
+    ///
+    /// - [`RegisterError::Taken`] if the name exists, perhaps registered a moment ago;
+    /// - [`RegisterError::Unavailable`] if bcrypt, the blocking pool, or reading or
+    ///   writing the users file fails (the file then keeps its old content).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancellation-safe: once the password is hashed, the users file is written
+    /// on the blocking pool, which runs to the end. A call dropped then may still
+    /// create the account without the caller learning of it (the name is then taken
+    /// and the password is the one given).
     pub async fn register(
         &self,
         name: Username,
