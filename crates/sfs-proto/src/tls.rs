@@ -6,6 +6,7 @@
 //! sticky: every later call returns it again, and the alert rustls queued for the
 //! peer still comes out of [`TlsDriver::poll_message`].
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
@@ -23,6 +24,14 @@ pub const ALPN_PROTOCOL: &[u8] = b"sfs/1";
 
 /// The largest stream-0 message this side sends or accepts.
 pub const MAX_TLS_MESSAGE: usize = 64 * 1024;
+
+/// The most bytes rustls holds for sending (records not yet taken by
+/// [`TlsDriver::poll_message`], or plaintext before the handshake): room for two
+/// control frames of the largest size. Plaintext beyond it waits in the driver,
+/// unencrypted, until `poll_message` makes room; the embedder bounds the total
+/// by draining `poll_message` and producing no more while its own send queue
+/// is full.
+pub const TLS_SEND_BUFFER: usize = 2 * MAX_TLS_MESSAGE;
 
 /// Why a TLS configuration could not be built from the given PEM input.
 #[derive(Debug, Error)]
@@ -124,6 +133,9 @@ pub struct TlsDriver {
     conn: Connection,
     error: Option<TlsError>,
     peer_closed: bool,
+    /// Application bytes rustls could not take yet (its buffer was at
+    /// [`TLS_SEND_BUFFER`]), in order, ahead of anything written later.
+    unsent: VecDeque<u8>,
 }
 
 impl std::fmt::Debug for TlsDriver {
@@ -132,6 +144,7 @@ impl std::fmt::Debug for TlsDriver {
             .field("handshaking", &self.conn.is_handshaking())
             .field("error", &self.error)
             .field("peer_closed", &self.peer_closed)
+            .field("unsent", &self.unsent.len())
             .finish_non_exhaustive()
     }
 }
@@ -181,17 +194,41 @@ impl TlsDriver {
     }
 
     fn new(mut conn: Connection) -> Self {
-        // rustls refuses application data past 64 KiB of unsent bytes by default,
-        // which would turn a few large replies queued before the next
-        // poll_message into a failure. What is queued here is bounded by what the
-        // application writes; the embedder applies backpressure by draining
-        // poll_transmit before reading more from the peer.
-        conn.set_buffer_limit(None);
+        // rustls takes application data only up to this limit and reports a short
+        // write beyond it; write_plaintext keeps the rest in `unsent`, so no byte
+        // is lost and rustls's own buffer stays small.
+        conn.set_buffer_limit(Some(TLS_SEND_BUFFER));
         Self {
             conn,
             error: None,
             peer_closed: false,
+            unsent: VecDeque::new(),
         }
+    }
+
+    /// Application bytes waiting for room in rustls's send buffer.
+    pub fn unsent_plaintext(&self) -> usize {
+        self.unsent.len()
+    }
+
+    /// Moves as much of `unsent` into rustls as it takes; true if any moved.
+    fn feed_unsent(&mut self) -> bool {
+        let mut moved = false;
+        while !self.unsent.is_empty() {
+            let (front, _) = self.unsent.as_slices();
+            match self.conn.writer().write(front) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                    moved = true;
+                }
+            }
+        }
+        if self.unsent.is_empty() && self.unsent.capacity() > TLS_SEND_BUFFER {
+            // A burst is over: do not keep its memory for the rest of the session.
+            self.unsent = VecDeque::new();
+        }
+        moved
     }
 
     fn fail(&mut self, error: TlsError) -> TlsError {
@@ -261,7 +298,9 @@ impl TlsDriver {
     }
 
     /// Queues application bytes (control frames). Before the handshake completes
-    /// rustls buffers them.
+    /// rustls buffers them. What does not fit rustls's send buffer
+    /// ([`TLS_SEND_BUFFER`]) waits here and goes out, in order, as
+    /// [`Self::poll_message`] drains it.
     ///
     /// # Errors
     ///
@@ -270,20 +309,24 @@ impl TlsDriver {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        self.conn
-            .writer()
-            .write_all(bytes)
-            .map_err(|_| TlsError::Closed)
+        let mut rest = bytes;
+        if self.unsent.is_empty() {
+            // A short write (even of 0) means the buffer is full, not an error.
+            let taken = self.conn.writer().write(rest).unwrap_or(0);
+            rest = &rest[taken..];
+        }
+        self.unsent.extend(rest);
+        Ok(())
     }
 
     /// The next stream-0 message to send, if TLS has bytes to send. After a
     /// failure this still yields the alert.
     pub fn poll_message(&mut self) -> Option<Vec<u8>> {
-        if !self.conn.wants_write() {
-            return None;
-        }
         let mut out = Vec::new();
-        while self.conn.wants_write() && out.len() < MAX_TLS_MESSAGE {
+        while out.len() < MAX_TLS_MESSAGE {
+            if !self.conn.wants_write() && !self.feed_unsent() {
+                break;
+            }
             let mut bounded = Bounded {
                 out: &mut out,
                 limit: MAX_TLS_MESSAGE,
@@ -292,6 +335,8 @@ impl TlsDriver {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
+            // Room was made: the next application bytes may follow in this message.
+            self.feed_unsent();
         }
         (!out.is_empty()).then_some(out)
     }
@@ -317,8 +362,15 @@ impl TlsDriver {
         self.peer_closed
     }
 
-    /// Queues a `close_notify`.
+    /// Queues a `close_notify`, after every application byte still waiting, so a
+    /// last `Close` message is not cut off by it.
     pub fn send_close_notify(&mut self) {
+        if !self.unsent.is_empty() {
+            // Once: whatever waits goes in whole, however large the buffer grows.
+            self.conn.set_buffer_limit(None);
+            self.feed_unsent();
+            self.conn.set_buffer_limit(Some(TLS_SEND_BUFFER));
+        }
         self.conn.send_close_notify();
     }
 

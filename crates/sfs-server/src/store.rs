@@ -160,6 +160,37 @@ impl Entry {
     }
 }
 
+/// A folder's entries, read lazily ([`Home::entries`]).
+pub struct Entries {
+    dir: cap_std::fs::ReadDir,
+}
+
+impl Iterator for Entries {
+    type Item = Result<Entry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let entry = match self.dir.next()? {
+                Ok(entry) => entry,
+                Err(error) => return Some(Err(error.into())),
+            };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if check_single_name(&name).is_err() {
+                continue;
+            }
+            // Not following symlinks: a listing never reveals what lies outside.
+            return Some(
+                entry
+                    .metadata()
+                    .map(|metadata| Entry::from_metadata(name, &metadata))
+                    .map_err(StoreError::from),
+            );
+        }
+    }
+}
+
 /// The folder holding every home.
 #[derive(Debug)]
 pub struct FileStore {
@@ -370,22 +401,23 @@ impl Home {
     /// if `path` is not a folder that can be opened here; [`StoreError::Io`] if reading it
     /// fails.
     pub fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, StoreError> {
-        let dir = self.open_dir(path)?;
-        let mut entries = Vec::new();
-        for entry in dir.entries()? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if check_single_name(&name).is_err() {
-                continue;
-            }
-            // Not following symlinks: a listing never reveals what lies outside.
-            let metadata = entry.metadata()?;
-            entries.push(Entry::from_metadata(name, &metadata));
-        }
+        let mut entries = self.entries(path)?.collect::<Result<Vec<_>, _>>()?;
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
+    }
+
+    /// The entries of a folder as the directory yields them, read one at a time,
+    /// so a caller holds only what it has not passed on yet (no order). Skips
+    /// what [`Self::list`] skips.
+    ///
+    /// # Errors
+    ///
+    /// The folder cannot be opened; each item may fail on its own (a read or a
+    /// `stat` error).
+    pub fn entries(&self, path: &VirtualPath) -> Result<Entries, StoreError> {
+        Ok(Entries {
+            dir: self.open_dir(path)?.entries()?,
+        })
     }
 
     /// Creates a folder, mode 0700.

@@ -373,6 +373,11 @@ impl<T: Transport> TestClient<T> {
         self.replies.remove(&id).unwrap_or_default()
     }
 
+    /// Whether the final reply to `id` has arrived (without reading more).
+    pub fn is_answered(&self, id: RequestId) -> bool {
+        self.done.contains(&id)
+    }
+
     /// The final reply to `id`.
     ///
     /// # Cancel safety

@@ -82,15 +82,19 @@ impl<T: Transport> Shell<T> {
     }
 }
 
+/// The entries of a LIST answer, sorted by name: the server sorts only within
+/// each part of a large listing.
 pub(super) fn listing(replies: &[Reply]) -> Vec<Entry> {
-    replies
+    let mut entries: Vec<Entry> = replies
         .iter()
         .flat_map(|r| match r {
             Reply::Listing { entries, .. } => entries.clone(),
             Reply::Stat { entry } => vec![entry.clone()],
             _ => Vec::new(),
         })
-        .collect()
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
 }
 
 fn shares(replies: &[Reply]) -> Vec<ShareEntry> {

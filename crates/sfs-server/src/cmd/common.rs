@@ -1,12 +1,11 @@
 //! What several commands share: resolving a client's path through the share tree,
-//! logging, mapping errors to replies, listing entries and splitting replies into
-//! parts.
+//! logging, mapping errors to replies, listing entries.
 
 use std::time::UNIX_EPOCH;
 
 use sfs_proto::control::{EntryKind as WireKind, ErrorCode, Reply, ShareEntry};
 
-use super::{CommandContext, CommandResult};
+use super::{CommandContext, CommandResult, PartStream};
 use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::context::ServerContext;
@@ -218,34 +217,6 @@ pub(crate) fn wire_entry(entry: &Entry) -> sfs_proto::control::Entry {
     }
 }
 
-/// Bytes of entries per multi-part reply (`Listing`, `Shares`), well under the
-/// 64 KiB control message.
-pub(crate) const PART_BUDGET: usize = 48 * 1024;
-
-/// Splits `items` into replies of at most [`PART_BUDGET`] encoded bytes each
-/// (`cost` says how many one item takes), all but the last marked `more`. Always
-/// at least one reply, so an empty listing still gets its final part.
-pub(crate) fn in_parts<T>(
-    items: impl IntoIterator<Item = T>,
-    cost: impl Fn(&T) -> usize,
-    part: impl Fn(Vec<T>, bool) -> Reply,
-) -> Vec<Reply> {
-    let mut parts = Vec::new();
-    let mut current = Vec::new();
-    let mut size = 0;
-    for item in items {
-        let item_cost = cost(&item);
-        if size + item_cost > PART_BUDGET && !current.is_empty() {
-            parts.push(part(std::mem::take(&mut current), true));
-            size = 0;
-        }
-        size += item_cost;
-        current.push(item);
-    }
-    parts.push(part(current, false));
-    parts
-}
-
 /// A folder that exists only in the share tree.
 pub(crate) fn synthesized_dir(name: &str) -> sfs_proto::control::Entry {
     sfs_proto::control::Entry {
@@ -395,7 +366,8 @@ pub(super) fn fail_with_grantee(
 const SHARE_OVERHEAD: usize = 2 + 2 + 2 + 1;
 
 /// The shares `select` picks for the logged-in user, as `Shares` replies: the
-/// shape of both share listings.
+/// shape of both share listings. The selection is copied out of the share
+/// table; its parts are encoded one at a time, as the peer takes them.
 pub(super) fn share_listing(
     cx: &CommandContext,
     select: impl for<'db> Fn(&'db ShareDb, &Username) -> Vec<&'db Share>,
@@ -405,21 +377,20 @@ pub(super) fn share_listing(
         .shares
         .with(|db| select(db, &cx.account.name).into_iter().cloned().collect());
     cx.record(&cx.event(EventKind::ListShares, AuditOutcome::Ok));
-    Ok(CommandResult::Replies {
-        replies: share_parts(&shares),
-        cwd: None,
-    })
+    Ok(share_parts(shares).start())
 }
 
-/// Splits shares into `Shares` replies, all but the last with `more` set.
-fn share_parts(shares: &[Share]) -> Vec<Reply> {
-    let entries = shares.iter().map(|share| ShareEntry {
-        owner: share.owner.to_string(),
-        path: share.path.to_string(),
-        grantee: share.grantee.to_string(),
-        rights: share.rights,
+/// The `Shares` replies for `shares`, all but the last with `more` set.
+fn share_parts(shares: Vec<Share>) -> PartStream {
+    let entries = shares.into_iter().map(|share| {
+        Ok(ShareEntry {
+            owner: share.owner.to_string(),
+            path: share.path.to_string(),
+            grantee: share.grantee.to_string(),
+            rights: share.rights,
+        })
     });
-    in_parts(
+    PartStream::new(
         entries,
         |entry| SHARE_OVERHEAD + entry.owner.len() + entry.path.len() + entry.grantee.len(),
         |entries, more| Reply::Shares { entries, more },

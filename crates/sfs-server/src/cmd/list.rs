@@ -1,14 +1,17 @@
 //! LIST: the entries of a folder (or the one entry of a file), in parts that each
-//! fit one control message.
+//! fit one control message. A folder is read with a directory iterator and
+//! streamed a part at a time ([`PartStream`]), so listing a huge folder holds one
+//! part, not the folder. Entries are sorted by name within each part; across
+//! parts they come in directory order (clients sort what they show).
 
 use sfs_proto::control::{Entry, Reply};
 
-use super::common::{in_parts, synthesized_dir, wire_entry, Target};
-use super::{CommandContext, CommandResult};
+use super::common::{store_error_reply, synthesized_dir, wire_entry, Target};
+use super::{CommandContext, CommandResult, PartStream};
 use crate::accounts::Username;
 use crate::audit::EventKind;
 use crate::shares::{Access, AccessError, SHARED_DIR};
-use crate::store::{EntryKind, VirtualPath};
+use crate::store::{EntryKind, StoreError, VirtualPath};
 
 /// Fixed bytes of one encoded entry besides its name.
 const ENTRY_OVERHEAD: usize = 2 + 1 + 8 + 8 + 4;
@@ -16,30 +19,37 @@ const ENTRY_OVERHEAD: usize = 2 + 1 + 8 + 8 + 4;
 pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Reply> {
     let kind = EventKind::List;
     let path = cx.parse_or_reply(kind, text)?;
-    let entries = match cx.target(&path, Access::Read) {
+    let parts = match cx.target(&path, Access::Read) {
         Ok(Target::Home {
             home,
             path: real,
             owner,
             ..
         }) => {
-            let listed = home.stat(&real).and_then(|entry| match entry.kind {
-                EntryKind::Dir => home.list(&real),
-                _ => Ok(vec![entry]),
+            let opened = home.stat(&real).and_then(|entry| {
+                match entry.kind {
+                    EntryKind::Dir => home.entries(&real).map(Some),
+                    _ => Ok(None),
+                }
+                .map(|entries| (entry, entries))
             });
-            match listed {
-                Ok(found) => {
+            match opened {
+                Ok((_, Some(entries))) => {
                     cx.ok(kind, &path, owner.as_ref());
-                    let mut entries: Vec<Entry> = found.iter().map(wire_entry).collect();
-                    if owner.is_none()
-                        && real.is_root()
-                        && !entries.iter().any(|e| e.name == SHARED_DIR)
-                    {
-                        // The virtual /shared folder sits in every home.
-                        entries.push(synthesized_dir(SHARED_DIR));
-                        entries.sort_by(|a, b| a.name.cmp(&b.name));
+                    let entries = entries.map(|entry| {
+                        entry
+                            .map(|entry| wire_entry(&entry))
+                            .map_err(listing_failed)
+                    });
+                    if owner.is_none() && real.is_root() {
+                        listing_parts(with_shared_dir(entries))
+                    } else {
+                        listing_parts(entries)
                     }
-                    entries
+                }
+                Ok((entry, None)) => {
+                    cx.ok(kind, &path, owner.as_ref());
+                    listing_parts(std::iter::once(Ok(wire_entry(&entry))))
                 }
                 Err(error) => {
                     return Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into()))
@@ -47,7 +57,7 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             }
         }
         Ok(Target::SharedRoot) => {
-            let owners = if cx.account.is_admin() {
+            let owners: Vec<Username> = if cx.account.is_admin() {
                 // Admins reach every home through /shared.
                 match cx.ctx.accounts.users() {
                     Ok(db) => db
@@ -61,9 +71,9 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
                             kind,
                             Some(&path),
                             None,
-                            &AccessError::Store(crate::store::StoreError::Io(
-                                std::io::Error::other("users file unreadable"),
-                            )),
+                            &AccessError::Store(StoreError::Io(std::io::Error::other(
+                                "users file unreadable",
+                            ))),
                         ));
                     }
                 }
@@ -73,10 +83,11 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
                     .with(|db| db.owners_sharing_with(&cx.account.name))
             };
             cx.ok(kind, &path, None);
-            owners
-                .iter()
-                .map(|owner| synthesized_dir(owner.as_str()))
-                .collect()
+            listing_parts(
+                owners
+                    .into_iter()
+                    .map(|owner| Ok(synthesized_dir(owner.as_str()))),
+            )
         }
         Ok(Target::Listing {
             owner,
@@ -84,16 +95,46 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             children,
         }) => {
             cx.ok(kind, &path, None);
-            children
-                .iter()
-                .filter_map(|name| listed_child(cx, &owner, &real, name))
-                .collect()
+            let cx = cx.clone();
+            // Each child is looked at when its part is produced.
+            listing_parts(
+                children
+                    .into_iter()
+                    .filter_map(move |name| listed_child(&cx, &owner, &real, &name))
+                    .map(Ok),
+            )
         }
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
     };
-    Ok(CommandResult::Replies {
-        replies: listing_parts(entries),
-        cwd: None,
+    Ok(parts.start())
+}
+
+/// The reply that ends a listing whose folder failed to read part way (the
+/// parts already sent stand; the client learns the listing is incomplete).
+fn listing_failed(error: StoreError) -> Reply {
+    log::error!("listing a folder: {error}");
+    let (code, message) = store_error_reply(&error);
+    Reply::error(code, message)
+}
+
+/// A home's top folder as its owner sees it: the virtual /shared folder sits in
+/// every home, after the real entries unless one of them has its name.
+fn with_shared_dir(
+    entries: impl Iterator<Item = Result<Entry, Reply>> + Send + 'static,
+) -> impl Iterator<Item = Result<Entry, Reply>> + Send + 'static {
+    let mut seen = false;
+    let mut entries = entries.fuse();
+    let mut added = false;
+    std::iter::from_fn(move || match entries.next() {
+        Some(item) => {
+            seen |= matches!(&item, Ok(entry) if entry.name == SHARED_DIR);
+            Some(item)
+        }
+        None if !seen && !added => {
+            added = true;
+            Some(Ok(synthesized_dir(SHARED_DIR)))
+        }
+        None => None,
     })
 }
 
@@ -124,26 +165,38 @@ fn listed_child(
     home.stat(&real).ok().map(|entry| wire_entry(&entry))
 }
 
-/// Splits entries into `Listing` replies, all but the last with `more` set.
-fn listing_parts(entries: Vec<Entry>) -> Vec<Reply> {
-    in_parts(
+/// The `Listing` replies for `entries`, each part sorted by name, all but the
+/// last with `more` set.
+fn listing_parts(
+    entries: impl Iterator<Item = Result<Entry, Reply>> + Send + 'static,
+) -> PartStream {
+    PartStream::new(
         entries,
         |entry| ENTRY_OVERHEAD + entry.name.len(),
-        |entries, more| Reply::Listing { entries, more },
+        |mut entries, more| {
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            Reply::Listing { entries, more }
+        },
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::common::PART_BUDGET;
+    use crate::cmd::parts::PART_BUDGET;
+
+    fn all_parts(entries: Vec<Entry>) -> Vec<Reply> {
+        let mut stream = listing_parts(entries.into_iter().map(Ok));
+        std::iter::from_fn(|| stream.next_part()).collect()
+    }
 
     #[test]
     fn parts_fit_a_message_and_only_the_last_is_final() {
         let entries: Vec<Entry> = (0..1000)
+            .rev()
             .map(|i| synthesized_dir(&format!("{i:0>200}")))
             .collect();
-        let parts = listing_parts(entries);
+        let parts = all_parts(entries);
         assert!(parts.len() > 3);
         let mut total = 0;
         for (i, part) in parts.iter().enumerate() {
@@ -153,11 +206,12 @@ mod tests {
             assert_eq!(*more, i + 1 < parts.len());
             let bytes: usize = entries.iter().map(|e| ENTRY_OVERHEAD + e.name.len()).sum();
             assert!(bytes <= PART_BUDGET);
+            assert!(entries.is_sorted_by(|a, b| a.name <= b.name));
             total += entries.len();
         }
         assert_eq!(total, 1000);
         assert_eq!(
-            listing_parts(Vec::new()),
+            all_parts(Vec::new()),
             vec![Reply::Listing {
                 entries: vec![],
                 more: false

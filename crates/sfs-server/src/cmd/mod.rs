@@ -13,8 +13,9 @@
 //!
 //! LOGIN and REGISTER ([`login`], [`register`]) run before there is an account and
 //! are async (bcrypt, throttle delays); QUIT is answered by the protocol session
-//! itself (reply, `Close`), and the connection logs the disconnect. Shared helpers (resolving a path, error replies, the part splitter)
-//! live in [`common`].
+//! itself (reply, `Close`), and the connection logs the disconnect. Shared helpers (resolving a path, error replies)
+//! live in [`common`]; multi-part answers (LIST and the share listings) are
+//! streamed a part at a time through [`parts`].
 
 mod cdup;
 mod common;
@@ -25,6 +26,7 @@ mod list;
 pub(crate) mod login;
 mod mkd;
 mod noop;
+mod parts;
 mod pwd;
 mod quot;
 pub(crate) mod register;
@@ -50,6 +52,7 @@ use crate::context::ServerContext;
 use crate::store::VirtualPath;
 
 pub(crate) use common::store_error_reply;
+pub(crate) use parts::PartStream;
 pub(crate) use retr::Download;
 pub(crate) use stor::{CommitCheck, UploadTarget};
 
@@ -72,6 +75,9 @@ pub(crate) enum CommandResult {
         replies: Vec<Reply>,
         cwd: Option<VirtualPath>,
     },
+    /// The first part of a multi-part answer (`more` set), and the rest to
+    /// produce one at a time as the peer takes them.
+    Parts { first: Reply, rest: PartStream },
     /// RETR: the file is open; the connection opens the transfer.
     Retr(Download),
     /// STOR: the temporary file is ready; the connection opens the transfer.

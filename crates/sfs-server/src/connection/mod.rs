@@ -62,7 +62,7 @@ use tokio::time::Instant;
 
 use crate::accounts::Account;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind};
-use crate::cmd::{self, CommandContext, CommandResult};
+use crate::cmd::{self, CommandContext, CommandResult, PartStream};
 use crate::context::ServerContext;
 use crate::store::VirtualPath;
 use crate::throttle::ConnectionAttempts;
@@ -96,6 +96,12 @@ enum Completion {
     Command {
         id: RequestId,
         result: CommandResult,
+    },
+    /// The next part of a multi-part answer was produced (`None`: none left).
+    Part {
+        id: RequestId,
+        rest: PartStream,
+        part: Option<Reply>,
     },
     /// A download chunk was read (the buffer has the record header room).
     Read {
@@ -185,6 +191,7 @@ async fn serve_inner<T: Transport>(
         attempts: ConnectionAttempts::new(),
         queue: VecDeque::new(),
         running: false,
+        streaming: None,
         jobs: JoinSet::new(),
         downloads: HashMap::new(),
         uploads: HashMap::new(),
@@ -218,8 +225,11 @@ struct ConnectionTask<T: Transport> {
     attempts: ConnectionAttempts,
     /// Commands waiting for the one running before them.
     queue: VecDeque<(RequestId, Command)>,
-    /// A queued command is running.
+    /// A queued command is running (or still streaming its answer).
     running: bool,
+    /// The multi-part answer being sent: its request, and the rest of its parts
+    /// (`None` while a job produces the next one).
+    streaming: Option<(RequestId, Option<PartStream>)>,
     jobs: JoinSet<Completion>,
     downloads: HashMap<TransferId, DownloadState>,
     uploads: HashMap<TransferId, UploadState>,
@@ -249,6 +259,7 @@ impl<T: Transport> ConnectionTask<T> {
             while let Some(event) = self.session.poll_event() {
                 self.handle_event(event);
             }
+            self.next_part();
             self.start_next_command();
             self.check_drain();
             self.driver.queue_from(&mut self.session);
@@ -487,6 +498,7 @@ impl<T: Transport> ConnectionTask<T> {
                 self.running = false;
                 self.command_done(id, result);
             }
+            Completion::Part { id, rest, part } => self.part_done(id, rest, part),
             Completion::Read { transfer, result } => self.chunk_read(transfer, result),
             Completion::Written {
                 transfer,
@@ -509,8 +521,52 @@ impl<T: Transport> ConnectionTask<T> {
                     self.respond(id, reply);
                 }
             }
+            CommandResult::Parts { first, rest } => {
+                // The command stays running until its last part is out, so no
+                // later reply overtakes one of its parts.
+                self.running = true;
+                self.streaming = Some((id, Some(rest)));
+                self.respond(id, first);
+            }
             CommandResult::Retr(download) => self.open_download(id, download),
             CommandResult::Stor(target) => self.open_upload(id, *target),
+        }
+    }
+
+    /// Starts producing the next part of the answer being streamed, unless one
+    /// is being produced or the peer has not taken the parts already queued: a
+    /// client that does not read stops the listing, not grows the server's
+    /// memory. The job holds no thread while waiting.
+    fn next_part(&mut self) {
+        if self.driver.queued_bytes() >= MAX_QUEUED_OUTPUT {
+            return;
+        }
+        let Some((id, rest)) = &mut self.streaming else {
+            return;
+        };
+        let (id, Some(mut rest)) = (*id, rest.take()) else {
+            return;
+        };
+        self.jobs.spawn_blocking(move || {
+            let part = rest.next_part();
+            Completion::Part { id, rest, part }
+        });
+    }
+
+    /// Sends a streamed part; after the final one the next command may start.
+    fn part_done(&mut self, id: RequestId, rest: PartStream, part: Option<Reply>) {
+        match part {
+            Some(part) if !part.is_last_part() => {
+                self.streaming = Some((id, Some(rest)));
+                self.respond(id, part);
+            }
+            last => {
+                self.streaming = None;
+                self.running = false;
+                if let Some(part) = last {
+                    self.respond(id, part);
+                }
+            }
         }
     }
 
