@@ -76,6 +76,11 @@ impl LocalPathError {
 }
 
 /// The last part of a remote path, if it is safe to use as a local file name.
+///
+/// # Errors
+///
+/// [`LocalPathError::UnsafeName`] if that part is empty, `.` or `..`, or holds a
+/// control character or a backslash.
 pub fn safe_file_name(remote: &str) -> Result<&str, LocalPathError> {
     let name = remote.rsplit('/').next().unwrap_or(remote);
     let unsafe_name = name.is_empty()
@@ -186,6 +191,16 @@ impl PartFile {
     }
 
     /// Makes the data durable and renames it over the destination.
+    ///
+    /// # Errors
+    ///
+    /// - [`LocalPathError::DestinationIsSymlink`] or
+    ///   [`LocalPathError::DestinationIsFolder`] if the destination became one
+    ///   while downloading;
+    /// - [`LocalPathError::Io`] if `fsync`, the check of the destination or the
+    ///   rename fails.
+    ///
+    /// On error the `.part` file is removed when `self` is dropped.
     pub fn commit(mut self) -> Result<PathBuf, LocalPathError> {
         self.file
             .sync_all()

@@ -57,6 +57,13 @@ fn split_entry(entry: &str) -> Result<(String, Option<u16>), AddrError> {
 }
 
 /// Parses a comma-separated address list (see the module docs).
+///
+/// # Errors
+///
+/// - [`AddrError::Empty`] if the list holds no entry;
+/// - [`AddrError::BadPort`] if a port is not a number from 1 to 65535;
+/// - [`AddrError::Bad`] if an entry is malformed (`[::1`) or a host name does
+///   not resolve.
 pub fn parse_addrs(list: &str, default_port: u16) -> Result<Vec<SocketAddr>, AddrError> {
     let entries = list
         .split(',')

@@ -92,6 +92,12 @@ pub fn history_file() -> Option<PathBuf> {
 /// The interactive shell: reads commands until `quit` or Ctrl-D. Ctrl-C at the
 /// prompt drops the line; during a transfer it aborts the transfer, and the shell
 /// carries on. The exit code reflects the last command.
+///
+/// # Errors
+///
+/// If the line editor cannot start or reading a line fails (other than Ctrl-C
+/// and Ctrl-D). A failed command is not an error: it is printed and sets the
+/// exit code.
 pub fn run_interactive<T: Transport>(
     runtime: &tokio::runtime::Runtime,
     shell: &mut Shell<T>,

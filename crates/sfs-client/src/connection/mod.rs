@@ -205,6 +205,21 @@ impl<T: Transport> std::fmt::Debug for Remote<T> {
 impl<T: Transport> Remote<T> {
     /// Runs the TLS handshake over `transport` and logs in (or registers). The login
     /// and a PWD are pipelined; the returned string is the starting remote folder.
+    ///
+    /// # Errors
+    ///
+    /// - [`ClientError::Server`] if the server refuses the login or registration
+    ///   (a wrong password, a taken user name) or the PWD;
+    /// - [`ClientError::Closed`] if the TLS setup or handshake fails or the
+    ///   connection ends before both answers are in;
+    /// - [`ClientError::Api`] if the session refuses to queue a command (a user
+    ///   name or password beyond the wire limits);
+    /// - [`ClientError::UnexpectedReply`] if the PWD answer is not a path.
+    ///
+    /// # Cancel safety
+    ///
+    /// Nothing to resume: the half-built session and `transport` are dropped
+    /// with the future, which ends the connection and any login under way.
     pub async fn open(
         transport: T,
         tls: Arc<rustls::ClientConfig>,
@@ -331,6 +346,12 @@ impl<T: Transport> Remote<T> {
     }
 
     /// Sends a command without waiting (pipelining); collect with [`Self::wait_for`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Closed`] once the session has ended; [`ClientError::Api`] if
+    /// the session refuses the command (too many requests in flight, a field
+    /// beyond the wire limits).
     pub fn send(&mut self, command: Command) -> Result<RequestId, ClientError> {
         if let Some(reason) = &self.closed {
             return Err(ClientError::Closed(reason.clone()));
@@ -342,6 +363,21 @@ impl<T: Transport> Remote<T> {
 
     /// Waits for every part of the answer to `id`. A server error becomes
     /// [`ClientError::Server`].
+    ///
+    /// # Errors
+    ///
+    /// - [`ClientError::Server`] if the answer's last part is an error;
+    /// - [`ClientError::Closed`] if the session ends before the answer is complete;
+    /// - [`ClientError::Interrupted`] if the interrupt fires first (the answer,
+    ///   when it comes, is dropped).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe. A dropped wait leaves the request in flight and its
+    /// answer is still collected, so `wait_for(id)` again returns it; but while
+    /// an upload is under way, a drop in the middle of sending one of its chunks
+    /// loses that record and ends the session. Stop a wait with the interrupt
+    /// ([`Self::set_interrupt`]) instead.
     pub async fn wait_for(&mut self, id: RequestId) -> Result<Vec<Reply>, ClientError> {
         let waited = self
             .wait_until(|c| c.answers.get(&id).is_none_or(|a| a.complete))
@@ -361,12 +397,29 @@ impl<T: Transport> Remote<T> {
     }
 
     /// Sends one command and waits for its whole answer.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Self::send`] and [`Self::wait_for`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Self::wait_for`]: not cancel-safe. The request stays in flight, and
+    /// its answer (whose id the caller never saw) is kept until the session ends.
     pub async fn request(&mut self, command: Command) -> Result<Vec<Reply>, ClientError> {
         let id = self.send(command)?;
         self.wait_for(id).await
     }
 
     /// Ends the session politely (QUIT, then close).
+    ///
+    /// Waits at most 3 s for the answer to QUIT.
+    ///
+    /// # Cancel safety
+    ///
+    /// Safe to drop: `self` is consumed, so the session ends either way; a drop
+    /// only skips what is not yet done of QUIT, the close message and the
+    /// transport's shutdown, and the server sees the connection end without them.
     pub async fn quit(mut self) {
         if self.closed.is_none() {
             if let Ok(id) = self.send(Command::Quit) {

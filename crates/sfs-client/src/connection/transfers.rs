@@ -108,6 +108,19 @@ impl<T: Transport> Remote<T> {
     /// one progress bar each. Returns one result per spec, in order. On an
     /// interrupt every unfinished transfer is aborted and reports
     /// [`ClientError::Interrupted`].
+    ///
+    /// Failures are per transfer, in the returned results: a local file that
+    /// cannot be used, the server's refusal, a failed digest check, the session's
+    /// end.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe. A dropped call aborts nothing: its transfers keep their
+    /// `.part` files and stay registered, later waits on this `Remote` keep
+    /// driving them, and their results are never reported. A drop in the middle
+    /// of sending an upload chunk also loses that record and ends the session.
+    /// Stop transfers with the interrupt ([`Self::set_interrupt`]), which aborts
+    /// them cleanly.
     pub async fn transfer_all(
         &mut self,
         specs: &[TransferSpec],

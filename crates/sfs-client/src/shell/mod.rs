@@ -111,6 +111,11 @@ impl<T: Transport> Shell<T> {
 
     /// Lists the remote folder into the completion cache (errors are ignored:
     /// completion is a convenience).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Remote::request`]: not cancel-safe; a dropped call leaves the
+    /// cache as it was and the LIST in flight.
     pub async fn refresh_names(&mut self) {
         if let Ok(replies) = self
             .connection
@@ -131,6 +136,10 @@ impl<T: Transport> Shell<T> {
     }
 
     /// Ends the session politely.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Remote::quit`]: safe to drop, the session ends either way.
     pub async fn quit(self) {
         self.connection.quit().await;
     }
