@@ -124,6 +124,16 @@ enum Completion {
 
 /// Serves one client until its session ends. `transport` is an accepted SCTP
 /// association in the server, or one end of a memory pair in tests.
+///
+/// # Cancel safety
+///
+/// Not meant to be cancelled: run it as its own task and end it through
+/// `shutdown`, which lets transfers finish and closes the session cleanly. A
+/// dropped future ends the connection abruptly: the transport is dropped with
+/// no Close sent and no `Disconnect` audit line written; uploads not yet
+/// committed are discarded (temporary files removed, quota released), so the
+/// old files stay intact; blocking jobs already running finish on their own (a
+/// commit under way completes, its reply lost).
 pub async fn serve<T: Transport>(
     ctx: Arc<ServerContext>,
     transport: T,
@@ -134,6 +144,10 @@ pub async fn serve<T: Transport>(
 
 /// [`serve`], holding `pre_auth` (the association's place among those not
 /// logged in) until the client logs in.
+///
+/// # Cancel safety
+///
+/// As [`serve`]; a dropped future also gives `pre_auth` back.
 pub async fn serve_admitted<T: Transport>(
     ctx: Arc<ServerContext>,
     transport: T,
@@ -147,6 +161,11 @@ pub async fn serve_admitted<T: Transport>(
 /// reason arrives authenticated and the client can show it), then closes the
 /// session with `BUSY` and the reason's text. Costs one handshake: the caller
 /// bounds how many run at once.
+///
+/// # Cancel safety
+///
+/// Safe to drop, for example on a timeout: no request is ever served, so a
+/// drop only ends the connection without the `BUSY` reason reaching the client.
 pub async fn refuse<T: Transport>(
     ctx: Arc<ServerContext>,
     transport: T,
