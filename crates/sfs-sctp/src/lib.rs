@@ -109,10 +109,6 @@
 //!   them.
 //! - There is no half-close: [`SctpAssociation::shutdown`] ends sending both ways.
 
-// Per crate rather than in the workspace lints, which would also cover crates
-// whose errors are not documented yet.
-#![warn(clippy::missing_errors_doc)]
-
 mod addr;
 mod association;
 mod cmsg;

@@ -170,10 +170,6 @@
 //! # }
 //! ```
 
-// Per crate rather than in the workspace lints, which would also cover crates
-// whose errors are not documented yet.
-#![warn(clippy::missing_errors_doc)]
-
 pub use sfs_state::accounts;
 pub mod audit;
 mod cmd;

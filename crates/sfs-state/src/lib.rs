@@ -46,10 +46,6 @@
 //! | [`durable`] | atomic, durable replacement of small files, and the state lock |
 //! | [`time`] | timestamps as the log and the admin tool print them |
 
-// Per crate rather than in the workspace lints, which would also cover crates
-// whose errors are not documented yet.
-#![warn(clippy::missing_errors_doc)]
-
 pub mod accounts;
 pub mod durable;
 pub mod homes;
