@@ -8,7 +8,7 @@
 //!   racing edits land in memory in the order they landed on disk (a revoked share
 //!   cannot come back because an older edit swapped its copy in last).
 //! - **Edits by others** are noticed by [`Live::current`]: at most once per
-//!   `interval` it compares the file's [`FileStamp`] (inode, size, times) with the
+//!   `interval` it compares the file's stamp (inode, size, times) with the
 //!   one the copy was read from and reloads on a difference. [`Live::reload`] forces
 //!   this (the server calls it on SIGHUP).
 //!
