@@ -496,14 +496,7 @@ impl Home {
             Reach::default()
         };
         self.check_stored(to, reach)?;
-        rustix::fs::renameat_with(
-            &from_parent,
-            from_name.as_str(),
-            &to_parent,
-            to_name.as_str(),
-            rustix::fs::RenameFlags::NOREPLACE,
-        )
-        .map_err(io::Error::from)?;
+        rename_no_replace(&from_parent, &from_name, &to_parent, &to_name)?;
         Ok(())
     }
 
@@ -897,14 +890,12 @@ impl Upload {
                 self.parent
                     .rename(&self.temp_name, &self.parent, &self.target_name)?;
             }
-            CommitMode::CreateOnly => rustix::fs::renameat_with(
+            CommitMode::CreateOnly => rename_no_replace(
                 &self.parent,
-                self.temp_name.as_str(),
+                &self.temp_name,
                 &self.parent,
-                self.target_name.as_str(),
-                rustix::fs::RenameFlags::NOREPLACE,
-            )
-            .map_err(io::Error::from)?,
+                &self.target_name,
+            )?,
         }
         // The rename happened: nothing for Drop to clean up any more.
         self.temp_name.clear();
@@ -930,9 +921,94 @@ impl Drop for Upload {
     }
 }
 
+/// Moves `from` (in `from_dir`) to `to` (in `to_dir`) unless `to` exists, in one
+/// step: `renameat2(RENAME_NOREPLACE)`. File systems without that flag (9p, NFS,
+/// some FUSE ones) answer EINVAL; there [`move_without_replacing`] does it.
+fn rename_no_replace(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::renameat_with(
+        from_dir,
+        from,
+        to_dir,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            move_without_replacing(from_dir, from, to_dir, to)
+        }
+        other => other.map_err(io::Error::from),
+    }
+}
+
+/// [`rename_no_replace`] where the file system lacks `RENAME_NOREPLACE`. Anything
+/// but a folder is hard-linked under the new name (`linkat` refuses an existing
+/// name, atomically) and then unlinked under the old one. A folder cannot be
+/// linked: it is renamed after checking the name is free, the one case that is not
+/// atomic; in that gap only an empty folder could be replaced, since rename(2)
+/// refuses to replace a non-empty one or a file.
+fn move_without_replacing(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+    use rustix::fs::AtFlags;
+    use rustix::io::Errno;
+    let is_dir = rustix::fs::statat(from_dir, from, AtFlags::SYMLINK_NOFOLLOW)
+        .map(|stat| {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory
+        })
+        .map_err(io::Error::from)?;
+    if !is_dir {
+        match rustix::fs::linkat(from_dir, from, to_dir, to, AtFlags::empty()) {
+            Ok(()) => {
+                return rustix::fs::unlinkat(from_dir, from, AtFlags::empty())
+                    .map_err(io::Error::from)
+            }
+            Err(Errno::EXIST) => return Err(io::ErrorKind::AlreadyExists.into()),
+            // No hard links here either: fall through to check-then-rename.
+            Err(_) => {}
+        }
+    }
+    match rustix::fs::statat(to_dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(_) => Err(io::ErrorKind::AlreadyExists.into()),
+        Err(Errno::NOENT) => {
+            rustix::fs::renameat(from_dir, from, to_dir, to).map_err(io::Error::from)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The path taken where the file system has no `RENAME_NOREPLACE` (9p, NFS),
+    /// run here directly on a file system that has it.
+    #[test]
+    fn moving_without_renameat2_never_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a"), b"a").unwrap();
+        std::fs::write(tmp.path().join("b"), b"b").unwrap();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        std::fs::write(tmp.path().join("d/inner"), b"i").unwrap();
+        std::fs::create_dir(tmp.path().join("e")).unwrap();
+        std::os::unix::fs::symlink("a", tmp.path().join("link")).unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+
+        let taken = move_without_replacing(&dir, "a", &dir, "b").unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AlreadyExists);
+        let taken = move_without_replacing(&dir, "d", &dir, "e").unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(tmp.path().join("a")).unwrap(), b"a");
+        assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"b");
+
+        move_without_replacing(&dir, "a", &dir, "c").unwrap();
+        assert!(!tmp.path().join("a").exists());
+        assert_eq!(std::fs::read(tmp.path().join("c")).unwrap(), b"a");
+        move_without_replacing(&dir, "d", &dir, "f").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("f/inner")).unwrap(), b"i");
+        move_without_replacing(&dir, "link", &dir, "link2").unwrap();
+        assert_eq!(
+            std::fs::read_link(tmp.path().join("link2")).unwrap(),
+            std::path::Path::new("a")
+        );
+    }
 
     #[test]
     fn join_normalizes_and_refuses_escapes() {
