@@ -245,3 +245,42 @@ async fn a_file_rewritten_while_it_is_downloaded_fails_the_transfer() {
         .await;
     assert_eq!(code(&result.unwrap_err()), ErrorCode::TRANSFER_FAILED);
 }
+
+#[tokio::test]
+async fn a_grantee_may_delete_inside_a_shared_folder_but_not_the_folder_itself() {
+    let fx = Fixture::new();
+    let mut bob = fx.login("bob").await;
+    mkd(&mut bob, "sd").await;
+    assert_eq!(bob.upload("sd/f.txt", b"f").await, Reply::Ok);
+    assert_eq!(bob.upload("g.txt", b"g").await, Reply::Ok);
+    share(&mut bob, "sd", "alice", Rights::DELETE).await;
+    share(&mut bob, "g.txt", "alice", Rights::READ | Rights::DELETE).await;
+    let mut alice = fx.login("alice").await;
+
+    let inside = alice
+        .request(Command::Dele {
+            path: "/shared/bob/sd/f.txt".into(),
+        })
+        .await;
+    assert_eq!(inside, Reply::Ok);
+    for command in [
+        Command::Rmd {
+            path: "/shared/bob/sd".into(),
+        },
+        Command::Rename {
+            from: "/shared/bob/sd".into(),
+            to: "/shared/bob/sd2".into(),
+        },
+        Command::Dele {
+            path: "/shared/bob/g.txt".into(),
+        },
+    ] {
+        let reply = alice.request(command.clone()).await;
+        assert_eq!(code(&reply), ErrorCode::PERMISSION_DENIED, "{command:?}");
+    }
+    assert!(fx.home("bob").join("sd").is_dir());
+    assert!(fx.home("bob").join("g.txt").is_file());
+    // The owner still may.
+    let own = bob.request(Command::Rmd { path: "sd".into() }).await;
+    assert_eq!(own, Reply::Ok);
+}

@@ -216,6 +216,11 @@ pub enum ShareError {
     /// The `/shared` folders themselves cannot be changed.
     #[error("the /shared folders are read-only")]
     ReadOnly,
+    /// A grantee tried to delete or move the shared item itself: only its owner
+    /// may, so a share never points at nothing, or at whatever the owner later
+    /// makes under that name.
+    #[error("permission denied: only its owner can delete or move the shared item itself")]
+    SharedItemItself,
     /// The shares file could not be read or written.
     #[error("shares file {}: {source}", path.display())]
     Io {

@@ -74,6 +74,11 @@ impl CommandContext {
                     .shares
                     .with(|db| db.confinement(&self.account, &owner, &path, access))
                     .ok_or(ShareError::Denied(access))?;
+                // A grantee's delete right covers what lies beneath the shared
+                // item; the item itself is its owner's to delete or move away.
+                if access == Access::Delete && path == root {
+                    return Err(ShareError::SharedItemItself.into());
+                }
                 let (home, real) = self
                     .ctx
                     .store
@@ -168,7 +173,9 @@ pub(crate) fn error_reply(error: &AccessError) -> (ErrorCode, String) {
                 ShareError::NoSuchUser | ShareError::NoSuchShare | ShareError::NotShared => {
                     ErrorCode::NOT_FOUND
                 }
-                ShareError::Denied(_) | ShareError::ReadOnly => ErrorCode::PERMISSION_DENIED,
+                ShareError::Denied(_) | ShareError::ReadOnly | ShareError::SharedItemItself => {
+                    ErrorCode::PERMISSION_DENIED
+                }
                 // These name the shares file: keep them for the log.
                 ShareError::Io { .. } | ShareError::Corrupt { .. } => {
                     return (ErrorCode::INTERNAL, "internal error".into())
