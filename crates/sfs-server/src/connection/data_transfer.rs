@@ -212,16 +212,7 @@ impl<T: Transport> ConnectionTask<T> {
                     (ErrorCode::INTERNAL, "the file could not be read")
                 };
                 let _ = self.session.abort_transfer(transfer, code, message);
-                if let Some(state) = self.downloads.remove(&transfer) {
-                    self.log_transfer(
-                        EventKind::Retrieve,
-                        AuditOutcome::Failed,
-                        &state.path,
-                        state.owner.as_ref(),
-                        None,
-                        Reason::from(&error),
-                    );
-                }
+                self.end_download(transfer, AuditOutcome::Failed, Reason::from(&error));
                 return;
             }
         };
@@ -238,16 +229,30 @@ impl<T: Transport> ConnectionTask<T> {
     }
 
     pub(super) fn download_sent(&mut self, transfer: TransferId) {
-        if let Some(state) = self.downloads.remove(&transfer) {
-            self.log_transfer(
-                EventKind::Retrieve,
-                AuditOutcome::Ok,
-                &state.path,
-                state.owner.as_ref(),
-                Some(state.length),
-                Reason::from("sent"),
-            );
-        }
+        self.end_download(transfer, AuditOutcome::Ok, Reason::from("sent"));
+    }
+
+    /// Forgets a download and writes its one audit line (with its length when it
+    /// was sent whole). Returns whether `transfer` was a download.
+    fn end_download(
+        &mut self,
+        transfer: TransferId,
+        outcome: AuditOutcome,
+        reason: Reason,
+    ) -> bool {
+        let Some(state) = self.downloads.remove(&transfer) else {
+            return false;
+        };
+        let bytes = (outcome == AuditOutcome::Ok).then_some(state.length);
+        self.log_transfer(
+            EventKind::Retrieve,
+            outcome,
+            &state.path,
+            state.owner.as_ref(),
+            bytes,
+            reason,
+        );
+        true
     }
 
     pub(super) fn open_upload(&mut self, id: RequestId, target: UploadTarget) {
@@ -430,16 +435,9 @@ impl<T: Transport> ConnectionTask<T> {
             Initiator::Local if code == ErrorCode::TIMED_OUT => "stalled",
             Initiator::Local => "failed the length or digest check",
         };
-        if let Some(state) = self.downloads.remove(&transfer) {
-            self.log_transfer(
-                EventKind::Retrieve,
-                AuditOutcome::Failed,
-                &state.path,
-                state.owner.as_ref(),
-                None,
-                Reason::from(why),
-            );
-        } else if self.uploads.contains_key(&transfer) {
+        if !self.end_download(transfer, AuditOutcome::Failed, Reason::from(why))
+            && self.uploads.contains_key(&transfer)
+        {
             let (code, message) = match by {
                 Initiator::Remote => (ErrorCode::ABORTED, "upload aborted; nothing was changed"),
                 Initiator::Local if code == ErrorCode::TIMED_OUT => (
