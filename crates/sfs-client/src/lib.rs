@@ -43,7 +43,7 @@
 //! let (mut connection, cwd) =
 //!     Remote::open(transport, tls, name, &credentials, Reporter::hidden()).await?;
 //! let results = connection
-//!     .transfer_all(&[TransferSpec::Download { remote: "a".into(), dest: "/tmp/a".into() }])
+//!     .transfer_all(&[TransferSpec::Download { remote: "a".into(), dest: "/tmp/a".into(), resume: false }])
 //!     .await;
 //! # Ok(()) }
 //! ```

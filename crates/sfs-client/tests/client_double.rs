@@ -349,10 +349,12 @@ async fn one_failing_transfer_does_not_spoil_the_others() {
             TransferSpec::Download {
                 remote: "missing".into(),
                 dest: dir.path().join("missing"),
+                resume: false,
             },
             TransferSpec::Download {
                 remote: "good".into(),
                 dest: dir.path().join("good"),
+                resume: false,
             },
         ])
         .await;
@@ -394,6 +396,7 @@ async fn an_interrupt_aborts_transfers_cleanly_and_the_session_lives_on() {
         .transfer_all(&[TransferSpec::Download {
             remote: "slow".into(),
             dest: dest.clone(),
+            resume: false,
         }])
         .await;
     interrupter.await.unwrap();
@@ -603,6 +606,7 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
         .transfer_all(&[TransferSpec::Download {
             remote: "f".into(),
             dest: dir.path().join("f"),
+            resume: false,
         }])
         .await;
     assert_eq!(
@@ -653,10 +657,12 @@ async fn transfers_interrupted_before_the_server_opened_them_are_aborted_when_it
             TransferSpec::Download {
                 remote: "f".into(),
                 dest: dir.path().join("f"),
+                resume: false,
             },
             TransferSpec::Upload {
                 local: dir.path().join("up"),
                 remote: "up".into(),
+                resume: false,
             },
         ])
         .await;
@@ -805,10 +811,12 @@ async fn two_downloads_into_one_file_never_mix() {
         TransferSpec::Download {
             remote: "/a/x.bin".into(),
             dest: dest.clone(),
+            resume: false,
         },
         TransferSpec::Download {
             remote: "/b/x.bin".into(),
             dest: dest.clone(),
+            resume: false,
         },
     ];
     let results = connection.transfer_all(&specs).await;

@@ -25,6 +25,9 @@ pub enum TransferSpec {
         remote: String,
         /// The local file chosen by [`crate::local::download_destination`].
         dest: PathBuf,
+        /// Continue from the `.part` already there (after checking that its
+        /// bytes are the remote file's first bytes) instead of starting clean.
+        resume: bool,
     },
     /// Upload the local file `local` to `remote`.
     Upload {
@@ -32,6 +35,9 @@ pub enum TransferSpec {
         local: PathBuf,
         /// The remote path.
         remote: String,
+        /// Continue the server's kept partial upload of `remote` (after checking
+        /// that its bytes are the local file's first bytes) instead of starting clean.
+        resume: bool,
     },
 }
 
@@ -48,8 +54,8 @@ pub fn check_distinct_targets(specs: &[TransferSpec]) -> Result<(), ClientError>
     let mut seen: Vec<(bool, PathBuf, String)> = Vec::new();
     for spec in specs {
         let (upload, target, source) = match spec {
-            TransferSpec::Download { remote, dest } => (false, dest.clone(), remote.clone()),
-            TransferSpec::Upload { local, remote } => (
+            TransferSpec::Download { remote, dest, .. } => (false, dest.clone(), remote.clone()),
+            TransferSpec::Upload { local, remote, .. } => (
                 true,
                 PathBuf::from(remote),
                 local.to_string_lossy().into_owned(),
@@ -192,7 +198,7 @@ impl<T: Transport> Remote<T> {
             result: Some(Err(err)),
         };
         match spec {
-            TransferSpec::Download { remote, dest } => {
+            TransferSpec::Download { remote, dest, .. } => {
                 // The local side is checked before anything is asked of the server.
                 let part = match PartFile::create(dest) {
                     Ok(part) => part,
@@ -220,7 +226,7 @@ impl<T: Transport> Remote<T> {
                     result: None,
                 }
             }
-            TransferSpec::Upload { local, remote } => {
+            TransferSpec::Upload { local, remote, .. } => {
                 let opened = File::open(local).and_then(|file| {
                     let meta = file.metadata()?;
                     if !meta.is_file() {

@@ -20,8 +20,12 @@ impl<T: Transport> Shell<T> {
         local: Option<String>,
     ) -> Result<(), ClientError> {
         let dest = download_destination(&remote, local.as_deref().map(Path::new), &self.local_dir)?;
-        self.transfer(vec![TransferSpec::Download { remote, dest }])
-            .await
+        self.transfer(vec![TransferSpec::Download {
+            remote,
+            dest,
+            resume: false,
+        }])
+        .await
     }
 
     /// `mget REMOTE...`: into the local folder.
@@ -29,7 +33,11 @@ impl<T: Transport> Shell<T> {
         let mut specs = Vec::new();
         for remote in remotes {
             let dest = download_destination(&remote, None, &self.local_dir)?;
-            specs.push(TransferSpec::Download { remote, dest });
+            specs.push(TransferSpec::Download {
+                remote,
+                dest,
+                resume: false,
+            });
         }
         self.transfer(specs).await
     }
@@ -73,6 +81,7 @@ impl<T: Transport> Shell<T> {
         Ok(TransferSpec::Upload {
             local: local_path,
             remote,
+            resume: false,
         })
     }
 
@@ -96,7 +105,14 @@ impl<T: Transport> Shell<T> {
         };
         let Some(remote) = remote else {
             let remote = safe_file_name(&local_text)?.to_owned();
-            return Ok((TransferSpec::Upload { local, remote }, None));
+            return Ok((
+                TransferSpec::Upload {
+                    local,
+                    remote,
+                    resume: false,
+                },
+                None,
+            ));
         };
         if remote.ends_with('/') {
             let folder = match remote.trim_end_matches('/') {
@@ -104,11 +120,25 @@ impl<T: Transport> Shell<T> {
                 folder => folder.to_owned(),
             };
             let remote = into(&remote)?;
-            return Ok((TransferSpec::Upload { local, remote }, Some(folder)));
+            return Ok((
+                TransferSpec::Upload {
+                    local,
+                    remote,
+                    resume: false,
+                },
+                Some(folder),
+            ));
         }
         // A missing local file fails in the transfer without asking the server.
         if local.metadata().is_err() {
-            return Ok((TransferSpec::Upload { local, remote }, None));
+            return Ok((
+                TransferSpec::Upload {
+                    local,
+                    remote,
+                    resume: false,
+                },
+                None,
+            ));
         }
         let is_folder = match self
             .single(Wire::Stat {
@@ -128,11 +158,19 @@ impl<T: Transport> Shell<T> {
                 TransferSpec::Upload {
                     local,
                     remote: target,
+                    resume: false,
                 },
                 Some(remote),
             ));
         }
-        Ok((TransferSpec::Upload { local, remote }, None))
+        Ok((
+            TransferSpec::Upload {
+                local,
+                remote,
+                resume: false,
+            },
+            None,
+        ))
     }
 
     async fn transfer(&mut self, specs: Vec<TransferSpec>) -> Result<(), ClientError> {
@@ -142,12 +180,12 @@ impl<T: Transport> Shell<T> {
         let many = specs.len() > 1;
         for (spec, result) in specs.iter().zip(results) {
             let (verb, from, to) = match spec {
-                TransferSpec::Download { remote, dest } => (
+                TransferSpec::Download { remote, dest, .. } => (
                     "downloaded",
                     escape(remote).into_owned(),
                     escape(&dest.to_string_lossy()).into_owned(),
                 ),
-                TransferSpec::Upload { local, remote } => (
+                TransferSpec::Upload { local, remote, .. } => (
                     "uploaded",
                     escape(&local.to_string_lossy()).into_owned(),
                     escape(remote).into_owned(),
