@@ -85,7 +85,7 @@ impl<S: Side> Session<S> {
         if self.state == State::Handshaking && !self.tls.is_handshaking() {
             match self.tls.record_secret() {
                 Ok(secret) => {
-                    self.secret = Some(secret);
+                    self.secret = Some(secret.with_records_per_key(self.config.records_per_key));
                     self.state = State::Open;
                     // The server's timer also covers login, and stops there.
                     if S::DIRECTION == Direction::ClientToServer {

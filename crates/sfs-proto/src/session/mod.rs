@@ -121,6 +121,12 @@ pub struct SessionConfig {
     /// Close after this long without application messages, when nothing is in
     /// flight. `None` disables it.
     pub idle_timeout: Option<Duration>,
+    /// Data records sealed under one key before the next key takes over
+    /// ([`RECORDS_PER_KEY`](crate::record::RECORDS_PER_KEY) by default, also the
+    /// most allowed). Not negotiated: both peers must use the same value, or the
+    /// first record after a key update fails to open. Tests lower it to a few
+    /// records to exercise key updates.
+    pub records_per_key: u64,
 }
 
 impl SessionConfig {
@@ -135,6 +141,7 @@ impl SessionConfig {
             max_pending_requests: 64,
             handshake_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(600)),
+            records_per_key: crate::record::RECORDS_PER_KEY,
         }
     }
 }
@@ -299,7 +306,7 @@ pub enum ApiError {
     /// A value breaks a wire limit.
     #[error("cannot encode: {0}")]
     Encode(#[from] EncodeError),
-    /// The record key is exhausted; the session was closed.
+    /// The record layer refused to seal (sequence space used up); the session was closed.
     #[error("record layer: {0}")]
     Record(#[from] RecordError),
 }
@@ -514,6 +521,18 @@ impl<S: Side> Session<S> {
                 true
             }
             None => false,
+        }
+    }
+
+    /// The key epoch of the next data record sent (this side's direction) or
+    /// received (the peer's) on `stream`, if a record went that way yet: how many
+    /// key updates that stream has been through.
+    #[cfg(feature = "testing")]
+    pub fn key_epoch(&self, direction: Direction, stream: u16) -> Option<u64> {
+        if direction == S::DIRECTION {
+            self.sealers.get(&stream).map(Sealer::key_epoch)
+        } else {
+            self.openers.get(&stream).map(Opener::key_epoch)
         }
     }
 

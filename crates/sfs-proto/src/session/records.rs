@@ -40,7 +40,8 @@ impl<S: Side> Session<S> {
     ///
     /// [`ApiError::UnknownTransfer`], [`ApiError::BadBuffer`],
     /// [`ApiError::ChunkNotAllowed`] (empty, or over `chunk_allowance`), or
-    /// [`ApiError::Record`] when the key is exhausted (the session is then closed).
+    /// [`ApiError::Record`] when the stream's record sequence space is used up
+    /// (the session is then closed).
     pub fn send_chunk(
         &mut self,
         transfer: TransferId,
