@@ -110,7 +110,13 @@ impl Fixture {
 
     /// A new client connected to a new server connection (not logged in).
     pub async fn connect(&self) -> Client {
-        let (client_end, server_end) = memory_pair(STREAMS);
+        self.connect_with_streams(STREAMS).await
+    }
+
+    /// [`connect`](Self::connect) over a pair with `streams` streams each way,
+    /// stream 0 included.
+    pub async fn connect_with_streams(&self, streams: u16) -> Client {
+        let (client_end, server_end) = memory_pair(streams);
         let server = tokio::spawn(connection::serve(
             self.ctx.clone(),
             server_end,
