@@ -65,8 +65,20 @@ impl ServerDir {
         std::fs::read(self.path.join("certs/ca.pem")).expect("ca.pem")
     }
 
-    /// The `sfs-server` command for this folder (add the bind flags).
-    pub fn server_command(&self, mut command: Process, bind: &[IpAddr], port: u16) -> Process {
+    /// The `sfs-server` command for this folder (add the bind flags), offering 6
+    /// data streams.
+    pub fn server_command(&self, command: Process, bind: &[IpAddr], port: u16) -> Process {
+        self.server_command_with_streams(command, bind, port, 6)
+    }
+
+    /// [`server_command`](Self::server_command) offering `streams` data streams.
+    pub fn server_command_with_streams(
+        &self,
+        mut command: Process,
+        bind: &[IpAddr],
+        port: u16,
+        streams: u16,
+    ) -> Process {
         let bind = bind
             .iter()
             .map(ToString::to_string)
@@ -75,13 +87,8 @@ impl ServerDir {
         command
             .current_dir(&self.path)
             .args(["--bind", &bind, "--port", &port.to_string()])
-            .args([
-                "--bcrypt-cost",
-                "4",
-                "--allow-registration",
-                "--streams",
-                "6",
-            ])
+            .args(["--bcrypt-cost", "4", "--allow-registration"])
+            .args(["--streams", &streams.to_string()])
             .env("RUST_LOG", "info");
         command
     }
@@ -184,7 +191,17 @@ pub async fn connect(
     local: Option<&[SocketAddr]>,
     dir: &ServerDir,
 ) -> TestClient<SctpAssociation> {
-    let association = SctpAssociation::connect(server, local, &sctp_config(), STEP)
+    connect_with(server, local, dir, &sctp_config()).await
+}
+
+/// [`connect`] with the client's own SCTP settings (its INITMSG stream counts).
+pub async fn connect_with(
+    server: &[SocketAddr],
+    local: Option<&[SocketAddr]>,
+    dir: &ServerDir,
+    config: &SctpConfig,
+) -> TestClient<SctpAssociation> {
+    let association = SctpAssociation::connect(server, local, config, STEP)
         .await
         .expect("connect to sfs-server");
     let tls = sfs_proto::tls::client_config(&dir.ca_pem()).expect("client TLS config");
