@@ -46,6 +46,9 @@ pub struct State {
     /// Open every transfer, then abort it at once with `TIMED_OUT` and the
     /// stall timeout's reason, as a server whose stall timer fired does.
     pub stall_transfers: bool,
+    /// Data streams each transfer spreads over, instead of up to 3 of those
+    /// negotiated (clamped to those negotiated).
+    pub transfer_streams: Option<u16>,
 }
 
 /// The reason a server's stall timer gives (the protocol's own words).
@@ -79,7 +82,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Starts a double on its own thread; returns the client's end of the transport.
 pub fn start(pki: &TestPki, state: Shared) -> MemoryTransport {
-    let (client, server) = memory_pair(8);
+    start_with_streams(pki, state, 8)
+}
+
+/// [`start`] over a pair with `streams` streams each way, stream 0 included.
+pub fn start_with_streams(pki: &TestPki, state: Shared, streams: u16) -> MemoryTransport {
+    let (client, server) = memory_pair(streams);
     let pki = pki.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -112,7 +120,9 @@ pub async fn serve(transport: MemoryTransport, pki: TestPki, state: Shared) {
     if let Some(idle) = lock(&state).idle_timeout {
         config.idle_timeout = Some(idle);
     }
-    let data_streams = streams.outbound.saturating_sub(1).clamp(1, 3);
+    let data_streams = lock(&state)
+        .transfer_streams
+        .unwrap_or_else(|| streams.outbound.saturating_sub(1).clamp(1, 3));
     let mut driver = Driver::new(Arc::new(transport));
     let Ok(mut session) = ServerSession::new(pki.server_config(), config, now()) else {
         return;
