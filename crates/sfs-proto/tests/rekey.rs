@@ -4,9 +4,9 @@
 
 use sha2::{Digest, Sha256};
 
-use sfs_proto::control::{Command, Reply, TransferId};
+use sfs_proto::control::{Command, ErrorCode, Reply, TransferId};
 use sfs_proto::record::{chunk_buffer, Direction, RecordError, RecordSecret, Sealer};
-use sfs_proto::session::{Event, SessionConfig, StreamCounts};
+use sfs_proto::session::{Event, ServerSession, SessionConfig, StreamCounts};
 use sfs_proto::testing::{End, Pair, TestPki};
 
 /// Records per key in these tests.
@@ -193,4 +193,46 @@ fn multi_mib_transfers_both_ways_across_many_key_updates() {
     }
     assert_eq!(received, data);
     assert!(pair.client.is_connected() && pair.server.is_connected());
+}
+
+#[test]
+fn peers_with_different_epochs_fail_at_the_first_key_update() {
+    const STREAMS: u16 = 2;
+    let pki = TestPki::new(&["localhost"]);
+    let counts = StreamCounts {
+        outbound: STREAMS,
+        inbound: STREAMS,
+    };
+    let mut pair = Pair::new(&pki, "localhost", STREAMS);
+    // The server changes keys after every EPOCH records, the client never does
+    // within this test: the epoch is not negotiated, so the mismatch must end in
+    // a record failure, never in accepting a record under the wrong key.
+    let config = SessionConfig {
+        records_per_key: EPOCH,
+        ..SessionConfig::new(counts)
+    };
+    pair.server =
+        ServerSession::new(pki.server_config(), config, std::time::Instant::now()).unwrap();
+    pair.drive();
+    pair.login("alice");
+    let stor = pair
+        .client
+        .send_command(Command::Stor {
+            path: "up".into(),
+            size: 100_000,
+        })
+        .unwrap();
+    pair.drive();
+    let up = pair.server.open_transfer(stor, 0, 100_000, 1).unwrap();
+    pair.drive();
+    pair.send_file(End::Client, up, &test_data(100_000), 1000);
+    let closed = pair.server_events.iter().find_map(|e| match e {
+        Event::Closed(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    let closed = closed.expect("the server closed the session");
+    assert_eq!(closed.code, ErrorCode::RECORD_FAILURE, "{closed:?}");
+    assert_eq!(pair.server.key_epoch(Direction::ClientToServer, 1), Some(1));
+    let received: usize = pair.server_chunks.iter().map(|(_, _, d)| d.len()).sum();
+    assert_eq!(received, EPOCH as usize * 1000, "only epoch 0 was accepted");
 }
