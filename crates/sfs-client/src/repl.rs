@@ -113,6 +113,7 @@ pub fn run_interactive<T: Transport>(
         let _ = editor.load_history(path);
     }
     runtime.block_on(shell.refresh_names());
+    shell.set_confirm(Box::new(ask_yes_no));
     println!(
         "Connected as {}. Type `help` for the commands.",
         escape(shell.connection().user())
@@ -267,3 +268,14 @@ impl Hinter for ShellHelper {
 impl Highlighter for ShellHelper {}
 impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
+
+/// Asks on the terminal, as sftp does before deleting many files: `y` or `yes`
+/// is yes; anything else, end of input or an error is no.
+fn ask_yes_no(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        Err(_) => false,
+    }
+}

@@ -84,6 +84,9 @@ impl<T: Transport> Shell<T> {
             let names = spec.names.join(", ");
             self.line(format!("{}: {}", spec.usage, spec.summary))?;
             self.line(format!("  names: {names} (any case)"))?;
+            for flag in spec.flags {
+                self.line(format!("  -{}  {}", flag.letter, flag.help))?;
+            }
             self.line(format!("  example: {}", spec.example))?;
             return Ok(());
         }
