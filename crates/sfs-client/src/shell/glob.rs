@@ -1,7 +1,7 @@
 //! Patterns in remote and local names, as sftp expands them: `*`, `?` and
 //! `[abc]` in the last part of a name (`logs/*.txt`), matched by this client
-//! against the folder's listing (remote, with `globset`) or the local disk (with
-//! `glob`), never by a shell. `*` does not match a leading dot; a `\` makes the
+//! with `globset` against the folder's listing or, for local names, the local
+//! folder's entries, never by a shell. `*` does not match a leading dot; a `\` makes the
 //! next character plain (`'a\*b'`, quoted so the shell's own splitting keeps the
 //! backslash); a name that is exactly the pattern's text matches too, so a file
 //! named `*.txt` can be named as it is.
@@ -116,34 +116,31 @@ pub(crate) fn remote_join(folder: &str, name: &str) -> String {
     }
 }
 
-/// The local names matching `pattern` (relative to `cwd`), sorted, as `glob`
-/// finds them: `*` stays within one part and never matches a leading dot.
+/// The local names matching `pattern` (relative to `cwd`; only its last part
+/// may be a pattern), sorted, matched as remote ones are.
 ///
 /// # Errors
 ///
 /// [`ClientError::Incomplete`] for a malformed pattern.
 pub(crate) fn local_glob(pattern: &str, cwd: &Path) -> Result<Vec<PathBuf>, ClientError> {
-    let bad = |err: &dyn std::fmt::Display| {
-        ClientError::Incomplete(vec![format!("bad pattern {}: {err}", escape(pattern))])
+    let (folder, name) = split_folder(pattern);
+    let matcher = NamePattern::new(name)?;
+    // The folder part is a plain name: its own escapes are removed.
+    let folder = cwd.join(unescape(folder));
+    // A folder that cannot be read holds no match, as glob(3) says it.
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        return Ok(Vec::new());
     };
-    let full = if Path::new(pattern).is_absolute() {
-        pattern.to_owned()
-    } else {
-        // The folder's own name may hold pattern characters: they are plain.
-        format!(
-            "{}/{pattern}",
-            glob::Pattern::escape(&cwd.to_string_lossy())
-        )
-    };
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    let mut found: Vec<PathBuf> = glob::glob_with(&full, options)
-        .map_err(|err| bad(&err))?
-        // Unreadable folders on the way are skipped, as a shell does.
+    let mut found: Vec<PathBuf> = entries
+        // An entry that vanished meanwhile is not a match.
         .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| matcher.matches(n))
+        })
+        .map(|entry| folder.join(entry.file_name()))
         .collect();
     found.sort();
     Ok(found)
@@ -229,7 +226,7 @@ impl<T: Transport> Shell<T> {
         }
         if from_patterns > 1 && !force && !self.confirm(&format!("delete {} files?", targets.len()))
         {
-            return Ok(());
+            return incomplete(problems);
         }
         let single = targets.len() == 1 && problems.is_empty();
         for path in targets {
@@ -321,5 +318,6 @@ mod tests {
         let found = local_glob("*.csv", &cwd).unwrap();
         assert_eq!(found, vec![cwd.join("a.csv"), cwd.join("b.csv")]);
         assert!(local_glob("*.none", &cwd).unwrap().is_empty());
+        assert_eq!(local_glob(".c*", &cwd).unwrap(), vec![cwd.join(".c.csv")]);
     }
 }
