@@ -212,7 +212,15 @@ impl Completer for ShellHelper {
         if words_before == 0 {
             return Ok((word_start, matching(&command_names(), word)));
         }
-        let kind = find_command(first_word).and_then(|spec| spec.arg_kind(words_before - 1));
+        let kind = find_command(first_word).and_then(|spec| {
+            // Options (`get -r`) are not arguments: count the words after them.
+            let options = before[..word_start]
+                .split_whitespace()
+                .skip(1)
+                .take_while(|w| !spec.flags.is_empty() && w.starts_with('-') && *w != "-")
+                .count();
+            spec.arg_kind(words_before - 1 - options)
+        });
         match kind {
             Some(ArgKind::LocalPath) => self.files.complete(line, pos, ctx),
             Some(ArgKind::Rights) => Ok((word_start, matching(RIGHTS_EXAMPLES, word))),

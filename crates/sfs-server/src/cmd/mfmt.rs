@@ -27,8 +27,16 @@ pub(super) fn run(cx: &CommandContext, text: &str, mtime: i64) -> Result<Command
     })
 }
 
+/// The latest time accepted, 9999-12-31 23:59:59 UTC, and its mirror before
+/// 1970: what listings can show and file systems hold, so a time is never
+/// silently clamped into another one.
+const MAX_SECONDS_FROM_EPOCH: u64 = 253_402_300_799;
+
 /// Seconds since the epoch (negative before it) as a `SystemTime`, if it fits.
 fn system_time(mtime: i64) -> Option<SystemTime> {
+    if mtime.unsigned_abs() > MAX_SECONDS_FROM_EPOCH {
+        return None;
+    }
     let magnitude = Duration::from_secs(mtime.unsigned_abs());
     if mtime >= 0 {
         UNIX_EPOCH.checked_add(magnitude)
@@ -52,5 +60,8 @@ mod tests {
             UNIX_EPOCH.checked_sub(Duration::from_secs(60))
         );
         assert_eq!(system_time(0), Some(UNIX_EPOCH));
+        assert!(system_time(253_402_300_799).is_some());
+        assert_eq!(system_time(253_402_300_800), None);
+        assert_eq!(system_time(i64::MIN), None);
     }
 }
