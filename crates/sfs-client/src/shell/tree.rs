@@ -23,13 +23,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sfs_net::Transport;
-use sfs_proto::control::{Command as Wire, EntryKind, ErrorCode};
+use sfs_proto::control::{Command as Wire, EntryKind, ErrorCode, Reply};
 
 use super::glob::remote_join;
 use super::listing::listing;
 use super::Shell;
 use crate::connection::{check_distinct_targets, ClientError, TransferDone, TransferSpec};
 use crate::display::escape;
+
+/// Requests sent at once when pipelining MKD and MFMT: half the protocol's 64
+/// in flight, leaving room for the transfers' own requests.
+const PIPELINE_WINDOW: usize = 32;
 
 /// How deep a remote tree is walked at most: deeper than any server stores,
 /// so only a hostile server's endless listing reaches it.
@@ -294,20 +298,24 @@ impl<T: Transport> Shell<T> {
             files,
             mut problems,
         } = plan;
+        // Pipelined: the server runs a session's commands in order, so each
+        // parent exists before its children's MKD runs.
+        let made = self
+            .pipelined(dirs.iter().map(|dir| Wire::Mkd { path: dir.clone() }))
+            .await?;
         let mut broken: Vec<String> = Vec::new();
-        for dir in dirs {
-            let inside = |b: &String| dir == *b || dir.starts_with(&format!("{b}/"));
-            if broken.iter().any(inside) {
-                continue;
-            }
-            match self.expect_ok(Wire::Mkd { path: dir.clone() }).await {
+        for (dir, result) in dirs.into_iter().zip(made) {
+            match result {
                 Ok(()) => {}
                 Err(ClientError::Server { code, .. }) if code == ErrorCode::ALREADY_EXISTS => {}
-                Err(err @ ClientError::Server { .. }) => {
-                    problems.push(format!("{}: {err}", escape(&dir)));
+                Err(err) => {
+                    // Inside a folder that failed: that one failure says it.
+                    let inside = |b: &String| dir.starts_with(&format!("{b}/"));
+                    if !broken.iter().any(inside) {
+                        problems.push(format!("{}: {err}", escape(&dir)));
+                    }
                     broken.push(dir);
                 }
-                Err(err) => return Err(err),
             }
         }
         let specs: Vec<TransferSpec> = files
@@ -321,26 +329,61 @@ impl<T: Transport> Shell<T> {
             .collect();
         let results = self.transfer_specs(&specs).await?;
         if preserve {
+            let mut times = Vec::new();
             for (spec, result) in specs.iter().zip(&results) {
                 if let (TransferSpec::Upload { local, remote, .. }, Ok(_)) = (spec, result) {
-                    if let Err(err) = self.send_mtime(local, remote).await {
-                        problems.push(format!("{}: cannot keep the time: {err}", escape(remote)));
+                    match fs::metadata(local).and_then(|m| m.modified()) {
+                        Ok(modified) => times.push((remote.clone(), epoch_seconds(modified))),
+                        Err(err) => problems.push(format!(
+                            "{}: cannot keep the time: {err}",
+                            escape(&local.to_string_lossy())
+                        )),
                     }
+                }
+            }
+            let commands = times.iter().map(|(path, mtime)| Wire::Mfmt {
+                path: path.clone(),
+                mtime: *mtime,
+            });
+            let set = self.pipelined(commands).await?;
+            for ((remote, _), result) in times.iter().zip(set) {
+                if let Err(err) = result {
+                    problems.push(format!("{}: cannot keep the time: {err}", escape(remote)));
                 }
             }
         }
         self.finish(&specs, results, problems)
     }
 
-    async fn send_mtime(&mut self, local: &Path, remote: &str) -> Result<(), ClientError> {
-        let modified = fs::metadata(local)
-            .and_then(|m| m.modified())
-            .map_err(|err| super::local_io(local, err))?;
-        self.expect_ok(Wire::Mfmt {
-            path: remote.to_owned(),
-            mtime: epoch_seconds(modified),
-        })
-        .await
+    /// Sends `commands` without waiting for each answer, [`PIPELINE_WINDOW`]
+    /// at a time, and collects one result each (`Ok` for the answer `Ok`).
+    ///
+    /// # Errors
+    ///
+    /// The session failing (a server's refusal is a result, not an error).
+    async fn pipelined(
+        &mut self,
+        commands: impl IntoIterator<Item = Wire>,
+    ) -> Result<Vec<Result<(), ClientError>>, ClientError> {
+        let mut results = Vec::new();
+        let mut commands = commands.into_iter().peekable();
+        while commands.peek().is_some() {
+            let mut ids = Vec::with_capacity(PIPELINE_WINDOW);
+            for command in commands.by_ref().take(PIPELINE_WINDOW) {
+                ids.push(self.connection.send(command)?);
+            }
+            for id in ids {
+                results.push(match self.connection.wait_for(id).await {
+                    Ok(replies) if matches!(replies.as_slice(), [Reply::Ok]) => Ok(()),
+                    Ok(replies) => Err(ClientError::UnexpectedReply(
+                        escape(&format!("{replies:?}")).into_owned(),
+                    )),
+                    Err(err @ ClientError::Server { .. }) => Err(err),
+                    Err(err) => return Err(err),
+                });
+            }
+        }
+        Ok(results)
     }
 
     /// Runs `specs` after checking that no two write one file.
