@@ -70,27 +70,11 @@ fn hostile_tree() -> State {
 
 #[tokio::test]
 async fn get_r_writes_only_inside_the_named_folder_and_reports_each_refusal() {
-    let pki = TestPki::new(&["localhost"]);
-    let state = Arc::new(Mutex::new(hostile_tree()));
-    let transport = support::start(&pki, state.clone());
-    let credentials = Credentials {
-        user: "alice".into(),
-        password: "pw".to_owned().into(),
-        register: false,
-    };
-    let (connection, cwd) = Remote::open(
-        transport,
-        pki.client_config(),
-        "localhost".try_into().unwrap(),
-        &credentials,
-        Reporter::hidden(),
-    )
-    .await
-    .unwrap();
+    let connection = connect(hostile_tree()).await;
     let outer = tempfile::tempdir().unwrap();
     let work = outer.path().join("a/b/work");
     std::fs::create_dir_all(&work).unwrap();
-    let mut shell = Shell::new(connection, cwd, work.clone(), Box::new(Sink), false);
+    let mut shell = Shell::new(connection, "/".into(), work.clone(), Box::new(Sink), false);
 
     let command = parse_line("get -r top").unwrap().unwrap();
     let err = shell.execute(command).await.unwrap_err();
@@ -161,4 +145,45 @@ fn walk(root: &std::path::Path) -> Vec<String> {
         }
     }
     found
+}
+
+async fn connect(state: State) -> Remote<sfs_net::memory::MemoryTransport> {
+    let pki = TestPki::new(&["localhost"]);
+    let transport = support::start(&pki, Arc::new(Mutex::new(state)));
+    let credentials = Credentials {
+        user: "alice".into(),
+        password: "pw".to_owned().into(),
+        register: false,
+    };
+    let (connection, _) = Remote::open(
+        transport,
+        pki.client_config(),
+        "localhost".try_into().unwrap(),
+        &credentials,
+        Reporter::hidden(),
+    )
+    .await
+    .unwrap();
+    connection
+}
+
+#[tokio::test]
+async fn an_endless_tree_stops_at_a_depth_limit() {
+    // Every folder holds a folder `d`, forever.
+    let mut state = State::default();
+    state.dirs.insert("deep".into());
+    state.listing = vec![entry("d", EntryKind::Dir)];
+    let connection = connect(state).await;
+    let outer = tempfile::tempdir().unwrap();
+    let mut shell = Shell::new(
+        connection,
+        "/".into(),
+        outer.path().into(),
+        Box::new(Sink),
+        false,
+    );
+    let command = parse_line("get -r deep").unwrap().unwrap();
+    let err = shell.execute(command).await.unwrap_err();
+    assert!(err.to_string().contains("folders deep"), "{err}");
+    assert!(outer.path().join("deep/d/d").is_dir());
 }

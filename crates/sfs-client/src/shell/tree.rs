@@ -113,6 +113,38 @@ fn set_local_mtime(path: &Path, mtime: i64) -> io::Result<()> {
         .set_modified(time)
 }
 
+/// Adds one folder's listing to `plan`: files to download, folders to walk
+/// next (into `next`), and a problem for every name that is not written.
+fn plan_listing(
+    plan: &mut DownloadPlan,
+    next: &mut Vec<(String, PathBuf)>,
+    remote_dir: &str,
+    local_dir: &Path,
+    replies: &[Reply],
+) {
+    for entry in listing(replies) {
+        let full = remote_join(remote_dir, &entry.name);
+        if !plain_name(&entry.name) {
+            plan.problems.push(format!(
+                "skipping {}: not a name that can be written here",
+                escape(&full)
+            ));
+            continue;
+        }
+        let target = local_dir.join(&entry.name);
+        match entry.kind {
+            EntryKind::Dir => next.push((full, target)),
+            EntryKind::File => plan.files.push((full, target, entry.mtime)),
+            EntryKind::Symlink => plan
+                .problems
+                .push(format!("skipping symbolic link {}", escape(&full))),
+            EntryKind::Other => plan
+                .problems
+                .push(format!("skipping {}: not a regular file", escape(&full))),
+        }
+    }
+}
+
 impl UploadPlan {
     /// Adds the local folder `local` (not followed if it is a link) as the
     /// remote folder `remote`, with everything in it.
@@ -171,52 +203,42 @@ impl<T: Transport> Shell<T> {
         remote: &str,
         local: &Path,
     ) -> Result<(), ClientError> {
-        let mut queue = VecDeque::from([(remote.to_owned(), local.to_owned(), 0)]);
-        while let Some((remote_dir, local_dir, depth)) = queue.pop_front() {
+        // Level by level, each level's LISTs pipelined.
+        let mut level = vec![(remote.to_owned(), local.to_owned())];
+        let mut depth = 0;
+        while !level.is_empty() {
             if depth > MAX_TREE_DEPTH {
-                plan.problems.push(format!(
-                    "skipping {}: more than {MAX_TREE_DEPTH} folders deep",
-                    escape(&remote_dir)
-                ));
-                continue;
-            }
-            let replies = match self
-                .connection
-                .request(Wire::List {
-                    path: remote_dir.clone(),
-                })
-                .await
-            {
-                Ok(replies) => replies,
-                Err(err @ ClientError::Server { .. }) => {
-                    plan.problems
-                        .push(format!("{}: {err}", escape(&remote_dir)));
-                    continue;
-                }
-                Err(err) => return Err(err),
-            };
-            plan.dirs.push(local_dir.clone());
-            for entry in listing(&replies) {
-                let full = remote_join(&remote_dir, &entry.name);
-                if !plain_name(&entry.name) {
+                for (remote_dir, _) in level {
                     plan.problems.push(format!(
-                        "skipping {}: not a name that can be written here",
-                        escape(&full)
+                        "skipping {}: more than {MAX_TREE_DEPTH} folders deep",
+                        escape(&remote_dir)
                     ));
-                    continue;
                 }
-                let target = local_dir.join(&entry.name);
-                match entry.kind {
-                    EntryKind::Dir => queue.push_back((full, target, depth + 1)),
-                    EntryKind::File => plan.files.push((full, target, entry.mtime)),
-                    EntryKind::Symlink => plan
-                        .problems
-                        .push(format!("skipping symbolic link {}", escape(&full))),
-                    EntryKind::Other => plan
-                        .problems
-                        .push(format!("skipping {}: not a regular file", escape(&full))),
+                break;
+            }
+            let mut next = Vec::new();
+            for window in level.chunks(PIPELINE_WINDOW) {
+                let mut ids = Vec::with_capacity(window.len());
+                for (remote_dir, _) in window {
+                    ids.push(self.connection.send(Wire::List {
+                        path: remote_dir.clone(),
+                    })?);
+                }
+                for ((remote_dir, local_dir), id) in window.iter().zip(ids) {
+                    let replies = match self.connection.wait_for(id).await {
+                        Ok(replies) => replies,
+                        Err(err @ ClientError::Server { .. }) => {
+                            plan.problems.push(format!("{}: {err}", escape(remote_dir)));
+                            continue;
+                        }
+                        Err(err) => return Err(err),
+                    };
+                    plan.dirs.push(local_dir.clone());
+                    plan_listing(plan, &mut next, remote_dir, local_dir, &replies);
                 }
             }
+            level = next;
+            depth += 1;
         }
         Ok(())
     }
