@@ -1,7 +1,8 @@
 //! Whole folders both ways (`get -r`, `put -r`, and folders matched by
 //! `mget -r`/`mput -r`), and modification times (`-p`).
 //!
-//! A download plan comes from LIST answers, walked folder by folder. Every name
+//! A download plan comes from LIST answers, walked a level at a time with each
+//! level's LISTs pipelined, at most 64 levels deep. Every name
 //! a server sends is checked before it becomes a local path: only plain names
 //! (no `/`, not `.` or `..`, no control character or `\`) are used, the others
 //! are skipped one by one with a message and the rest goes on, so nothing is
@@ -11,7 +12,7 @@
 //!
 //! An upload plan walks the local folder without following symbolic links: a
 //! link is reported as skipped, never followed out of the tree. Remote folders
-//! are made with MKD (one already there is fine).
+//! are made with pipelined MKDs (one already there is fine).
 //!
 //! Each plan then runs as one call to the transfer loop, and with `-p` each
 //! file's time is set afterwards: locally from the listing, remotely with MFMT.
@@ -31,7 +32,7 @@ use super::Shell;
 use crate::connection::{check_distinct_targets, ClientError, TransferDone, TransferSpec};
 use crate::display::escape;
 
-/// Requests sent at once when pipelining MKD and MFMT: half the protocol's 64
+/// Requests sent at once when pipelining LIST, MKD and MFMT: half the protocol's 64
 /// in flight, leaving room for the transfers' own requests.
 const PIPELINE_WINDOW: usize = 32;
 
