@@ -4,15 +4,24 @@
 //! Every original command (LIST, RETR, STOR, PWD, CWD, CDUP, MKD, RMD, DELE, SHAR,
 //! UNSH, SHWM, QUIT) works in any case, next to the names sftp users type (`ls`,
 //! `get`, `put`, `cd`, ...). Words split like a shell's, so quoted names may hold
-//! spaces: `put "my notes.txt" notes.txt`.
+//! spaces: `put "my notes.txt" notes.txt`. Options come first, as in sftp (`get -rp
+//! docs`); `--` ends them, so `rm -- -odd-name` names a file.
 //!
 //! ```
 //! use sfs_client::command::{parse_line, ShellCommand};
 //!
 //! assert_eq!(
 //!     parse_line("RETR report.pdf").unwrap(),
-//!     Some(ShellCommand::Get { remote: "report.pdf".into(), local: None })
+//!     Some(ShellCommand::Get {
+//!         resume: false,
+//!         recursive: false,
+//!         preserve: false,
+//!         remote: "report.pdf".into(),
+//!         local: None,
+//!     })
 //! );
+//! // sftp's options, alone or combined, before the arguments.
+//! assert_eq!(parse_line("get -rp docs").unwrap(), parse_line("get -r -p docs").unwrap());
 //! assert_eq!(parse_line("  # a comment").unwrap(), None);
 //! assert!(parse_line("frobnicate").is_err());
 //! ```
@@ -93,6 +102,16 @@ pub enum ParseError {
     /// A quote was opened and never closed, or a trailing backslash.
     #[error("unbalanced quotes")]
     UnbalancedQuotes,
+    /// An option the command does not take (`get -x`).
+    #[error("`{command}` has no option `-{flag}`: usage: {usage}")]
+    UnknownFlag {
+        /// The command's name.
+        command: &'static str,
+        /// The option as typed, without its `-`.
+        flag: String,
+        /// The command's usage line.
+        usage: &'static str,
+    },
     /// The rights of a share are not a combination of r, w, c and d.
     #[error(
         "bad rights `{0}`: use letters from rwcd (e.g. `rw`), words like `read,write`, or `all`"
@@ -139,6 +158,15 @@ const fn optional(kind: ArgKind) -> ArgSpec {
     }
 }
 
+/// One option of a command: a letter after `-`, as in sftp (`get -r -p`, `get -rp`).
+#[derive(Debug)]
+pub struct FlagSpec {
+    /// The letter (`"r"`).
+    pub letter: &'static str,
+    /// What it does, for `help`.
+    pub help: &'static str,
+}
+
 /// Everything about one command: its names, help, arguments and how its words
 /// become a [`ShellCommand`]. Parsing, `help`, completion and the shell's folder
 /// refresh all read [`COMMANDS`]. Adding a command is one entry in the table at
@@ -155,6 +183,8 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// An example line.
     pub example: &'static str,
+    /// Its options (`-r`), given before the arguments; `--` ends them.
+    pub flags: &'static [FlagSpec],
     /// Its arguments, in order.
     pub args: &'static [ArgSpec],
     /// Whether the last argument may repeat (`mget a b c`); then at least one is needed.
@@ -167,8 +197,8 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
-    /// The kind of the argument at `index` (0 is the first after the name), if
-    /// the command takes one there.
+    /// The kind of the argument at `index` (0 is the first after the name and
+    /// its options), if the command takes one there.
     pub fn arg_kind(&self, index: usize) -> Option<ArgKind> {
         match self.args.get(index) {
             Some(arg) => Some(arg.kind),
@@ -201,12 +231,58 @@ impl CommandSpec {
             None => Ok(()),
         }
     }
+
+    /// Splits the options off the front of `words`: each word that starts with
+    /// `-` (not `-` alone) holds one or more of this command's letters, until
+    /// the first other word or `--`. A command without options takes every word
+    /// as an argument, as before options existed.
+    fn split_flags<'w>(&self, words: &'w [String]) -> Result<(String, &'w [String]), ParseError> {
+        let mut letters = String::new();
+        if self.flags.is_empty() {
+            return Ok((letters, words));
+        }
+        let mut rest = words;
+        while let Some((word, after)) = rest.split_first() {
+            if word == "--" {
+                return Ok((letters, after));
+            }
+            let Some(given) = word.strip_prefix('-').filter(|given| !given.is_empty()) else {
+                break;
+            };
+            for letter in given.chars() {
+                let known = self
+                    .flags
+                    .iter()
+                    .any(|flag| flag.letter.chars().eq(std::iter::once(letter)));
+                if !known {
+                    return Err(ParseError::UnknownFlag {
+                        command: self.names[0],
+                        flag: letter.to_string(),
+                        usage: self.usage,
+                    });
+                }
+                letters.push(letter);
+            }
+            rest = after;
+        }
+        Ok((letters, rest))
+    }
 }
 
 /// The arguments of one command, already checked against its [`CommandSpec`],
-/// taken in order by the fields of its variant.
+/// taken in order by the fields of its variant, and the option letters given.
 #[derive(Debug)]
-struct Args<'a>(std::slice::Iter<'a, String>);
+struct Args<'a> {
+    words: std::slice::Iter<'a, String>,
+    letters: String,
+}
+
+impl Args<'_> {
+    /// Whether the option `letter` was given.
+    fn flag(&self, letter: &str) -> bool {
+        self.letters.contains(letter)
+    }
+}
 
 /// How a field of a [`ShellCommand`] variant is made from the next argument(s).
 trait FromArgs: Sized {
@@ -216,39 +292,40 @@ trait FromArgs: Sized {
 impl FromArgs for String {
     /// A required argument: present, since [`CommandSpec::check`] ran.
     fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
-        Ok(args.0.next().cloned().unwrap_or_default())
+        Ok(args.words.next().cloned().unwrap_or_default())
     }
 }
 
 impl FromArgs for Option<String> {
     fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
-        Ok(args.0.next().cloned())
+        Ok(args.words.next().cloned())
     }
 }
 
 impl FromArgs for Vec<String> {
     /// A repeated last argument: all that are left.
     fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
-        Ok(args.0.by_ref().cloned().collect())
+        Ok(args.words.by_ref().cloned().collect())
     }
 }
 
 impl FromArgs for Rights {
     fn from_args(args: &mut Args<'_>) -> Result<Self, ParseError> {
-        parse_rights(args.0.next().map_or("", String::as_str))
+        parse_rights(args.words.next().map_or("", String::as_str))
     }
 }
 
-/// Declares every command once. From each entry (the variant with its fields,
-/// each field's [`ArgSpec`], the `Shell` method that runs it, its names, help
-/// texts and flags) it makes the [`ShellCommand`] variant, the [`COMMANDS`]
+/// Declares every command once. From each entry (the variant with its options
+/// (`-r recursive: "help"`, a `bool` field each) and its fields, each field's
+/// [`ArgSpec`], the `Shell` method that runs it, its names, help texts and flags) it makes the [`ShellCommand`] variant, the [`COMMANDS`]
 /// entry that parses it, and the arm of [`Shell::execute`](crate::shell::Shell::execute)
-/// that calls `shell.method(fields...)`. The method returns `Result<(),
+/// that calls `shell.method(options..., fields...)`. The method returns `Result<(),
 /// ClientError>`, or `Result<Flow, ClientError>` to end the session.
 macro_rules! commands {
     ($(
         $(#[$doc:meta])*
         $variant:ident $({
+            $( - $letter:ident $flag:ident: $flag_help:literal, )*
             $( $(#[$field_doc:meta])* $field:ident: $ty:ty = $arg:expr ),* $(,)?
         })? => $method:ident,
         names: [$($name:literal),+], usage: $usage:literal, summary: $summary:literal,
@@ -260,7 +337,10 @@ macro_rules! commands {
         pub enum ShellCommand {
             $(
                 $(#[$doc])*
-                $variant $({ $( $(#[$field_doc])* $field: $ty ),* })?,
+                $variant $({
+                    $( #[doc = $flag_help] $flag: bool, )*
+                    $( $(#[$field_doc])* $field: $ty ),*
+                })?,
             )*
         }
 
@@ -271,12 +351,16 @@ macro_rules! commands {
                 usage: $usage,
                 summary: $summary,
                 example: $example,
+                flags: &[$($( FlagSpec { letter: stringify!($letter), help: $flag_help }, )*)?],
                 args: &[$($($arg),*)?],
                 repeats: $repeats,
                 changes_remote_names: $changes,
                 // Fields initialise in order, each taking its argument(s).
                 build: |#[allow(unused_mut, unused_variables)] mut args| {
-                    Ok(ShellCommand::$variant $({ $( $field: FromArgs::from_args(&mut args)? ),* })?)
+                    Ok(ShellCommand::$variant $({
+                        $( $flag: args.flag(stringify!($letter)), )*
+                        $( $field: FromArgs::from_args(&mut args)? ),*
+                    })?)
                 },
             },
         )*];
@@ -297,8 +381,8 @@ macro_rules! commands {
             pub async fn execute(&mut self, command: ShellCommand) -> Result<Flow, ClientError> {
                 match command {
                     $(
-                        ShellCommand::$variant $({ $($field),* })? => {
-                            Ok(Flow::from(self.$method($($($field),*)?).await?))
+                        ShellCommand::$variant $({ $($flag,)* $($field),* })? => {
+                            Ok(Flow::from(self.$method($( $($flag,)* $($field),* )?).await?))
                         }
                     )*
                 }
@@ -312,12 +396,14 @@ use ArgKind::{CommandName, LocalPath, RemotePath, Rights as RightsArg, User};
 // Every command, in the order `help` lists them: the variant and its fields (each
 // with its argument), the `Shell` method that runs it, then its table entry.
 commands! {
-    /// LIST: list a remote folder (the current one by default).
+    /// LIST: list a remote folder (the current one by default), or the names in
+    /// a folder that match a pattern (`ls '*.txt'`).
     List {
-        /// The folder or file to list.
+        /// The folder or file to list, or a pattern for names in one folder.
         path: Option<String> = optional(RemotePath),
     } => ls,
-    names: ["ls", "list", "dir"], usage: "ls [PATH]", summary: "list a remote folder",
+    names: ["ls", "list", "dir"], usage: "ls [PATH|PATTERN]",
+    summary: "list a remote folder, or the names matching a pattern (*, ?, [abc]) in its last part",
     example: "ls /shared/alice", repeats: false, changes_remote_names: false;
 
     /// CWD: change the remote folder.
@@ -354,13 +440,15 @@ commands! {
     names: ["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder",
     example: "rmdir old", repeats: false, changes_remote_names: true;
 
-    /// DELE: delete a remote file.
+    /// DELE: delete remote files, by name or pattern.
     Delete {
-        /// The file to delete.
-        path: String = required(RemotePath, "a file"),
+        -f force: "never ask before deleting several files",
+        /// The files to delete, or patterns matching them.
+        paths: Vec<String> = required(RemotePath, "a file"),
     } => rm,
-    names: ["rm", "dele", "delete"], usage: "rm PATH", summary: "delete a remote file",
-    example: "rm draft.txt", repeats: false, changes_remote_names: true;
+    names: ["rm", "dele", "delete"], usage: "rm [-f] PATH|PATTERN...",
+    summary: "delete remote files (the shell asks before a pattern deletes more than one)",
+    example: "rm '*.tmp'", repeats: true, changes_remote_names: true;
 
     /// Rename or move a remote file or folder.
     Rename {
@@ -373,45 +461,57 @@ commands! {
     summary: "rename or move a remote file or folder",
     example: "mv draft.txt final.txt", repeats: false, changes_remote_names: true;
 
-    /// RETR: download a file.
+    /// RETR: download a file, or a whole folder with `-r`.
     Get {
+        -c resume: "continue a partial download (its .part) instead of starting again",
+        -r recursive: "download a whole folder, with everything in it",
+        -p preserve: "keep the files' modification times",
         /// The remote file.
         remote: String = required(RemotePath, "a remote file"),
         /// Where to write it; by default the remote name's last part, in the local folder.
         local: Option<String> = optional(LocalPath),
     } => get,
-    names: ["get", "retr"], usage: "get REMOTE [LOCAL]",
-    summary: "download a file (to LOCAL, or to its own name here)",
+    names: ["get", "retr"], usage: "get [-crp] REMOTE [LOCAL]",
+    summary: "download a file or, with -r, a folder (to LOCAL, or to its own name here)",
     example: "get report.pdf ~/Downloads/report.pdf", repeats: false, changes_remote_names: false;
 
-    /// STOR: upload a file.
+    /// STOR: upload a file, or a whole folder with `-r`.
     Put {
+        -c resume: "continue a partial upload the server kept instead of starting again",
+        -r recursive: "upload a whole folder, with everything in it (symlinks are skipped)",
+        -p preserve: "keep the files' modification times",
         /// The local file.
         local: String = required(LocalPath, "a local file"),
         /// The remote name; by default the local name's last part, in the remote folder.
         remote: Option<String> = optional(RemotePath),
     } => put,
-    names: ["put", "stor"], usage: "put LOCAL [REMOTE]",
-    summary: "upload a file (to REMOTE, or to its own name there)",
+    names: ["put", "stor"], usage: "put [-crp] LOCAL [REMOTE]",
+    summary: "upload a file or, with -r, a folder (to REMOTE, or to its own name there)",
     example: "put notes.txt backup/notes.txt", repeats: false, changes_remote_names: true;
 
     /// Download several files at once, in parallel, into the local folder.
     GetMany {
-        /// The remote files.
+        -c resume: "continue partial downloads (their .part) instead of starting again",
+        -r recursive: "download the folders that match too, with everything in them",
+        -p preserve: "keep the files' modification times",
+        /// The remote files, or patterns matching them.
         remotes: Vec<String> = required(RemotePath, "a remote file"),
     } => mget,
-    names: ["mget"], usage: "mget REMOTE...",
-    summary: "download several files at once, in parallel, into the local folder",
-    example: "mget a.iso b.iso", repeats: true, changes_remote_names: false;
+    names: ["mget"], usage: "mget [-crp] REMOTE|PATTERN...",
+    summary: "download several files at once, in parallel, into the local folder (patterns: *, ?, [abc] in the last part)",
+    example: "mget '*.log' a.iso", repeats: true, changes_remote_names: false;
 
     /// Upload several files at once, in parallel, into the remote folder.
     PutMany {
-        /// The local files.
+        -c resume: "continue partial uploads the server kept instead of starting again",
+        -r recursive: "upload the folders that match too, with everything in them",
+        -p preserve: "keep the files' modification times",
+        /// The local files, or patterns matching them.
         locals: Vec<String> = required(LocalPath, "a local file"),
     } => mput,
-    names: ["mput"], usage: "mput LOCAL...",
-    summary: "upload several files at once, in parallel, into the remote folder",
-    example: "mput a.iso b.iso", repeats: true, changes_remote_names: true;
+    names: ["mput"], usage: "mput [-crp] LOCAL|PATTERN...",
+    summary: "upload several files at once, in parallel, into the remote folder (patterns: *, ?, [abc])",
+    example: "mput 'data/*.csv' a.iso", repeats: true, changes_remote_names: true;
 
     /// The size of a remote file.
     Size {
@@ -561,8 +661,12 @@ pub fn parse_words(words: &[String]) -> Result<ShellCommand, ParseError> {
         .split_first()
         .ok_or_else(|| ParseError::UnknownCommand(String::new()))?;
     let spec = find_command(name).ok_or_else(|| ParseError::UnknownCommand(name.clone()))?;
+    let (letters, args) = spec.split_flags(args)?;
     spec.check(args)?;
-    (spec.build)(Args(args.iter()))
+    (spec.build)(Args {
+        words: args.iter(),
+        letters,
+    })
 }
 
 #[cfg(test)]
@@ -571,6 +675,16 @@ mod tests {
 
     fn parse(line: &str) -> ShellCommand {
         parse_line(line).unwrap().unwrap()
+    }
+
+    fn get(remote: &str, local: Option<&str>) -> ShellCommand {
+        ShellCommand::Get {
+            resume: false,
+            recursive: false,
+            preserve: false,
+            remote: remote.into(),
+            local: local.map(Into::into),
+        }
     }
 
     #[test]
@@ -587,17 +701,20 @@ mod tests {
         assert_eq!(parse("PWD"), ShellCommand::PrintDir);
         assert_eq!(parse("MKD d"), ShellCommand::MakeDir { path: "d".into() });
         assert_eq!(parse("RMD d"), ShellCommand::RemoveDir { path: "d".into() });
-        assert_eq!(parse("DELE f"), ShellCommand::Delete { path: "f".into() });
         assert_eq!(
-            parse("RETR f"),
-            ShellCommand::Get {
-                remote: "f".into(),
-                local: None
+            parse("DELE f"),
+            ShellCommand::Delete {
+                force: false,
+                paths: vec!["f".into()]
             }
         );
+        assert_eq!(parse("RETR f"), get("f", None));
         assert_eq!(
             parse("STOR local.txt remote.txt"),
             ShellCommand::Put {
+                resume: false,
+                recursive: false,
+                preserve: false,
                 local: "local.txt".into(),
                 remote: Some("remote.txt".into())
             }
@@ -650,17 +767,14 @@ mod tests {
         assert_eq!(
             parse(r#"put "my notes.txt" 'dest dir/n.txt'"#),
             ShellCommand::Put {
+                resume: false,
+                recursive: false,
+                preserve: false,
                 local: "my notes.txt".into(),
                 remote: Some("dest dir/n.txt".into())
             }
         );
-        assert_eq!(
-            parse(r"get a\ b"),
-            ShellCommand::Get {
-                remote: "a b".into(),
-                local: None
-            }
-        );
+        assert_eq!(parse(r"get a\ b"), get("a b", None));
     }
 
     #[test]
@@ -668,12 +782,18 @@ mod tests {
         assert_eq!(
             parse("mget a 'b c'"),
             ShellCommand::GetMany {
+                resume: false,
+                recursive: false,
+                preserve: false,
                 remotes: vec!["a".into(), "b c".into()]
             }
         );
         assert_eq!(
             parse("MPUT x"),
             ShellCommand::PutMany {
+                resume: false,
+                recursive: false,
+                preserve: false,
                 locals: vec!["x".into()]
             }
         );
@@ -705,7 +825,9 @@ mod tests {
             ParseError::MissingArgument { command: "get", .. }
         ));
         assert!(
-            missing.to_string().contains("usage: get REMOTE [LOCAL]"),
+            missing
+                .to_string()
+                .contains("usage: get [-crp] REMOTE [LOCAL]"),
             "{missing}"
         );
         assert!(matches!(
@@ -740,6 +862,122 @@ mod tests {
             parse_line("share p bob read,fly").unwrap_err(),
             ParseError::BadRights(_)
         ));
+    }
+
+    #[test]
+    fn options_come_before_the_arguments_alone_or_combined() {
+        let all = ShellCommand::Get {
+            resume: true,
+            recursive: true,
+            preserve: true,
+            remote: "docs".into(),
+            local: Some("here".into()),
+        };
+        for line in [
+            "get -c -r -p docs here",
+            "get -crp docs here",
+            "GET -pr -c docs here",
+            "retr -rpc -- docs here",
+        ] {
+            assert_eq!(parse(line), all, "{line}");
+        }
+        assert_eq!(
+            parse("mput -p 'data/*.csv' b"),
+            ShellCommand::PutMany {
+                resume: false,
+                recursive: false,
+                preserve: true,
+                locals: vec!["data/*.csv".into(), "b".into()]
+            }
+        );
+        assert_eq!(
+            parse("rm -f '*.tmp'"),
+            ShellCommand::Delete {
+                force: true,
+                paths: vec!["*.tmp".into()]
+            }
+        );
+        // Options stop at the first argument; `-` alone is an argument.
+        assert_eq!(parse("get a -r"), get("a", Some("-r")));
+        assert_eq!(parse("get - x"), get("-", Some("x")));
+        // `--` ends the options: names that start with `-` can be given.
+        assert_eq!(parse("get -- -r"), get("-r", None));
+        assert_eq!(
+            parse("rm -- -f"),
+            ShellCommand::Delete {
+                force: false,
+                paths: vec!["-f".into()]
+            }
+        );
+        // Commands without options take such words as arguments, as before.
+        assert_eq!(
+            parse("mkdir -x"),
+            ShellCommand::MakeDir { path: "-x".into() }
+        );
+    }
+
+    #[test]
+    fn unknown_options_and_missing_arguments_name_the_usage() {
+        let unknown = parse_line("get -x a").unwrap_err();
+        assert_eq!(
+            unknown,
+            ParseError::UnknownFlag {
+                command: "get",
+                flag: "x".into(),
+                usage: "get [-crp] REMOTE [LOCAL]"
+            }
+        );
+        assert_eq!(
+            unknown.to_string(),
+            "`get` has no option `-x`: usage: get [-crp] REMOTE [LOCAL]"
+        );
+        assert!(matches!(
+            parse_line("put -rz a").unwrap_err(),
+            ParseError::UnknownFlag { command: "put", ref flag, .. } if flag == "z"
+        ));
+        assert!(matches!(
+            parse_line("rm -r x").unwrap_err(),
+            ParseError::UnknownFlag { command: "rm", .. }
+        ));
+        // Options alone are not the arguments a command needs.
+        for line in ["get -r", "get -r --", "mget -p", "rm -f"] {
+            assert!(
+                matches!(
+                    parse_line(line).unwrap_err(),
+                    ParseError::MissingArgument { .. }
+                ),
+                "{line}"
+            );
+        }
+        assert!(matches!(
+            parse_line("get -r a b c").unwrap_err(),
+            ParseError::TooManyArguments {
+                command: "get",
+                max: 2,
+                ..
+            }
+        ));
+        // One-shot words go through the same parser.
+        let words: Vec<String> = ["get", "-rp", "dir"].map(String::from).into();
+        assert_eq!(parse_words(&words).unwrap(), parse("get -r -p dir"));
+    }
+
+    #[test]
+    fn every_option_is_in_its_usage_line() {
+        for spec in COMMANDS {
+            for flag in spec.flags {
+                let in_usage = spec
+                    .usage
+                    .split_whitespace()
+                    .any(|word| word.starts_with("[-") && word.contains(flag.letter));
+                assert!(
+                    in_usage,
+                    "{}: -{} not in {}",
+                    spec.names[0], flag.letter, spec.usage
+                );
+                assert!(!flag.help.is_empty());
+            }
+        }
     }
 
     #[test]

@@ -113,6 +113,7 @@ pub fn run_interactive<T: Transport>(
         let _ = editor.load_history(path);
     }
     runtime.block_on(shell.refresh_names());
+    shell.set_confirm(Box::new(ask_yes_no));
     println!(
         "Connected as {}. Type `help` for the commands.",
         escape(shell.connection().user())
@@ -211,7 +212,15 @@ impl Completer for ShellHelper {
         if words_before == 0 {
             return Ok((word_start, matching(&command_names(), word)));
         }
-        let kind = find_command(first_word).and_then(|spec| spec.arg_kind(words_before - 1));
+        let kind = find_command(first_word).and_then(|spec| {
+            // Options (`get -r`) are not arguments: count the words after them.
+            let options = before[..word_start]
+                .split_whitespace()
+                .skip(1)
+                .take_while(|w| !spec.flags.is_empty() && w.starts_with('-') && *w != "-")
+                .count();
+            spec.arg_kind(words_before - 1 - options)
+        });
         match kind {
             Some(ArgKind::LocalPath) => self.files.complete(line, pos, ctx),
             Some(ArgKind::Rights) => Ok((word_start, matching(RIGHTS_EXAMPLES, word))),
@@ -267,3 +276,14 @@ impl Hinter for ShellHelper {
 impl Highlighter for ShellHelper {}
 impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
+
+/// Asks on the terminal, as sftp does before deleting many files: `y` or `yes`
+/// is yes; anything else, end of input or an error is no.
+fn ask_yes_no(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        Err(_) => false,
+    }
+}

@@ -210,3 +210,28 @@ fn tab_completes_commands_and_remote_names() {
     pane.keys(&["C-d"]);
     pane.wait_for("the exit", |s| s.contains("shell_double: bye"));
 }
+
+#[test]
+fn rm_of_a_pattern_asks_before_deleting_several_files() {
+    let pane = Pane::start();
+    // Three names in the listing match `*`: the shell asks, and `n` keeps them.
+    pane.keys(&["rm '*'", "Enter"]);
+    pane.wait_for("the question", |s| s.contains("delete 3 files? [y/N]"));
+    pane.keys(&["n", "Enter"]);
+    pane.prompt();
+    pane.keys(&["get notes.txt", "Enter"]);
+    pane.wait_for("the kept file", |s| s.contains("downloaded notes.txt"));
+    pane.prompt();
+    // One match: no question. Options complete remote names after them too.
+    pane.keys(&["rm -f no", "Tab"]);
+    pane.wait_for("a name completed after an option", |s| {
+        s.contains("sfs:/> rm -f notes.txt")
+    });
+    pane.keys(&["C-u", "rm 'note*'", "Enter"]);
+    pane.prompt();
+    pane.keys(&["get notes.txt x", "Enter"]);
+    pane.wait_for("the file gone", |s| s.contains("not found"));
+    assert!(!pane.screen().contains("delete 1 files"));
+    pane.keys(&["C-d"]);
+    pane.wait_for("the exit", |s| s.contains("shell_double: bye"));
+}

@@ -61,6 +61,10 @@ fn all_commands() -> Vec<Command> {
         Command::Status,
         Command::Noop,
         Command::Quot,
+        Command::Mfmt {
+            path: p(),
+            mtime: -1_700_000_000,
+        },
     ]
 }
 

@@ -76,6 +76,8 @@ pub enum EventKind {
     Stat,
     /// Digest of a file.
     Digest,
+    /// MFMT (a file's modification time set).
+    SetTime,
     /// SHAR.
     Share,
     /// UNSH.
@@ -107,6 +109,7 @@ impl EventKind {
             Self::Rename => "rename",
             Self::Stat => "stat",
             Self::Digest => "digest",
+            Self::SetTime => "mfmt",
             Self::Share => "share",
             Self::Unshare => "unshare",
             Self::ListShares => "list-shares",

@@ -121,6 +121,11 @@ pub enum ClientError {
     /// where DIR is a folder) that the server does not have.
     #[error("no such remote folder {}", escape(.0))]
     NoRemoteFolder(String),
+    /// Part of a folder transfer, glob or multi-name command could not be done
+    /// (a name that cannot be written here, a pattern that matched nothing, a
+    /// folder without `-r`); the rest was. Each problem is already escaped.
+    #[error("{} item(s) not done: {}", .0.len(), .0.join("; "))]
+    Incomplete(Vec<String>),
 }
 
 fn code_text(code: ErrorCode) -> String {

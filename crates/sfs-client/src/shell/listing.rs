@@ -1,5 +1,5 @@
-//! The commands that show remote things: `ls`, `size`, `stat`, `digest`,
-//! `shared`, `shares`, and how entries are printed.
+//! The commands that show remote things: `size`, `stat`, `digest`,
+//! `shared`, `shares`, and how entries are printed (`ls` is with the patterns).
 
 use sfs_net::Transport;
 use sfs_proto::control::{Command as Wire, Entry, EntryKind, Reply, ShareEntry};
@@ -9,20 +9,6 @@ use crate::connection::{hex, ClientError};
 use crate::display::escape;
 
 impl<T: Transport> Shell<T> {
-    /// `ls [PATH]`.
-    pub(crate) async fn ls(&mut self, path: Option<String>) -> Result<(), ClientError> {
-        let replies = self
-            .connection
-            .request(Wire::List {
-                path: path.unwrap_or_default(),
-            })
-            .await?;
-        for entry in listing(&replies) {
-            self.line(format_entry(&entry))?;
-        }
-        Ok(())
-    }
-
     /// `size PATH`.
     pub(crate) async fn size(&mut self, path: String) -> Result<(), ClientError> {
         match self.single(Wire::Size { path }).await? {

@@ -20,11 +20,13 @@ use sfs_proto::control::{Command as Wire, EntryKind, Reply, Rights};
 use crate::connection::{ClientError, Remote};
 use crate::display::escape;
 
+mod glob;
 mod listing;
 mod local_dir;
 mod quota;
 mod status;
 mod transfers;
+mod tree;
 
 use listing::listing;
 pub use listing::{format_entry, human_bytes};
@@ -45,6 +47,9 @@ impl From<()> for Flow {
     }
 }
 
+/// Asks the user a yes/no question (the text ends with `?`); true for yes.
+pub type Confirm = Box<dyn FnMut(&str) -> bool + Send>;
+
 /// Remote names seen in the current folder, for tab completion.
 pub type NameCache = Arc<Mutex<Vec<String>>>;
 
@@ -56,6 +61,7 @@ pub struct Shell<T: Transport> {
     out: Box<dyn Write + Send>,
     quiet: bool,
     names: NameCache,
+    confirm: Option<Confirm>,
 }
 
 impl<T: Transport> std::fmt::Debug for Shell<T> {
@@ -86,7 +92,15 @@ impl<T: Transport> Shell<T> {
             out,
             quiet,
             names: NameCache::default(),
+            confirm: None,
         }
+    }
+
+    /// Makes commands that do much at once ask first (`rm` of a pattern that
+    /// matches several files), as sftp's interactive mode does. Without it
+    /// (batch files, one-shot commands) nothing asks.
+    pub fn set_confirm(&mut self, confirm: Confirm) {
+        self.confirm = Some(confirm);
     }
 
     /// The remote folder.
@@ -171,11 +185,6 @@ impl<T: Transport> Shell<T> {
         self.expect_ok(Wire::Rmd { path }).await
     }
 
-    /// `rm PATH`.
-    pub(crate) async fn rm(&mut self, path: String) -> Result<(), ClientError> {
-        self.expect_ok(Wire::Dele { path }).await
-    }
-
     /// `mv FROM TO`.
     pub(crate) async fn mv(&mut self, from: String, to: String) -> Result<(), ClientError> {
         self.expect_ok(Wire::Rename { from, to }).await
@@ -242,6 +251,14 @@ impl<T: Transport> Shell<T> {
             _ => Err(ClientError::UnexpectedReply(
                 "a multi-part answer to a single request".into(),
             )),
+        }
+    }
+
+    /// The user's answer to `question`; yes when nobody is there to ask.
+    fn confirm(&mut self, question: &str) -> bool {
+        match self.confirm.as_mut() {
+            Some(ask) => ask(question),
+            None => true,
         }
     }
 

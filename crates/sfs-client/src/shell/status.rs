@@ -84,6 +84,9 @@ impl<T: Transport> Shell<T> {
             let names = spec.names.join(", ");
             self.line(format!("{}: {}", spec.usage, spec.summary))?;
             self.line(format!("  names: {names} (any case)"))?;
+            for flag in spec.flags {
+                self.line(format!("  -{}  {}", flag.letter, flag.help))?;
+            }
             self.line(format!("  example: {}", spec.example))?;
             return Ok(());
         }
@@ -91,8 +94,8 @@ impl<T: Transport> Shell<T> {
             "Commands (any case; the original names LIST, RETR, STOR, ... work too):".into(),
         )?;
         for spec in COMMANDS {
-            self.line(format!("  {:<24} {}", spec.usage, spec.summary))?;
-            self.line(format!("  {:<24}   e.g. {}", "", spec.example))?;
+            self.line(format!("  {:<30} {}", spec.usage, spec.summary))?;
+            self.line(format!("  {:<30}   e.g. {}", "", spec.example))?;
         }
         Ok(())
     }

@@ -1,55 +1,128 @@
-//! The transfer commands: `get`, `mget`, `put`, `mput`, and how their results
-//! are reported.
+//! The transfer commands: `get`, `mget`, `put`, `mput` with their options
+//! (`-c` resume, `-r` folders, `-p` times), and how their results are reported.
 
 use std::path::Path;
 
 use sfs_net::Transport;
-use sfs_proto::control::{Command as Wire, EntryKind, ErrorCode, Reply};
+use sfs_proto::control::{Command as Wire, Entry, EntryKind, ErrorCode, Reply};
 
+use super::glob::{is_pattern, local_glob, no_match, unescape};
 use super::local_dir::expand_home;
+use super::tree::{DownloadPlan, UploadPlan};
 use super::Shell;
-use crate::connection::{check_distinct_targets, hex, ClientError, TransferSpec};
+use crate::connection::{hex, ClientError, TransferDone, TransferSpec};
 use crate::display::escape;
 use crate::local::{download_destination, safe_file_name};
 
 impl<T: Transport> Shell<T> {
-    /// `get REMOTE [LOCAL]`.
+    /// `get [-crp] REMOTE [LOCAL]`.
     pub(crate) async fn get(
         &mut self,
+        resume: bool,
+        recursive: bool,
+        preserve: bool,
         remote: String,
         local: Option<String>,
     ) -> Result<(), ClientError> {
         let dest = download_destination(&remote, local.as_deref().map(Path::new), &self.local_dir)?;
-        self.transfer(vec![TransferSpec::Download {
-            remote,
-            dest,
-            resume: false,
-        }])
-        .await
-    }
-
-    /// `mget REMOTE...`: into the local folder.
-    pub(crate) async fn mget(&mut self, remotes: Vec<String>) -> Result<(), ClientError> {
-        let mut specs = Vec::new();
-        for remote in remotes {
-            let dest = download_destination(&remote, None, &self.local_dir)?;
-            specs.push(TransferSpec::Download {
-                remote,
-                dest,
-                resume: false,
-            });
+        let mut plan = DownloadPlan::default();
+        let entry = if recursive || preserve {
+            self.remote_entry(&remote).await?
+        } else {
+            None
+        };
+        match entry {
+            Some(entry) if recursive && entry.kind == EntryKind::Dir => {
+                self.plan_remote_tree(&mut plan, &remote, &dest).await?;
+            }
+            entry => {
+                let mtime = entry.map_or(0, |entry| entry.mtime);
+                plan.files.push((remote, dest, mtime));
+            }
         }
-        self.transfer(specs).await
+        self.run_download_plan(plan, resume, preserve).await
     }
 
-    /// `put LOCAL [REMOTE]`.
+    /// `mget [-crp] REMOTE|PATTERN...`: into the local folder.
+    pub(crate) async fn mget(
+        &mut self,
+        resume: bool,
+        recursive: bool,
+        preserve: bool,
+        remotes: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let mut plan = DownloadPlan::default();
+        for remote in remotes {
+            let matched: Vec<(String, Option<Entry>)> = if is_pattern(&remote) {
+                match self.remote_glob(&remote).await {
+                    Ok(matched) => matched.into_iter().map(|(p, e)| (p, Some(e))).collect(),
+                    Err(ClientError::Incomplete(mut problems)) => {
+                        plan.problems.append(&mut problems);
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            } else {
+                let remote = unescape(&remote);
+                let entry = if recursive || preserve {
+                    self.remote_entry(&remote).await?
+                } else {
+                    None
+                };
+                vec![(remote, entry)]
+            };
+            let one_name = matched.len() == 1 && !is_pattern(&remote);
+            for (remote, entry) in matched {
+                let dest = match download_destination(&remote, None, &self.local_dir) {
+                    Ok(dest) => dest,
+                    // A name the user typed: nothing moves until it is fixed.
+                    Err(err) if one_name => return Err(err.into()),
+                    Err(err) => {
+                        plan.problems.push(format!("skipping {err}"));
+                        continue;
+                    }
+                };
+                match entry {
+                    Some(entry) if entry.kind == EntryKind::Dir && recursive => {
+                        self.plan_remote_tree(&mut plan, &remote, &dest).await?;
+                    }
+                    Some(entry) if entry.kind == EntryKind::Dir => plan
+                        .problems
+                        .push(format!("skipping folder {} (use -r)", escape(&remote))),
+                    entry => plan
+                        .files
+                        .push((remote, dest, entry.map_or(0, |entry| entry.mtime))),
+                }
+            }
+        }
+        self.run_download_plan(plan, resume, preserve).await
+    }
+
+    /// `put [-crp] LOCAL [REMOTE]`.
     pub(crate) async fn put(
         &mut self,
+        resume: bool,
+        recursive: bool,
+        preserve: bool,
         local: String,
         remote: Option<String>,
     ) -> Result<(), ClientError> {
+        let local_path = self.local_dir.join(expand_home(&local));
+        if recursive && local_path.is_dir() {
+            let root = self.upload_tree_root(&local_path, remote).await?;
+            let mut plan = UploadPlan::default();
+            plan.add_tree(&local_path, &root);
+            return self.run_upload_plan(plan, resume, preserve).await;
+        }
         let (spec, folder) = self.upload_into_folders(&local, remote).await?;
-        match (self.transfer(vec![spec]).await, folder) {
+        let TransferSpec::Upload { local, remote, .. } = spec else {
+            unreachable!("an upload spec");
+        };
+        let plan = UploadPlan {
+            files: vec![(local, remote)],
+            ..UploadPlan::default()
+        };
+        match (self.run_upload_plan(plan, resume, preserve).await, folder) {
             (Err(ClientError::Server { code, .. }), Some(folder))
                 if code == ErrorCode::NOT_FOUND =>
             {
@@ -59,29 +132,89 @@ impl<T: Transport> Shell<T> {
         }
     }
 
-    /// `mput LOCAL...`: into the remote folder.
-    pub(crate) async fn mput(&mut self, locals: Vec<String>) -> Result<(), ClientError> {
-        let mut specs = Vec::new();
+    /// `mput [-crp] LOCAL|PATTERN...`: into the remote folder.
+    pub(crate) async fn mput(
+        &mut self,
+        resume: bool,
+        recursive: bool,
+        preserve: bool,
+        locals: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let mut plan = UploadPlan::default();
         for local in locals {
-            specs.push(self.upload_spec(&local, None)?);
+            let paths = if is_pattern(&local) {
+                let found = local_glob(&expand_home(&local).to_string_lossy(), &self.local_dir)?;
+                if found.is_empty() {
+                    if let ClientError::Incomplete(mut problems) = no_match(&local) {
+                        plan.problems.append(&mut problems);
+                    }
+                    continue;
+                }
+                found
+            } else {
+                vec![self.local_dir.join(expand_home(&unescape(&local)))]
+            };
+            for path in paths {
+                let remote = match safe_file_name(&path.to_string_lossy()) {
+                    Ok(name) => name.to_owned(),
+                    Err(err) => {
+                        plan.problems.push(format!("skipping {err}"));
+                        continue;
+                    }
+                };
+                if path.is_dir() {
+                    if recursive {
+                        plan.add_tree(&path, &remote);
+                    } else {
+                        plan.problems.push(format!(
+                            "skipping folder {} (use -r)",
+                            escape(&path.to_string_lossy())
+                        ));
+                    }
+                } else {
+                    plan.files.push((path, remote));
+                }
+            }
         }
-        self.transfer(specs).await
+        self.run_upload_plan(plan, resume, preserve).await
     }
 
-    fn upload_spec(
-        &self,
-        local: &str,
+    /// The remote entry at `path` (STAT), or `None` when the server has none
+    /// to show: the transfer then gets the server's own answer.
+    async fn remote_entry(&mut self, path: &str) -> Result<Option<Entry>, ClientError> {
+        match self
+            .single(Wire::Stat {
+                path: path.to_owned(),
+            })
+            .await
+        {
+            Ok(Reply::Stat { entry }) => Ok(Some(entry)),
+            Ok(_) | Err(ClientError::Server { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Where `put -r LOCAL [REMOTE]` puts the folder: like a file, inside
+    /// REMOTE when that is an existing folder (or ends with `/`), else as REMOTE;
+    /// by default under the local folder's own name.
+    async fn upload_tree_root(
+        &mut self,
+        local: &Path,
         remote: Option<String>,
-    ) -> Result<TransferSpec, ClientError> {
-        let local_path = self.local_dir.join(expand_home(local));
-        let remote = match remote {
-            Some(remote) => remote,
-            None => safe_file_name(&local_path.to_string_lossy())?.to_owned(),
+    ) -> Result<String, ClientError> {
+        let name = safe_file_name(&local.to_string_lossy())?.to_owned();
+        let Some(remote) = remote else {
+            return Ok(name);
         };
-        Ok(TransferSpec::Upload {
-            local: local_path,
-            remote,
-            resume: false,
+        let into = remote.ends_with('/')
+            || self
+                .remote_entry(&remote)
+                .await?
+                .is_some_and(|entry| entry.kind == EntryKind::Dir);
+        Ok(if into {
+            format!("{}/{name}", remote.trim_end_matches('/'))
+        } else {
+            remote
         })
     }
 
@@ -173,11 +306,15 @@ impl<T: Transport> Shell<T> {
         ))
     }
 
-    async fn transfer(&mut self, specs: Vec<TransferSpec>) -> Result<(), ClientError> {
-        check_distinct_targets(&specs)?;
-        let results = self.connection.transfer_all(&specs).await;
+    /// Prints each finished transfer; the first failure is the command's
+    /// error (with `many`, each failure is also printed with its name).
+    pub(super) fn report(
+        &mut self,
+        specs: &[TransferSpec],
+        results: Vec<Result<TransferDone, ClientError>>,
+        many: bool,
+    ) -> Result<(), ClientError> {
         let mut first_error = None;
-        let many = specs.len() > 1;
         for (spec, result) in specs.iter().zip(results) {
             let (verb, from, to) = match spec {
                 TransferSpec::Download { remote, dest, .. } => (

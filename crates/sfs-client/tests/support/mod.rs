@@ -49,6 +49,10 @@ pub struct State {
     /// Data streams each transfer spreads over, instead of up to 3 of those
     /// negotiated (clamped to those negotiated).
     pub transfer_streams: Option<u16>,
+    /// What LIST answers for one path, instead of `listing`.
+    pub listings: HashMap<String, Vec<Entry>>,
+    /// Times set by MFMT, by path.
+    pub mtimes: HashMap<String, i64>,
 }
 
 /// The reason a server's stall timer gives (the protocol's own words).
@@ -311,9 +315,9 @@ fn answer(
             st.cwd = "/".into();
             Reply::Path { path: "/".into() }
         }
-        Command::List { .. } => {
+        Command::List { path } => {
             // Two parts, to exercise multi-part answers.
-            let entries = st.listing.clone();
+            let entries = st.listings.get(&path).unwrap_or(&st.listing).clone();
             let half = entries.len() / 2;
             let _ = session.respond(
                 id,
@@ -457,6 +461,10 @@ fn answer(
             reserved_bytes: 0,
             max_file_size: 0,
         },
+        Command::Mfmt { path, mtime } => {
+            st.mtimes.insert(path, mtime);
+            Reply::Ok
+        }
         Command::Mkd { .. }
         | Command::Rmd { .. }
         | Command::Rename { .. }

@@ -292,4 +292,13 @@ commands! {
     Noop = 0x16, "NOOP", [];
     /// The caller's storage use and limits (answered with `Quota`).
     Quot = 0x17, "QUOT", [];
+    /// Set a file's modification time ("modify fact: modification time", as in
+    /// FTP's MFMT), so `put -p` keeps the local file's time. Needs the write
+    /// right on the file.
+    Mfmt = 0x18, "MFMT", [] {
+        /// The file.
+        path: String = str(MAX_PATH_LEN, "path"),
+        /// The new modification time, in seconds since the Unix epoch (UTC).
+        mtime: i64 = i64,
+    };
 }

@@ -24,6 +24,7 @@ mod dele;
 mod digest;
 mod list;
 pub(crate) mod login;
+mod mfmt;
 mod mkd;
 mod noop;
 mod parts;
@@ -129,6 +130,7 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::SharedByMe => shared_by_me::run(cx),
         Command::Retr { path, offset } => retr::run(cx, &path, offset),
         Command::Stor { path, size } => stor::run(cx, &path, size),
+        Command::Mfmt { path, mtime } => mfmt::run(cx, &path, mtime),
         // The session hands these over as their own events (or answers QUIT).
         Command::Login { .. } | Command::Register { .. } | Command::Quit => {
             Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command"))
