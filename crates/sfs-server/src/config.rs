@@ -19,6 +19,7 @@
 //! root = "server_files"
 //! log_file = "server.log"
 //! bcrypt_cost = 12
+//! min_password_chars = 8        # for new passwords (REGISTER); NIST SP 800-63B's floor
 //! allow_registration = false
 //!
 //! [limits]
@@ -67,7 +68,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST};
+use crate::accounts::{
+    DEFAULT_BCRYPT_COST, DEFAULT_MIN_PASSWORD_CHARS, MAX_BCRYPT_COST, MAX_PASSWORD_BYTES,
+    MIN_BCRYPT_COST,
+};
 use crate::limits::MaxStartups;
 use crate::throttle::LoginPolicy;
 
@@ -105,6 +109,10 @@ pub struct ServerConfig {
     pub log_file: PathBuf,
     /// bcrypt cost for new password hashes.
     pub bcrypt_cost: u32,
+    /// The shortest new password accepted by registration, in characters (a length
+    /// floor and no composition rules, as NIST SP 800-63B advises; at most 72
+    /// bytes in any case). Existing passwords still log in.
+    pub min_password_chars: usize,
     /// Whether clients may create their own (non-admin) accounts.
     pub allow_registration: bool,
     /// Resource limits.
@@ -128,6 +136,7 @@ impl Default for ServerConfig {
             root: PathBuf::from("server_files"),
             log_file: PathBuf::from("server.log"),
             bcrypt_cost: DEFAULT_BCRYPT_COST,
+            min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,
             allow_registration: false,
             limits: Limits::default(),
             login: LoginLimits::default(),
@@ -430,6 +439,12 @@ impl ServerConfig {
             return invalid(format!(
                 "bcrypt_cost must be {MIN_BCRYPT_COST} to {MAX_BCRYPT_COST} (got {})",
                 self.bcrypt_cost
+            ));
+        }
+        if !(1..=MAX_PASSWORD_BYTES).contains(&self.min_password_chars) {
+            return invalid(format!(
+                "min_password_chars must be 1 to {MAX_PASSWORD_BYTES} (got {})",
+                self.min_password_chars
             ));
         }
         let limits = &self.limits;

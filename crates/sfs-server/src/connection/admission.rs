@@ -130,7 +130,7 @@ impl<T: Transport> ConnectionTask<T> {
         attempted: &str,
         register: bool,
         code: ErrorCode,
-        message: &'static str,
+        message: std::borrow::Cow<'static, str>,
         reason: Reason,
     ) {
         let outcome = if code == ErrorCode::INTERNAL {
@@ -146,6 +146,6 @@ impl<T: Transport> ConnectionTask<T> {
             attempted,
             reason,
         );
-        let _ = self.session.reject_login(id, code, message);
+        let _ = self.session.reject_login(id, code, &message);
     }
 }
