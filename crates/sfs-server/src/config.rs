@@ -41,7 +41,9 @@
 //! base_delay_ms = 500
 //! max_delay_ms = 8000
 //! max_failures_per_connection = 5
-//! source_threshold = 10
+//! user_threshold = 5            # failures of one name from one source before that name waits the penalty
+//! source_threshold = 15         # a source's score (each name counts at most user_threshold) before all its attempts wait
+//! refuse_threshold = 30         # score (or one name's failures) at which a source's logins are refused
 //! source_window_secs = 900
 //! source_penalty_ms = 5000
 //!
@@ -261,8 +263,17 @@ pub struct LoginLimits {
     pub max_delay_ms: u64,
     /// Failures before the connection is closed.
     pub max_failures_per_connection: u32,
-    /// Failures from one source, within the window, before its penalty applies.
+    /// Failures of one user name from one source, within the window, before
+    /// attempts at that name from that source wait the penalty; also the most one
+    /// name adds to its source's score.
+    pub user_threshold: u32,
+    /// A source's score (its failures, each name counting at most
+    /// `user_threshold`), within the window, before every attempt from it waits
+    /// the penalty.
     pub source_threshold: u32,
+    /// The score (or one name's failures) at which a source's logins are refused
+    /// without a password check, until failures expire.
+    pub refuse_threshold: u32,
     /// How long a failure counts against its source.
     pub source_window_secs: u64,
     /// Extra wait for each attempt from a penalized source.
@@ -282,7 +293,9 @@ impl From<&LoginPolicy> for LoginLimits {
             base_delay_ms: millis(policy.base_delay),
             max_delay_ms: millis(policy.max_delay),
             max_failures_per_connection: policy.max_failures_per_connection,
+            user_threshold: policy.user_threshold,
             source_threshold: policy.source_threshold,
+            refuse_threshold: policy.refuse_threshold,
             source_window_secs: policy.source_window.as_secs(),
             source_penalty_ms: millis(policy.source_penalty),
         }
@@ -296,7 +309,9 @@ impl LoginLimits {
             base_delay: Duration::from_millis(self.base_delay_ms),
             max_delay: Duration::from_millis(self.max_delay_ms),
             max_failures_per_connection: self.max_failures_per_connection,
+            user_threshold: self.user_threshold,
             source_threshold: self.source_threshold,
+            refuse_threshold: self.refuse_threshold,
             source_window: Duration::from_secs(self.source_window_secs),
             source_penalty: Duration::from_millis(self.source_penalty_ms),
             ..LoginPolicy::default()
