@@ -144,8 +144,9 @@ impl<T: Transport> ConnectionTask<T> {
             .policy()
             .source_window;
         let minutes = window.as_secs().div_ceil(60).max(1);
+        let unit = if minutes == 1 { "minute" } else { "minutes" };
         let message =
-            format!("too many failed logins from your address: try again in {minutes} minutes");
+            format!("too many failed logins from your address: try again in {minutes} {unit}");
         login::record_refusal(
             &self.ctx,
             &self.peers,
