@@ -1,7 +1,7 @@
 //! What the server tells an auditor and a refused client, line by line: refused
 //! paths in the audit log, and the per-(source, user name) login penalty.
 
-#[allow(dead_code)]
+#[allow(unused_imports)] // not every helper of the shared support module is used here
 mod support;
 
 use std::time::{Duration, Instant};
