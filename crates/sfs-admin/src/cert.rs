@@ -41,7 +41,7 @@ pub const FILES: [&str; 4] = ["ca.pem", "ca.key", "server.pem", "server.key"];
 /// Creates the CA and the server certificate.
 pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+        .with_context(|| format!("cannot create the folder {}", args.out.display()))?;
     if !args.force {
         for name in FILES {
             let path = args.out.join(name);

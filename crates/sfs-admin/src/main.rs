@@ -17,15 +17,17 @@
 //! safe. No account is ever created with a known or default password.
 
 mod cert;
+mod message;
 mod password;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sfs_state::accounts::{
-    hash_password, AccountsError, Role, Username, UsersFile, DEFAULT_BCRYPT_COST,
+    hash_password, AccountsError, PasswordPolicy, Role, Username, UsersFile, DEFAULT_BCRYPT_COST,
+    DEFAULT_MIN_PASSWORD_CHARS,
 };
 use sfs_state::shares::SharesFile;
 use sfs_state::time::format_timestamp;
@@ -81,6 +83,11 @@ struct UserFiles {
     #[arg(long, global = true, default_value_t = DEFAULT_BCRYPT_COST,
           value_parser = clap::value_parser!(u32).range(4..=31))]
     bcrypt_cost: u32,
+    /// The shortest new password accepted, in characters (the server's
+    /// `min_password_chars`; NIST SP 800-63B suggests at least 8).
+    #[arg(long, global = true, default_value_t = DEFAULT_MIN_PASSWORD_CHARS as u64,
+          value_name = "N", value_parser = clap::value_parser!(u64).range(1..=72))]
+    min_password_chars: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,7 +158,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sfs-admin: error: {error:#}");
+            eprintln!("sfs-admin: error: {}", message::one_line(&error));
             ExitCode::FAILURE
         }
     }
@@ -170,8 +177,26 @@ fn parse_name(text: &str) -> anyhow::Result<Username> {
     Username::parse(text).with_context(|| format!("invalid username '{}'", text.escape_debug()))
 }
 
+/// An accounts error as one line saying what to do: a missing or existing name
+/// points at the command that helps; anything else is said as it is.
+fn explain(error: AccountsError, users: &std::path::Path) -> anyhow::Error {
+    match error {
+        AccountsError::NoSuchUser(name) => anyhow::anyhow!(
+            "no user '{name}' in {} (see sfs-admin user list)",
+            users.display()
+        ),
+        AccountsError::UserExists(name) => anyhow::anyhow!(
+            "user '{name}' already exists in {} (sfs-admin user passwd {name} sets a new password)",
+            users.display()
+        ),
+        other => other.into(),
+    }
+}
+
 fn run_user(files: &UserFiles, command: UserCommand) -> anyhow::Result<()> {
     let users = UsersFile::new(&files.users);
+    let policy =
+        PasswordPolicy::new(usize::try_from(files.min_password_chars).unwrap_or(usize::MAX));
     match command {
         UserCommand::Add {
             name,
@@ -181,13 +206,13 @@ fn run_user(files: &UserFiles, command: UserCommand) -> anyhow::Result<()> {
             let name = parse_name(&name)?;
             // Fail early, before asking for a password nobody will use.
             if users.load()?.user(&name).is_some() {
-                bail!("user '{name}' already exists");
+                return Err(explain(AccountsError::UserExists(name), &files.users));
             }
-            let chosen = password.obtain(&name)?;
+            let chosen = password.obtain(&name, policy)?;
             let hash = hash_password(&chosen.password, files.bcrypt_cost)?;
             users
                 .update(|db| db.add(name.clone(), hash, role))
-                .context("adding the user")?;
+                .map_err(|e| explain(e, &files.users))?;
             println!("added {role} '{name}' to {}", files.users.display());
             chosen.announce(&name);
         }
@@ -195,7 +220,7 @@ fn run_user(files: &UserFiles, command: UserCommand) -> anyhow::Result<()> {
             let name = parse_name(&name)?;
             users
                 .update(|db| db.remove(&name))
-                .context("removing the user")?;
+                .map_err(|e| explain(e, &files.users))?;
             // A later account of the same name must not inherit these shares.
             let dropped = SharesFile::new(&files.shares)
                 .update(|shares| Ok(shares.forget_user(&name)))
@@ -237,29 +262,35 @@ fn run_user(files: &UserFiles, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Passwd { name, password } => {
             let name = parse_name(&name)?;
             if users.load()?.user(&name).is_none() {
-                return Err(AccountsError::NoSuchUser(name).into());
+                return Err(explain(AccountsError::NoSuchUser(name), &files.users));
             }
-            let chosen = password.obtain(&name)?;
+            let chosen = password.obtain(&name, policy)?;
             let hash = hash_password(&chosen.password, files.bcrypt_cost)?;
             users
                 .update(|db| db.set_hash(&name, hash))
-                .context("changing the password")?;
+                .map_err(|e| explain(e, &files.users))?;
             println!("password of '{name}' changed");
             chosen.announce(&name);
         }
         UserCommand::Role { name, role } => {
             let name = parse_name(&name)?;
-            users.update(|db| db.set_role(&name, role))?;
+            users
+                .update(|db| db.set_role(&name, role))
+                .map_err(|e| explain(e, &files.users))?;
             println!("'{name}' is now {role}");
         }
         UserCommand::Disable { name } => {
             let name = parse_name(&name)?;
-            users.update(|db| db.set_disabled(&name, true))?;
+            users
+                .update(|db| db.set_disabled(&name, true))
+                .map_err(|e| explain(e, &files.users))?;
             println!("'{name}' is disabled");
         }
         UserCommand::Enable { name } => {
             let name = parse_name(&name)?;
-            users.update(|db| db.set_disabled(&name, false))?;
+            users
+                .update(|db| db.set_disabled(&name, false))
+                .map_err(|e| explain(e, &files.users))?;
             println!("'{name}' is enabled");
         }
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use ring::rand::{SecureRandom, SystemRandom};
-use sfs_state::accounts::{Password, Username};
+use sfs_state::accounts::{Password, PasswordError, PasswordPolicy, Username};
 use zeroize::Zeroizing;
 
 /// 64 symbols, so each random byte maps to one without bias (256 = 4 * 64).
@@ -52,21 +52,37 @@ impl PasswordSource {
     /// Gets the password from the chosen source. With none chosen it prompts on
     /// the terminal, or generates one when standard input is not a terminal, so a
     /// script can never create an account with an empty or default password.
-    pub fn obtain(&self, name: &Username) -> anyhow::Result<Chosen> {
+    ///
+    /// # Errors
+    ///
+    /// The source cannot be read, or the password is empty, longer than 72 bytes
+    /// or shorter than `policy` allows (one line saying what to choose instead).
+    pub fn obtain(&self, name: &Username, policy: PasswordPolicy) -> anyhow::Result<Chosen> {
         let given = if let Some(path) = &self.password_file {
             let bytes = std::fs::read(path)
-                .with_context(|| format!("reading password file {}", path.display()))?;
+                .with_context(|| format!("cannot read the password file {}", path.display()))?;
             strip_newline(bytes)
         } else if let Some(var) = &self.password_env {
             std::env::var_os(var)
-                .with_context(|| format!("environment variable {var} is not set"))?
+                .with_context(|| {
+                    format!("environment variable {var} is not set (export it, or use --password-file FILE)")
+                })?
                 .into_encoded_bytes()
         } else if self.generate || !std::io::stdin().is_terminal() {
             return generate();
         } else {
             prompt(name)?
         };
-        let password = Password::new(given).context("unusable password")?;
+        let password = Password::new(given).map_err(|error| match error {
+            PasswordError::Empty => anyhow::anyhow!(
+                "the password is empty: use at least {} characters",
+                policy.min_chars()
+            ),
+            PasswordError::TooLong => {
+                anyhow::anyhow!("the password is longer than 72 bytes: use a shorter one")
+            }
+        })?;
+        policy.check(&password)?;
         Ok(Chosen {
             password,
             generated: None,

@@ -87,13 +87,13 @@ fn user_round_trip() {
     assert_eq!(mode(&d.join("users.json")), 0o600);
     assert!(password_matches(d, "alice", "alice's secret"));
 
-    std::fs::write(d.join("bob.pw"), "bob pw\n").unwrap();
+    std::fs::write(d.join("bob.pw"), "bob password\n").unwrap();
     ok(admin(
         d,
         &["user", "add", "bob", "--password-file", "bob.pw"],
         &[],
     ));
-    assert!(password_matches(d, "bob", "bob pw"));
+    assert!(password_matches(d, "bob", "bob password"));
 
     let list = ok(admin(d, &["user", "list"], &[]));
     let lines: Vec<_> = list.lines().collect();
@@ -114,10 +114,10 @@ fn user_round_trip() {
     ok(admin(
         d,
         &["user", "passwd", "bob", "--password-env", "SFS_TEST_PW"],
-        &[("SFS_TEST_PW", "new bob")],
+        &[("SFS_TEST_PW", "new bob password")],
     ));
-    assert!(password_matches(d, "bob", "new bob"));
-    assert!(!password_matches(d, "bob", "bob pw"));
+    assert!(password_matches(d, "bob", "new bob password"));
+    assert!(!password_matches(d, "bob", "bob password"));
 
     ok(admin(d, &["user", "disable", "bob"], &[]));
     assert!(ok(admin(d, &["user", "list"], &[])).contains("disabled"));
@@ -156,7 +156,7 @@ fn user_round_trip() {
 fn bad_input_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let pw = [("SFS_TEST_PW", "pw")];
+    let pw = [("SFS_TEST_PW", "long enough")];
     ok(admin(
         d,
         &["user", "add", "alice", "--password-env", "SFS_TEST_PW"],
@@ -214,6 +214,84 @@ fn bad_input_changes_nothing() {
     std::fs::write(d.join("users.json"), "{ not json").unwrap();
     let err = fails(admin(d, &["user", "list"], &[]));
     assert!(err.contains("users.json is corrupt"), "{err}");
+}
+
+#[test]
+fn each_error_is_one_plain_line_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = ["user", "add", "alice", "--password-env", "SFS_TEST_PW"];
+    let line = |args: &[&str], env: &[(&str, &str)]| fails(admin(d, args, env));
+
+    assert_eq!(
+        line(&add, &[("SFS_TEST_PW", "1234567")]),
+        "sfs-admin: error: the password is too short: use at least 8 characters\n"
+    );
+    assert_eq!(
+        line(&add, &[("SFS_TEST_PW", "")]),
+        "sfs-admin: error: the password is empty: use at least 8 characters\n"
+    );
+    assert_eq!(
+        line(&add, &[("SFS_TEST_PW", &"x".repeat(73))]),
+        "sfs-admin: error: the password is longer than 72 bytes: use a shorter one\n"
+    );
+    assert_eq!(
+        line(&add, &[]),
+        "sfs-admin: error: environment variable SFS_TEST_PW is not set \
+         (export it, or use --password-file FILE)\n"
+    );
+    assert_eq!(
+        line(
+            &["user", "add", "alice", "--password-file", "missing.txt"],
+            &[]
+        ),
+        "sfs-admin: error: cannot read the password file missing.txt: no such file or folder\n"
+    );
+    // The minimum is configurable, like the server's `min_password_chars`.
+    let short = [("SFS_TEST_PW", "abc")];
+    let mut add_short = add.to_vec();
+    add_short.extend(["--min-password-chars", "3"]);
+    ok(admin(d, &add_short, &short));
+    assert_eq!(
+        line(
+            &["user", "passwd", "alice", "--password-env", "SFS_TEST_PW"],
+            &short
+        ),
+        "sfs-admin: error: the password is too short: use at least 8 characters\n"
+    );
+
+    assert_eq!(
+        line(&add, &[("SFS_TEST_PW", "long enough")]),
+        "sfs-admin: error: user 'alice' already exists in users.json \
+         (sfs-admin user passwd alice sets a new password)\n"
+    );
+    for args in [
+        &["user", "remove", "nobody"][..],
+        &["user", "passwd", "nobody", "--generate"],
+        &["user", "role", "nobody", "admin"],
+        &["user", "disable", "nobody"],
+    ] {
+        assert_eq!(
+            line(args, &[]),
+            "sfs-admin: error: no user 'nobody' in users.json (see sfs-admin user list)\n",
+            "{args:?}"
+        );
+    }
+    // The users file's I/O error is said once, in plain words.
+    assert_eq!(
+        line(
+            &[
+                "user",
+                "add",
+                "bob",
+                "--generate",
+                "--users",
+                "no/such/users.json"
+            ],
+            &[]
+        ),
+        "sfs-admin: error: users file no/such/users.json: no such file or folder\n"
+    );
 }
 
 #[test]
@@ -383,7 +461,7 @@ fn concurrent_admin_processes_lose_no_account() {
 fn remove_archives_the_home_so_a_new_account_of_that_name_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let pw = [("SFS_TEST_PW", "pw-one")];
+    let pw = [("SFS_TEST_PW", "password one")];
     ok(admin(
         d,
         &["user", "add", "alice", "--password-env", "SFS_TEST_PW"],

@@ -179,6 +179,10 @@ reason_from_error!(
     crate::limits::Refusal,
 );
 
+/// The most characters of an unparsable path kept in a line (a client may send
+/// up to a whole message of them).
+pub const MAX_ATTEMPTED_PATH_CHARS: usize = 1024;
+
 /// One event, built with chained setters and written by [`AuditLog::record`].
 #[derive(Debug, Clone)]
 pub struct AuditEvent<'a> {
@@ -189,6 +193,7 @@ pub struct AuditEvent<'a> {
     peers: &'a [SocketAddr],
     owner: Option<&'a Username>,
     path: Option<&'a VirtualPath>,
+    attempted_path: Option<&'a str>,
     target: Option<&'a VirtualPath>,
     grantee: Option<&'a Username>,
     rights: Option<Rights>,
@@ -207,6 +212,7 @@ impl<'a> AuditEvent<'a> {
             peers: &[],
             owner: None,
             path: None,
+            attempted_path: None,
             target: None,
             grantee: None,
             rights: None,
@@ -247,6 +253,15 @@ impl<'a> AuditEvent<'a> {
     /// The virtual path operated on.
     pub fn path(mut self, path: &'a VirtualPath) -> Self {
         self.path = Some(path);
+        self
+    }
+
+    /// A path as the client sent it, for a refusal of a path that does not parse
+    /// (too long, a bad character, escaping the root): logged as `path=`, escaped
+    /// like every value and cut to [`MAX_ATTEMPTED_PATH_CHARS`] characters, so an
+    /// auditor sees what was tried.
+    pub fn attempted_path(mut self, text: &'a str) -> Self {
+        self.attempted_path = Some(text);
         self
     }
 
@@ -301,6 +316,9 @@ impl<'a> AuditEvent<'a> {
         }
         if let Some(path) = self.path {
             field(&mut line, "path", &path.to_string());
+        } else if let Some(text) = self.attempted_path {
+            let cut: String = text.chars().take(MAX_ATTEMPTED_PATH_CHARS).collect();
+            field(&mut line, "path", &cut);
         }
         if let Some(target) = self.target {
             field(&mut line, "target", &target.to_string());

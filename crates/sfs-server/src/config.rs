@@ -19,6 +19,7 @@
 //! root = "server_files"
 //! log_file = "server.log"
 //! bcrypt_cost = 12
+//! min_password_chars = 8        # for new passwords (REGISTER); NIST SP 800-63B's floor
 //! allow_registration = false
 //!
 //! [limits]
@@ -40,7 +41,9 @@
 //! base_delay_ms = 500
 //! max_delay_ms = 8000
 //! max_failures_per_connection = 5
-//! source_threshold = 10
+//! user_threshold = 5            # failures of one name from one source before that name waits the penalty
+//! source_threshold = 15         # a source's score (each name counts at most user_threshold) before all its attempts wait
+//! refuse_threshold = 30         # score (or one name's failures) at which a source's logins are refused
 //! source_window_secs = 900
 //! source_penalty_ms = 5000
 //!
@@ -67,7 +70,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST};
+use crate::accounts::{
+    DEFAULT_BCRYPT_COST, DEFAULT_MIN_PASSWORD_CHARS, MAX_BCRYPT_COST, MAX_PASSWORD_BYTES,
+    MIN_BCRYPT_COST,
+};
 use crate::limits::MaxStartups;
 use crate::throttle::LoginPolicy;
 
@@ -105,6 +111,10 @@ pub struct ServerConfig {
     pub log_file: PathBuf,
     /// bcrypt cost for new password hashes.
     pub bcrypt_cost: u32,
+    /// The shortest new password accepted by registration, in characters (a length
+    /// floor and no composition rules, as NIST SP 800-63B advises; at most 72
+    /// bytes in any case). Existing passwords still log in.
+    pub min_password_chars: usize,
     /// Whether clients may create their own (non-admin) accounts.
     pub allow_registration: bool,
     /// Resource limits.
@@ -128,6 +138,7 @@ impl Default for ServerConfig {
             root: PathBuf::from("server_files"),
             log_file: PathBuf::from("server.log"),
             bcrypt_cost: DEFAULT_BCRYPT_COST,
+            min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,
             allow_registration: false,
             limits: Limits::default(),
             login: LoginLimits::default(),
@@ -252,8 +263,17 @@ pub struct LoginLimits {
     pub max_delay_ms: u64,
     /// Failures before the connection is closed.
     pub max_failures_per_connection: u32,
-    /// Failures from one source, within the window, before its penalty applies.
+    /// Failures of one user name from one source, within the window, before
+    /// attempts at that name from that source wait the penalty; also the most one
+    /// name adds to its source's score.
+    pub user_threshold: u32,
+    /// A source's score (its failures, each name counting at most
+    /// `user_threshold`), within the window, before every attempt from it waits
+    /// the penalty.
     pub source_threshold: u32,
+    /// The score (or one name's failures) at which a source's logins are refused
+    /// without a password check, until failures expire.
+    pub refuse_threshold: u32,
     /// How long a failure counts against its source.
     pub source_window_secs: u64,
     /// Extra wait for each attempt from a penalized source.
@@ -273,7 +293,9 @@ impl From<&LoginPolicy> for LoginLimits {
             base_delay_ms: millis(policy.base_delay),
             max_delay_ms: millis(policy.max_delay),
             max_failures_per_connection: policy.max_failures_per_connection,
+            user_threshold: policy.user_threshold,
             source_threshold: policy.source_threshold,
+            refuse_threshold: policy.refuse_threshold,
             source_window_secs: policy.source_window.as_secs(),
             source_penalty_ms: millis(policy.source_penalty),
         }
@@ -287,7 +309,9 @@ impl LoginLimits {
             base_delay: Duration::from_millis(self.base_delay_ms),
             max_delay: Duration::from_millis(self.max_delay_ms),
             max_failures_per_connection: self.max_failures_per_connection,
+            user_threshold: self.user_threshold,
             source_threshold: self.source_threshold,
+            refuse_threshold: self.refuse_threshold,
             source_window: Duration::from_secs(self.source_window_secs),
             source_penalty: Duration::from_millis(self.source_penalty_ms),
             ..LoginPolicy::default()
@@ -430,6 +454,12 @@ impl ServerConfig {
             return invalid(format!(
                 "bcrypt_cost must be {MIN_BCRYPT_COST} to {MAX_BCRYPT_COST} (got {})",
                 self.bcrypt_cost
+            ));
+        }
+        if !(1..=MAX_PASSWORD_BYTES).contains(&self.min_password_chars) {
+            return invalid(format!(
+                "min_password_chars must be 1 to {MAX_PASSWORD_BYTES} (got {})",
+                self.min_password_chars
             ));
         }
         let limits = &self.limits;

@@ -9,7 +9,9 @@ use std::time::Duration;
 use sfs_proto::record::MAX_CHUNK_DATA;
 use sfs_proto::session::{SessionConfig, StreamCounts};
 
-use crate::accounts::{Account, Accounts, AccountsError, Hasher, Username, UsersFile};
+use crate::accounts::{
+    Account, Accounts, AccountsError, Hasher, PasswordPolicy, Username, UsersFile,
+};
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
 use crate::quota::{StorageLimits, Usage};
@@ -24,6 +26,8 @@ use sfs_state::live::{Live, DEFAULT_RELOAD_INTERVAL};
 pub struct SessionSettings {
     /// Whether clients may create their own (non-admin) accounts.
     pub allow_registration: bool,
+    /// What a registered password must satisfy.
+    pub password_policy: PasswordPolicy,
     /// Time to finish the handshake and log in.
     pub login_grace: Duration,
     /// Close after this long without application messages (`None`: never).
@@ -50,6 +54,7 @@ impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             allow_registration: false,
+            password_policy: PasswordPolicy::default(),
             login_grace: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(600)),
             max_transfers: 8,
@@ -68,6 +73,7 @@ impl SessionSettings {
         let idle = config.limits.idle_timeout();
         Self {
             allow_registration: config.allow_registration,
+            password_policy: PasswordPolicy::new(config.min_password_chars),
             login_grace: config.limits.login_grace(),
             idle_timeout: (!idle.is_zero()).then_some(idle),
             max_transfers: config.limits.max_transfers_per_session.max(1),

@@ -277,7 +277,7 @@ async fn registrations_from_one_source_are_throttled_like_failed_logins() {
         let reply = c
             .request(Command::Register {
                 user: name.into(),
-                password: "pw".into(),
+                password: "long enough".into(),
             })
             .await;
         assert_eq!(reply, Reply::Ok, "{name}");

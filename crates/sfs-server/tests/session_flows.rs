@@ -378,18 +378,38 @@ async fn registration_rules() {
             password: long,
         })
         .await;
-    assert_eq!(code(&reply), ErrorCode::INVALID_PASSWORD);
+    assert_eq!(
+        reply,
+        Reply::error(
+            ErrorCode::INVALID_PASSWORD,
+            "passwords are 8 characters to 72 bytes long"
+        )
+    );
+    // The policy's floor (8 characters by default, as NIST SP 800-63B suggests).
+    let reply = c
+        .request(Command::Register {
+            user: "dave".into(),
+            password: "1234567".into(),
+        })
+        .await;
+    assert_eq!(
+        reply,
+        Reply::error(
+            ErrorCode::INVALID_PASSWORD,
+            "passwords are 8 characters to 72 bytes long"
+        )
+    );
     let reply = c
         .request(Command::Register {
             user: "Dave!".into(),
-            password: "pw".into(),
+            password: "long enough".into(),
         })
         .await;
     assert_eq!(code(&reply), ErrorCode::INVALID_USER);
     let reply = c
         .request(Command::Register {
             user: "alice".into(),
-            password: "pw".into(),
+            password: "long enough".into(),
         })
         .await;
     assert_eq!(code(&reply), ErrorCode::INVALID_USER, "taken");
@@ -419,7 +439,7 @@ async fn registration_rules() {
     let reply = c
         .request(Command::Register {
             user: "erin".into(),
-            password: "pw".into(),
+            password: "long enough".into(),
         })
         .await;
     assert_eq!(code(&reply), ErrorCode::REGISTRATION_CLOSED);
@@ -435,7 +455,7 @@ async fn parallel_registrations_of_one_name_have_one_winner() {
             let reply = c
                 .request(Command::Register {
                     user: "zed".into(),
-                    password: format!("pw{i}"),
+                    password: format!("password {i}"),
                 })
                 .await;
             (i, reply)

@@ -153,10 +153,20 @@ impl CommandContext {
         self.record(&event);
     }
 
-    /// Parses `text`, or logs the refusal and returns the reply.
+    /// Parses `text`, or logs the refusal, with the path as it was sent, and
+    /// returns the reply.
     pub(super) fn parse_or_reply(&self, kind: EventKind, text: &str) -> Result<VirtualPath, Reply> {
-        self.parse(text)
-            .map_err(|error| self.fail(kind, None, None, &AccessError::from(error)))
+        self.parse(text).map_err(|error| {
+            let error = AccessError::from(error);
+            let (code, message) = error_reply(&error);
+            self.record(
+                &self
+                    .event(kind, AuditOutcome::Denied)
+                    .attempted_path(text)
+                    .reason(Reason::from(&error)),
+            );
+            Reply::error(code, message)
+        })
     }
 }
 

@@ -13,6 +13,7 @@
 //! as async jobs (bcrypt is bounded by the [`Hasher`](crate::accounts::Hasher));
 //! the connection applies their [`LoginDone`] to its session and throttle.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,7 @@ pub(crate) enum Refusal {
     /// Anything else: told to the client at once, not counted.
     Other {
         code: ErrorCode,
-        message: &'static str,
+        message: Cow<'static, str>,
         reason: Reason,
     },
 }
@@ -83,7 +84,7 @@ pub(crate) async fn run(
             log::error!("login check failed: {error}");
             Err(Refusal::Other {
                 code: ErrorCode::INTERNAL,
-                message: "internal error",
+                message: "internal error".into(),
                 reason: Reason::from(&error),
             })
         }

@@ -21,7 +21,7 @@ use crate::context::ServerContext;
 pub(crate) fn refusal_if_closed(ctx: &ServerContext) -> Option<Refusal> {
     (!ctx.settings.allow_registration).then(|| Refusal::Other {
         code: ErrorCode::REGISTRATION_CLOSED,
-        message: "this server does not allow registration",
+        message: "this server does not allow registration".into(),
         reason: Reason::from("registration is closed"),
     })
 }
@@ -56,14 +56,17 @@ async fn register_account(
 ) -> Result<Account, Refusal> {
     let name = Username::parse(user).map_err(|error| Refusal::Other {
         code: ErrorCode::INVALID_USER,
-        message: "user names are 3 to 32 of a-z, 0-9, _ and -, starting with a letter",
+        message: "user names are 3 to 32 of a-z, 0-9, _ and -, starting with a letter".into(),
         reason: Reason::from(&error),
     })?;
-    let password = Password::new(password.into_bytes()).map_err(|_| Refusal::Other {
+    let policy = ctx.settings.password_policy;
+    let refused = || Refusal::Other {
         code: ErrorCode::INVALID_PASSWORD,
-        message: "passwords are 1 to 72 bytes",
-        reason: Reason::from("password refused"),
-    })?;
+        message: policy.rule().into(),
+        reason: Reason::from("password refused by the policy"),
+    };
+    let password = Password::new(password.into_bytes()).map_err(|_| refused())?;
+    policy.check(&password).map_err(|_| refused())?;
     let account = ctx
         .accounts
         .register(name, password)
@@ -71,14 +74,14 @@ async fn register_account(
         .map_err(|error| match error {
             RegisterError::Taken => Refusal::Other {
                 code: ErrorCode::INVALID_USER,
-                message: "that user name is taken",
+                message: "that user name is taken".into(),
                 reason: Reason::from(&error),
             },
             RegisterError::Unavailable(_) => {
                 log::error!("registration failed: {error}");
                 Refusal::Other {
                     code: ErrorCode::INTERNAL,
-                    message: "internal error",
+                    message: "internal error".into(),
                     reason: Reason::from(&error),
                 }
             }
@@ -101,7 +104,7 @@ async fn register_account(
             );
             return Err(Refusal::Other {
                 code: ErrorCode::INTERNAL,
-                message: "internal error",
+                message: "internal error".into(),
                 reason: Reason::from(&error),
             });
         }
@@ -110,7 +113,7 @@ async fn register_account(
         log::error!("cannot create the home of {}: {error}", account.name);
         return Err(Refusal::Other {
             code: ErrorCode::INTERNAL,
-            message: "internal error",
+            message: "internal error".into(),
             reason: Reason::from(&error),
         });
     }

@@ -10,6 +10,7 @@ use super::{Completion, ConnectionTask};
 use crate::audit::{AuditEvent, AuditOutcome, Reason};
 use crate::cmd::login::{self, LoginDone, Refusal};
 use crate::cmd::register;
+use crate::throttle::Admission;
 
 impl<T: Transport> ConnectionTask<T> {
     pub(super) fn start_login(
@@ -45,12 +46,19 @@ impl<T: Transport> ConnectionTask<T> {
             });
             return;
         }
-        let penalty = {
+        let admission = {
             let mut throttle = ctx
                 .throttle
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner());
-            throttle.admission_delay(self.source, tokio::time::Instant::now().into_std())
+            throttle.admission(self.source, &user, tokio::time::Instant::now().into_std())
+        };
+        let penalty = match admission {
+            Admission::Check(penalty) => penalty,
+            Admission::Refuse => {
+                self.refuse_guessing(id, &user);
+                return;
+            }
         };
         self.jobs.spawn(async move {
             Completion::Login(login::run(ctx, id, user, password, penalty).await)
@@ -87,6 +95,7 @@ impl<T: Transport> ConnectionTask<T> {
                     throttle.record_failure(
                         &mut self.attempts,
                         self.source,
+                        &done.attempted,
                         tokio::time::Instant::now().into_std(),
                     )
                 };
@@ -124,13 +133,44 @@ impl<T: Transport> ConnectionTask<T> {
         }
     }
 
+    /// Refuses a login from a source (or at a name from it) that failed too often,
+    /// without checking the password, and closes: retrying at once cannot succeed.
+    fn refuse_guessing(&mut self, id: RequestId, attempted: &str) {
+        let window = self
+            .ctx
+            .throttle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .policy()
+            .source_window;
+        let minutes = window.as_secs().div_ceil(60).max(1);
+        let unit = if minutes == 1 { "minute" } else { "minutes" };
+        let message =
+            format!("too many failed logins from your address: try again in {minutes} {unit}");
+        login::record_refusal(
+            &self.ctx,
+            &self.peers,
+            login::event_kind(false),
+            AuditOutcome::Denied,
+            attempted,
+            "too many failed logins from this source",
+        );
+        if self
+            .session
+            .reject_login(id, ErrorCode::BUSY, &message)
+            .is_ok()
+        {
+            self.session.close(ErrorCode::BUSY, &message);
+        }
+    }
+
     fn finish_refusal(
         &mut self,
         id: RequestId,
         attempted: &str,
         register: bool,
         code: ErrorCode,
-        message: &'static str,
+        message: std::borrow::Cow<'static, str>,
         reason: Reason,
     ) {
         let outcome = if code == ErrorCode::INTERNAL {
@@ -146,6 +186,6 @@ impl<T: Transport> ConnectionTask<T> {
             attempted,
             reason,
         );
-        let _ = self.session.reject_login(id, code, message);
+        let _ = self.session.reject_login(id, code, &message);
     }
 }

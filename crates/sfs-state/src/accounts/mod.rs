@@ -35,8 +35,10 @@ use zeroize::Zeroizing;
 
 use crate::state_file::{Document, StateFile, StateFileError};
 
+mod policy;
 mod service;
 
+pub use policy::{PasswordPolicy, PolicyError, DEFAULT_MIN_PASSWORD_CHARS};
 pub use service::{Account, Accounts, Hasher, LoginError, RegisterError};
 
 /// The only users-file format version this code reads and writes.
