@@ -39,9 +39,11 @@ use zeroize::Zeroizing;
 use crate::display::escape;
 use crate::local::LocalPathError;
 
+mod queue;
 mod report;
 mod transfers;
 
+pub use queue::ServerLimits;
 pub use report::Reporter;
 pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
 use transfers::{PendingTransfer, TransferState};
@@ -190,6 +192,8 @@ pub struct Remote<T: Transport> {
     orphans: HashMap<RequestId, bool>,
     /// How often [`Self::idle_until`] sends NOOP.
     keepalive: Duration,
+    /// What the server allows in flight, as its login answer said.
+    limits: ServerLimits,
 }
 
 impl<T: Transport> std::fmt::Debug for Remote<T> {
@@ -228,6 +232,7 @@ impl<T: Transport> Remote<T> {
         reporter: Reporter,
     ) -> Result<(Self, String), ClientError> {
         let config = SessionConfig::new(transport.streams());
+        let own_max_requests = config.max_pending_requests;
         let session = ClientSession::new(tls, server_name, config, now())
             .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;
         let mut connection = Remote {
@@ -242,6 +247,7 @@ impl<T: Transport> Remote<T> {
             paths_down: HashSet::new(),
             orphans: HashMap::new(),
             keepalive: DEFAULT_KEEPALIVE,
+            limits: ServerLimits::FALLBACK,
         };
         let login = if credentials.register {
             Command::Register {
@@ -256,7 +262,8 @@ impl<T: Transport> Remote<T> {
         };
         let login = connection.send(login)?;
         let pwd = connection.send(Command::Pwd)?;
-        connection.wait_for(login).await?;
+        let login = connection.wait_for(login).await?;
+        connection.limits = ServerLimits::from_login(&login).within(own_max_requests);
         let cwd = match connection.wait_for(pwd).await?.as_slice() {
             [Reply::Path { path }] => path.clone(),
             other => return Err(unexpected(other)),
@@ -386,6 +393,12 @@ impl<T: Transport> Remote<T> {
             self.answers.remove(&id);
             return Err(err);
         }
+        self.take_answer(id)
+    }
+
+    /// Removes the collected answer to `id`; a server error becomes
+    /// [`ClientError::Server`].
+    fn take_answer(&mut self, id: RequestId) -> Result<Vec<Reply>, ClientError> {
         let answer = self.answers.remove(&id).unwrap_or_default();
         if let Some(Reply::Error { code, message }) = answer.replies.last() {
             return Err(ClientError::Server {
@@ -434,10 +447,25 @@ impl<T: Transport> Remote<T> {
 
     /// Drives the session until `done` holds, the session closes, or the interrupt fires.
     async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) -> Result<(), ClientError> {
-        let mut interrupt: Interrupt = match &self.interrupt {
+        let mut interrupt = self.new_interrupt();
+        self.wait_until_or(&mut interrupt, done).await
+    }
+
+    /// A fresh interrupt from the source (one that never fires without one).
+    fn new_interrupt(&self) -> Interrupt {
+        match &self.interrupt {
             Some(source) => source(),
             None => Box::pin(std::future::pending()),
-        };
+        }
+    }
+
+    /// [`Self::wait_until`] with an interrupt the caller keeps across several
+    /// waits, so a Ctrl-C between two of them is not lost.
+    async fn wait_until_or(
+        &mut self,
+        interrupt: &mut Interrupt,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<(), ClientError> {
         loop {
             self.flush().await;
             self.handle_events();
@@ -453,7 +481,7 @@ impl<T: Transport> Remote<T> {
             let input = tokio::select! {
                 // The user's Ctrl-C wins over any amount of pending input.
                 biased;
-                () = &mut interrupt => return Err(ClientError::Interrupted),
+                () = &mut *interrupt => return Err(ClientError::Interrupted),
                 input = self.driver.next_input(&mut self.session) => input,
             };
             self.handle_input(input);
