@@ -447,7 +447,7 @@ async fn parallel_registrations_of_one_name_have_one_winner() {
     for task in tasks {
         let (_, reply) = task.await.unwrap();
         match reply {
-            Reply::Ok => winners += 1,
+            Reply::Limits { .. } => winners += 1,
             other => assert_eq!(code(&other), ErrorCode::INVALID_USER),
         }
     }

@@ -32,7 +32,7 @@ use std::time::Duration;
 use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
-use sfs_proto::session::{ApiError, ClientSession, Event, SessionConfig, StreamCounts};
+use sfs_proto::session::{ApiError, ClientSession, Event, StreamCounts};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
@@ -43,7 +43,7 @@ mod queue;
 mod report;
 mod transfers;
 
-pub use queue::ServerLimits;
+pub use queue::{ClientOptions, ServerLimits, DEFAULT_MEMORY_BUDGET};
 pub use report::Reporter;
 pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
 use transfers::{PendingTransfer, TransferState};
@@ -231,7 +231,28 @@ impl<T: Transport> Remote<T> {
         credentials: &Credentials,
         reporter: Reporter,
     ) -> Result<(Self, String), ClientError> {
-        let config = SessionConfig::new(transport.streams());
+        let options = ClientOptions::default();
+        Self::open_with(transport, tls, server_name, credentials, reporter, options).await
+    }
+
+    /// [`Self::open`] with `options` (the memory budget).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Self::open`].
+    pub async fn open_with(
+        transport: T,
+        tls: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+        credentials: &Credentials,
+        reporter: Reporter,
+        options: ClientOptions,
+    ) -> Result<(Self, String), ClientError> {
+        let config = options.session_config(transport.streams());
         let own_max_requests = config.max_pending_requests;
         let session = ClientSession::new(tls, server_name, config, now())
             .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;

@@ -16,10 +16,48 @@ use std::collections::VecDeque;
 
 use sfs_net::Transport;
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
+use sfs_proto::session::{SessionConfig, StreamCounts};
+use sfs_proto::transfer::{DEFAULT_WINDOW, MIN_WINDOW};
 
 use super::report::TotalProgress;
 use super::transfers::{PendingTransfer, TransferState};
 use super::{ClientError, Remote, TransferDone, TransferSpec};
+
+/// The client's memory budget unless one is given: 16 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
+
+/// How this client's session uses memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Bytes of transfer data the session may hold in memory, however many
+    /// transfers are in flight. Three quarters are the download window (the
+    /// connection-wide credit: received chunks waiting ahead of a gap can
+    /// never take more); the rest covers upload chunks on their way out (one
+    /// per upload at a time, sent before the next is read) and the send queue.
+    /// At least one chunk of window is always kept. Peak memory is this plus
+    /// a fixed overhead.
+    pub memory_budget: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The protocol session's settings for these options.
+    pub fn session_config(&self, streams: StreamCounts) -> SessionConfig {
+        let window = (self.memory_budget / 4 * 3).max(MIN_WINDOW);
+        SessionConfig {
+            connection_window: window,
+            transfer_window: DEFAULT_WINDOW.min(window),
+            ..SessionConfig::new(streams)
+        }
+    }
+}
 
 /// The limits a server enforces per session, as its login answer announced
 /// them (or [`ServerLimits::FALLBACK`] for a server that announces none).
