@@ -189,3 +189,55 @@ async fn run_all_pipelines_many_commands_in_order_within_the_request_limit() {
     );
     assert!(summary.peak_requests > 1, "pipelined");
 }
+
+/// Times `mget` of 200 files of 8 KiB at 50 ms RTT (no bandwidth limit) with 8
+/// and with 32 transfers in flight. Ignored by default (it takes seconds and
+/// measures, it does not check); run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn time_200_small_files_at_50_ms_rtt() {
+    use real_server::Delayed;
+    use sfs_client::connection::ClientOptions;
+    use std::time::{Duration, Instant};
+
+    let half_rtt = Duration::from_millis(25);
+    for max_transfers in [1, 8, 32] {
+        let server = Server::new(settings(max_transfers));
+        std::fs::create_dir_all(server.home()).unwrap();
+        for i in 0..FILES {
+            std::fs::write(server.home().join(name(i)), vec![i as u8; 8192]).unwrap();
+        }
+        let (client_end, server_end) = sfs_net::memory::memory_pair(real_server::STREAMS);
+        let started = Instant::now();
+        let (mut remote, _, task) = server
+            .connect_over(
+                Delayed::new(client_end, half_rtt),
+                Delayed::new(server_end, half_rtt),
+                ClientOptions::default(),
+            )
+            .await;
+        let logged_in = started.elapsed();
+        let local = tempfile::tempdir().unwrap();
+        let specs: Vec<TransferSpec> = (0..FILES)
+            .map(|i| TransferSpec::Download {
+                remote: name(i),
+                dest: local.path().join(name(i)),
+                resume: false,
+            })
+            .collect();
+        let started = Instant::now();
+        let results = remote.transfer_all(&specs).await;
+        let took = started.elapsed();
+        assert!(results.iter().all(Result::is_ok));
+        remote.quit().await;
+        let summary = task.await.unwrap();
+        eprintln!(
+            "200 x 8 KiB at 50 ms RTT, {max_transfers} in flight (peak {}): {:.2} s \
+             ({:.1} round trips; login {:.2} s)",
+            summary.peak_transfers,
+            took.as_secs_f64(),
+            took.as_secs_f64() / 0.05,
+            logged_in.as_secs_f64(),
+        );
+    }
+}

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
+use sfs_net::{now, Driver, Input, PathChange, PathStatus, Receive, Transport, TransportError};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
 use sfs_proto::session::{ApiError, ClientSession, Event, StreamCounts};
 use sha2::Digest;
@@ -194,6 +194,8 @@ pub struct Remote<T: Transport> {
     keepalive: Duration,
     /// What the server allows in flight, as its login answer said.
     limits: ServerLimits,
+    /// Bytes in the send queue beyond which no more upload data is read.
+    send_queue_cap: usize,
 }
 
 impl<T: Transport> std::fmt::Debug for Remote<T> {
@@ -269,6 +271,7 @@ impl<T: Transport> Remote<T> {
             orphans: HashMap::new(),
             keepalive: DEFAULT_KEEPALIVE,
             limits: ServerLimits::FALLBACK,
+            send_queue_cap: options.send_queue_cap(),
         };
         let login = if credentials.register {
             Command::Register {
@@ -488,10 +491,14 @@ impl<T: Transport> Remote<T> {
         done: impl Fn(&Self) -> bool,
     ) -> Result<(), ClientError> {
         loop {
-            self.flush().await;
+            // Nothing here waits for the transport: sending goes through the
+            // send queue, which `next_io` empties while it also reads. A side
+            // that blocked on a send while the peer's own sends waited for it
+            // to read would wait forever (uploads and downloads at once).
+            self.driver.queue_from(&mut self.session);
             self.handle_events();
-            self.send_upload_chunks().await;
-            self.flush().await;
+            self.send_upload_chunks();
+            self.driver.queue_from(&mut self.session);
             self.handle_events();
             if done(self) {
                 return Ok(());
@@ -503,7 +510,7 @@ impl<T: Transport> Remote<T> {
                 // The user's Ctrl-C wins over any amount of pending input.
                 biased;
                 () = &mut *interrupt => return Err(ClientError::Interrupted),
-                input = self.driver.next_input(&mut self.session) => input,
+                input = self.driver.next_io(&mut self.session, Receive::On) => input,
             };
             self.handle_input(input);
         }

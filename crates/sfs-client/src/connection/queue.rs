@@ -48,6 +48,13 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
+    /// The send queue's share of the budget: upload data is read no further
+    /// while this much waits to be sent (at least one record).
+    pub(super) fn send_queue_cap(&self) -> usize {
+        let cap = (self.memory_budget / 4).max(64 * 1024);
+        usize::try_from(cap).unwrap_or(usize::MAX)
+    }
+
     /// The protocol session's settings for these options.
     pub fn session_config(&self, streams: StreamCounts) -> SessionConfig {
         let window = (self.memory_budget / 4 * 3).max(MIN_WINDOW);
@@ -295,8 +302,10 @@ impl<T: Transport> Remote<T> {
             }
             self.finish_transfer(index, Err(repeat(err)));
         }
-        // Tell the server now, so it stops sending; failures show at the next request.
-        let _ = self.driver.flush(&mut self.session).await;
+        // Tell the server now, so it stops sending; failures show at the next
+        // request. Bounded: a server that stopped reading must not hold us here.
+        let flush = self.driver.flush(&mut self.session);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flush).await;
     }
 
     /// Sends any number of ordinary commands (not RETR or STOR: use

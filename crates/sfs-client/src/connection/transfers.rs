@@ -283,13 +283,13 @@ impl<T: Transport> Remote<T> {
         })
     }
 
-    /// Sends as many upload chunks as the credit allows, one per upload per round,
-    /// so parallel uploads share the association.
-    pub(super) async fn send_upload_chunks(&mut self) {
+    /// Queues as many upload chunks as the credit and the send queue's cap
+    /// allow, one per upload per round, so parallel uploads share the association.
+    pub(super) fn send_upload_chunks(&mut self) {
         loop {
             let mut sent_any = false;
             for index in 0..self.transfers.len() {
-                if self.closed.is_some() {
+                if self.closed.is_some() || self.driver.queued_bytes() >= self.send_queue_cap {
                     return;
                 }
                 let pending = &mut self.transfers[index];
@@ -337,19 +337,14 @@ impl<T: Transport> Remote<T> {
                 buf.truncate(start + read);
                 hasher.update(&buf[start..]);
                 pending.bar.set_position(offset + read as u64);
+                // In sealing order (the receiver demands sequence order on
+                // each stream): what the session has queued, the chunk, then
+                // the End records the last chunk makes it queue.
+                self.driver.queue_from(&mut self.session);
                 match self.session.send_chunk(transfer, buf) {
                     Ok(transmit) => {
-                        // Flush right after: the last chunk queues the transfer's
-                        // End records, and they must leave before any later record
-                        // on the same stream (the receiver demands sequence order).
-                        let sent = match self.driver.send(transmit).await {
-                            Ok(()) => self.driver.flush(&mut self.session).await,
-                            Err(err) => Err(err),
-                        };
-                        if let Err(err) = sent {
-                            self.transport_lost(Some(err));
-                            return;
-                        }
+                        self.driver.queue(transmit);
+                        self.driver.queue_from(&mut self.session);
                         sent_any = true;
                     }
                     Err(err) => self.finish_transfer(index, Err(err.into())),
