@@ -241,3 +241,33 @@ async fn time_200_small_files_at_50_ms_rtt() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_assumes_too_much_backs_off_on_busy() {
+    let server = Server::new(settings(2));
+    std::fs::create_dir_all(server.home()).unwrap();
+    for i in 0..50 {
+        std::fs::write(server.home().join(name(i)), content(i)).unwrap();
+    }
+    let (mut remote, _, task) = server.connect().await;
+    // As against a server that announced nothing, and allows fewer.
+    remote.set_limits(ServerLimits {
+        max_transfers: 10,
+        max_requests: 64,
+    });
+    let local = tempfile::tempdir().unwrap();
+    let specs: Vec<TransferSpec> = (0..50)
+        .map(|i| TransferSpec::Download {
+            remote: name(i),
+            dest: local.path().join(name(i)),
+            resume: false,
+        })
+        .collect();
+    let results = remote.transfer_all(&specs).await;
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result.as_ref().unwrap().bytes, content(i).len() as u64);
+    }
+    assert!(remote.limits().max_transfers <= 2, "{:?}", remote.limits());
+    remote.quit().await;
+    assert!(task.await.unwrap().peak_transfers <= 2);
+}

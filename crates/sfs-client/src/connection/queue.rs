@@ -131,6 +131,17 @@ impl<T: Transport> Remote<T> {
         self.limits
     }
 
+    /// Keeps to `limits` instead of those the server announced: lower ones to
+    /// run fewer transfers at once. Higher ones only cost `BUSY` refusals,
+    /// after which the queue lowers them again (module docs). Zeros are taken
+    /// as one.
+    pub fn set_limits(&mut self, limits: ServerLimits) {
+        self.limits = ServerLimits {
+            max_transfers: limits.max_transfers.max(1),
+            max_requests: limits.max_requests.max(1),
+        };
+    }
+
     /// Transfers this side counts as open: those under way and those given up
     /// before the server opened them (the server still opens, then aborts them).
     fn transfers_in_flight(&self) -> usize {
@@ -153,11 +164,13 @@ impl<T: Transport> Remote<T> {
 
     /// Lowers the limits after a `BUSY` refusal to what was in flight when it
     /// came (at least one), so the refused item fits when it is tried again.
-    fn lower_limits(&mut self, transfers: Option<usize>, requests: usize) {
+    fn lower_limits(&mut self, transfers: Option<usize>, requests: Option<usize>) {
         if let Some(transfers) = transfers {
             self.limits.max_transfers = self.limits.max_transfers.min(transfers.max(1));
         }
-        self.limits.max_requests = self.limits.max_requests.min(requests.max(1));
+        if let Some(requests) = requests {
+            self.limits.max_requests = self.limits.max_requests.min(requests.max(1));
+        }
         log::debug!("the server is busy: limits lowered to {:?}", self.limits);
     }
 
@@ -261,9 +274,16 @@ impl<T: Transport> Remote<T> {
             let result = pending
                 .result
                 .unwrap_or_else(|| Err(ClientError::TransferFailed("not run".into())));
-            let others = self.transfers_in_flight();
-            if is_busy(&result) && pending.transfer.is_none() && others > 0 {
-                self.lower_limits(Some(others), self.session.pending_requests());
+            // The server runs requests in order: every transfer requested
+            // before this one was opened or refused before this refusal, and
+            // those opened and not yet seen to end are what it counted.
+            let opened = self
+                .transfers
+                .iter()
+                .filter(|p| p.result.is_none() && p.transfer.is_some())
+                .count();
+            if is_busy(&result) && pending.transfer.is_none() && self.transfers_in_flight() > 0 {
+                self.lower_limits(Some(opened), None);
                 queue.push_front(spec);
                 self.reporter.remove(&pending.bar);
                 continue;
@@ -359,7 +379,7 @@ impl<T: Transport> Remote<T> {
                 let (index, _, command) = in_flight.remove(position);
                 let result = self.take_answer(id);
                 if is_busy(&result) && !in_flight.is_empty() {
-                    self.lower_limits(None, in_flight.len());
+                    self.lower_limits(None, Some(in_flight.len()));
                     queue.push_front((index, command));
                     continue;
                 }
@@ -392,5 +412,50 @@ impl<T: Transport> Remote<T> {
             .into_iter()
             .map(|result| result.unwrap_or_else(|| Err(ClientError::Closed("not sent".into()))))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_the_login_answer_or_fall_back() {
+        let announced = [Reply::Limits {
+            max_transfers: 32,
+            max_requests: 0,
+            transfer_window: 1,
+            connection_window: 1,
+        }];
+        assert_eq!(
+            ServerLimits::from_login(&announced),
+            ServerLimits {
+                max_transfers: 32,
+                max_requests: 1,
+            }
+        );
+        assert_eq!(
+            ServerLimits::from_login(&[Reply::Ok]),
+            ServerLimits::FALLBACK
+        );
+        let own = ServerLimits::from_login(&announced).within(16);
+        assert_eq!(own.max_transfers, 16);
+    }
+
+    #[test]
+    fn the_budget_sets_the_windows() {
+        let streams = StreamCounts {
+            outbound: 3,
+            inbound: 3,
+        };
+        let options = ClientOptions {
+            memory_budget: 8 << 20,
+        };
+        let config = options.session_config(streams);
+        assert_eq!(config.connection_window, 6 << 20);
+        assert_eq!(config.transfer_window, DEFAULT_WINDOW);
+        assert_eq!(options.send_queue_cap(), 2 << 20);
+        let tiny = ClientOptions { memory_budget: 0 };
+        assert_eq!(tiny.session_config(streams).connection_window, MIN_WINDOW);
     }
 }
