@@ -53,7 +53,8 @@ pub struct SessionSettings {
     /// it stops reading from the network until the disk catches up. It is also
     /// the session's connection-wide credit window, so chunks waiting ahead of
     /// a gap alone can never fill it (reading stops only for bytes the disk is
-    /// about to take, never for a gap that only reading can fill).
+    /// about to take, never for a gap that only reading can fill). Derived from
+    /// the memory budget by [`Self::with_memory_budget`].
     pub max_buffered_upload: usize,
     /// Abort a transfer that waits this long on the peer without progress.
     pub transfer_stall_timeout: Duration,
@@ -71,11 +72,13 @@ impl Default for SessionSettings {
             idle_timeout: Some(Duration::from_secs(600)),
             max_transfers: 32,
             transfer_window: 2 * 1024 * 1024,
-            max_buffered_upload: 8 * 1024 * 1024,
+            // Set from the budget below.
+            max_buffered_upload: 0,
             transfer_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             storage: StorageLimits::default(),
         }
+        .with_memory_budget(DEFAULT_MEMORY_BUDGET)
     }
 }
 
