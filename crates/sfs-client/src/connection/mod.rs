@@ -1,3 +1,4 @@
+// Over 600 lines: the wait loop and the handling of every event it drives read best in one place.
 //! One logged-in session with a server, over any [`Transport`]: requests, pipelined
 //! answers and parallel transfers.
 //!

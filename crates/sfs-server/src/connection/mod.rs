@@ -1,3 +1,4 @@
+// Over 600 lines: the connection loop and the handling of every event it drives read best in one place.
 //! One client's connection: the loop that drives a [`ServerSession`] over a
 //! [`Transport`] and does what its events ask.
 //!
