@@ -18,7 +18,10 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use rustls_pki_types::ServerName;
 use sfs_client::command::parse_words;
-use sfs_client::connection::{ClientError, Credentials, InterruptSource, Remote, Reporter};
+use sfs_client::connection::{
+    ClientError, ClientOptions, Credentials, InterruptSource, Remote, Reporter,
+    DEFAULT_MEMORY_BUDGET,
+};
 use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
 use sfs_client::repl::{one_line, run_batch, run_interactive, EXIT_INTERRUPTED};
@@ -69,6 +72,10 @@ struct Cli {
     /// No progress bars and no transfer summaries.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Bytes of transfer data to hold in memory at most, however many transfers
+    /// run at once (three quarters of it is the download window).
+    #[arg(long, env = "SFS_MEMORY_BUDGET", value_name = "BYTES", default_value_t = DEFAULT_MEMORY_BUDGET)]
+    memory_budget: u64,
     /// Seconds to wait for the association to come up.
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
@@ -186,12 +193,16 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
             .await
             .with_context(|| format!("connecting to {}", list(&peers)))?;
     let visible = !cli.quiet && std::io::stdout().is_terminal();
-    let (mut connection, cwd) = Remote::open(
+    let options = ClientOptions {
+        memory_budget: cli.memory_budget,
+    };
+    let (mut connection, cwd) = Remote::open_with(
         association,
         tls,
         server_name,
         &credentials,
         Reporter::new(visible),
+        options,
     )
     .await
     .map_err(|err| match err {

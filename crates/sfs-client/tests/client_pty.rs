@@ -154,6 +154,12 @@ fn typed_commands_history_ctrl_c_during_a_transfer_and_quit() {
 
     // Ctrl-C at the prompt drops the half-typed line.
     pane.keys(&["rm notes", "C-c"]);
+    // Keys typed while the editor switches the terminal back to raw mode are
+    // flushed with the switch: wait for the new prompt.
+    pane.wait_for("the line dropped", |s| {
+        s.trim_end().ends_with("rm notes\nsfs:/>")
+    });
+    pane.prompt();
     pane.keys(&["pwd", "Enter"]);
     pane.wait_for("pwd after Ctrl-C", |s| s.lines().any(|l| l.trim() == "/"));
     pane.prompt();

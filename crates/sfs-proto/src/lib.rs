@@ -70,7 +70,11 @@
 //! }
 //! pump(&mut client, &mut server, now);
 //! assert_eq!(client.poll_event(), Some(Event::Connected));
-//! assert_eq!(client.poll_event(), Some(Event::Response { id: login, reply: Reply::Ok }));
+//! // The login's answer carries the limits the server enforces.
+//! assert!(matches!(
+//!     client.poll_event(),
+//!     Some(Event::Response { id, reply: Reply::Limits { .. } }) if id == login
+//! ));
 //! ```
 //!
 //! # Modules

@@ -125,6 +125,12 @@ fn all_replies() -> Vec<Reply> {
             reserved_bytes: 1 << 20,
             max_file_size: u64::MAX,
         },
+        Reply::Limits {
+            max_transfers: 32,
+            max_requests: 64,
+            transfer_window: 2 << 20,
+            connection_window: u64::MAX,
+        },
         Reply::error(ErrorCode::NOT_FOUND, "no such file"),
         Reply::error(ErrorCode::QUOTA_EXCEEDED, "over quota"),
         Reply::error(ErrorCode(0x7777), "a code from a newer version"),

@@ -106,11 +106,17 @@ fn login(mock: &mut Mock, server: &mut ServerSession, now: Instant) {
     assert!(matches!(events[..], [Event::LoginRequested { .. }]));
     server.accept_login(RequestId(1)).unwrap();
     pump_server(mock, server, now);
+    let config = config();
     assert_eq!(
         mock.received(),
         vec![Message::Response {
             id: RequestId(1),
-            reply: Reply::Ok
+            reply: Reply::Limits {
+                max_transfers: config.max_transfers as u32,
+                max_requests: config.max_pending_requests as u32,
+                transfer_window: config.transfer_window,
+                connection_window: config.connection_window,
+            }
         }]
     );
 }

@@ -30,7 +30,8 @@
 //! idle_timeout_secs = 600       # counted on application messages only
 //! max_message_bytes = 1048576
 //! max_concurrent_hashes = 2     # bcrypt jobs at once
-//! max_transfers_per_session = 8
+//! max_transfers_per_session = 32  # announced to the client at login; it queues the rest
+//! memory_budget_bytes = 16777216    # per session: upload window + read-ahead + send queue
 //! transfer_stall_timeout_secs = 60  # a transfer without progress is aborted
 //! # Storage limits, off unless set (bytes; files):
 //! # quota_bytes = 10737418240   # per user, counted on the home's owner
@@ -171,8 +172,16 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// bcrypt computations at once, server-wide.
     pub max_concurrent_hashes: usize,
-    /// Transfers in flight per session.
+    /// Transfers in flight per session (announced at login; clients queue
+    /// beyond it). Many small files want many at once: each waits a round trip
+    /// for its first byte, and memory is bounded by the budget, not by this.
     pub max_transfers_per_session: usize,
+    /// Bytes of transfer data one session may hold in memory: the upload
+    /// receive window (the connection-wide credit), plus one chunk read ahead
+    /// per download in flight, plus the send queue (see
+    /// [`SessionSettings::with_memory_budget`](crate::context::SessionSettings::with_memory_budget)).
+    /// Peak memory per session is this plus a fixed overhead.
+    pub memory_budget_bytes: u64,
     /// Seconds a transfer may wait on the peer without progress before it is
     /// aborted with `TIMED_OUT` (its temporary file removed).
     pub transfer_stall_timeout_secs: u64,
@@ -198,7 +207,8 @@ impl Default for Limits {
             idle_timeout_secs: 600,
             max_message_bytes: 1 << 20,
             max_concurrent_hashes: 2,
-            max_transfers_per_session: 8,
+            max_transfers_per_session: 32,
+            memory_budget_bytes: crate::context::DEFAULT_MEMORY_BUDGET,
             transfer_stall_timeout_secs: 60,
             quota_bytes: None,
             quota_files: None,
@@ -484,6 +494,13 @@ impl ServerConfig {
             if value == Some(0) {
                 return invalid(format!("{name} must be at least 1 (leave it out for none)"));
             }
+        }
+        let least = crate::context::least_memory_budget(limits.max_transfers_per_session);
+        if limits.memory_budget_bytes < least {
+            return invalid(format!(
+                "limits.memory_budget_bytes must be at least {least} with {} transfers per session",
+                limits.max_transfers_per_session
+            ));
         }
         if limits.max_message_bytes < 4096 {
             return invalid("limits.max_message_bytes must be at least 4096".into());

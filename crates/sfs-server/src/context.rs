@@ -21,6 +21,23 @@ use crate::store::FileStore;
 use crate::throttle::{LoginPolicy, LoginThrottle};
 use sfs_state::live::{Live, DEFAULT_RELOAD_INTERVAL};
 
+/// The memory budget of a session unless configured: 16 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
+
+/// What a session holds besides its upload window: one chunk read ahead (a
+/// whole record) per download in flight, and the send queue the connection
+/// stops reading at.
+pub fn memory_reserve(max_transfers: usize) -> u64 {
+    let chunk = (MAX_CHUNK_DATA + 4 * 1024) as u64;
+    crate::connection::MAX_QUEUED_OUTPUT as u64 + max_transfers as u64 * chunk
+}
+
+/// The smallest budget for `max_transfers`: the reserve plus a 256 KiB
+/// upload window (a few chunks).
+pub fn least_memory_budget(max_transfers: usize) -> u64 {
+    memory_reserve(max_transfers) + 256 * 1024
+}
+
 /// How a session behaves: timers, limits and what clients may do.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -40,7 +57,8 @@ pub struct SessionSettings {
     /// it stops reading from the network until the disk catches up. It is also
     /// the session's connection-wide credit window, so chunks waiting ahead of
     /// a gap alone can never fill it (reading stops only for bytes the disk is
-    /// about to take, never for a gap that only reading can fill).
+    /// about to take, never for a gap that only reading can fill). Derived from
+    /// the memory budget by [`Self::with_memory_budget`].
     pub max_buffered_upload: usize,
     /// Abort a transfer that waits this long on the peer without progress.
     pub transfer_stall_timeout: Duration,
@@ -57,13 +75,15 @@ impl Default for SessionSettings {
             password_policy: PasswordPolicy::default(),
             login_grace: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(600)),
-            max_transfers: 8,
+            max_transfers: 32,
             transfer_window: 2 * 1024 * 1024,
-            max_buffered_upload: 8 * 1024 * 1024,
+            // Set from the budget below.
+            max_buffered_upload: 0,
             transfer_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             storage: StorageLimits::default(),
         }
+        .with_memory_budget(DEFAULT_MEMORY_BUDGET)
     }
 }
 
@@ -81,6 +101,19 @@ impl SessionSettings {
             storage: config.limits.storage(),
             ..Self::default()
         }
+        .with_memory_budget(config.limits.memory_budget_bytes)
+    }
+
+    /// Fits the session's memory to `budget` bytes: the upload window (the
+    /// connection-wide credit, [`Self::max_buffered_upload`]) is what is left
+    /// after [`memory_reserve`] for the transfers in flight, and each upload's
+    /// window is at most that. Never below one chunk each.
+    pub fn with_memory_budget(mut self, budget: u64) -> Self {
+        let window = budget.saturating_sub(memory_reserve(self.max_transfers));
+        let window = window.max(MAX_CHUNK_DATA as u64);
+        self.max_buffered_upload = usize::try_from(window).unwrap_or(usize::MAX);
+        self.transfer_window = self.transfer_window.min(window);
+        self
     }
 
     /// The protocol session's configuration for the negotiated `streams`.

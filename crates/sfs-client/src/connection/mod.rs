@@ -1,3 +1,4 @@
+// Over 600 lines: the wait loop and the handling of every event it drives read best in one place.
 //! One logged-in session with a server, over any [`Transport`]: requests, pipelined
 //! answers and parallel transfers.
 //!
@@ -30,18 +31,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use sfs_net::{now, Driver, Input, PathChange, PathStatus, Transport, TransportError};
+use sfs_net::{now, Driver, Input, PathChange, PathStatus, Receive, Transport, TransportError};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
-use sfs_proto::session::{ApiError, ClientSession, Event, SessionConfig, StreamCounts};
+use sfs_proto::session::{ApiError, ClientSession, Event, StreamCounts};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::display::escape;
 use crate::local::LocalPathError;
 
+mod queue;
 mod report;
 mod transfers;
 
+pub use queue::{ClientOptions, ServerLimits, DEFAULT_MEMORY_BUDGET};
 pub use report::Reporter;
 pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
 use transfers::{PendingTransfer, TransferState};
@@ -195,6 +198,10 @@ pub struct Remote<T: Transport> {
     orphans: HashMap<RequestId, bool>,
     /// How often [`Self::idle_until`] sends NOOP.
     keepalive: Duration,
+    /// What the server allows in flight, as its login answer said.
+    limits: ServerLimits,
+    /// Bytes in the send queue beyond which no more upload data is read.
+    send_queue_cap: usize,
 }
 
 impl<T: Transport> std::fmt::Debug for Remote<T> {
@@ -232,7 +239,29 @@ impl<T: Transport> Remote<T> {
         credentials: &Credentials,
         reporter: Reporter,
     ) -> Result<(Self, String), ClientError> {
-        let config = SessionConfig::new(transport.streams());
+        let options = ClientOptions::default();
+        Self::open_with(transport, tls, server_name, credentials, reporter, options).await
+    }
+
+    /// [`Self::open`] with `options` (the memory budget).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Self::open`].
+    pub async fn open_with(
+        transport: T,
+        tls: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+        credentials: &Credentials,
+        reporter: Reporter,
+        options: ClientOptions,
+    ) -> Result<(Self, String), ClientError> {
+        let config = options.session_config(transport.streams());
+        let own_max_requests = config.max_pending_requests;
         let session = ClientSession::new(tls, server_name, config, now())
             .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;
         let mut connection = Remote {
@@ -247,6 +276,8 @@ impl<T: Transport> Remote<T> {
             paths_down: HashSet::new(),
             orphans: HashMap::new(),
             keepalive: DEFAULT_KEEPALIVE,
+            limits: ServerLimits::FALLBACK,
+            send_queue_cap: options.send_queue_cap(),
         };
         let login = if credentials.register {
             Command::Register {
@@ -261,7 +292,8 @@ impl<T: Transport> Remote<T> {
         };
         let login = connection.send(login)?;
         let pwd = connection.send(Command::Pwd)?;
-        connection.wait_for(login).await?;
+        let login = connection.wait_for(login).await?;
+        connection.limits = ServerLimits::from_login(&login).within(own_max_requests);
         let cwd = match connection.wait_for(pwd).await?.as_slice() {
             [Reply::Path { path }] => path.clone(),
             other => return Err(unexpected(other)),
@@ -391,6 +423,12 @@ impl<T: Transport> Remote<T> {
             self.answers.remove(&id);
             return Err(err);
         }
+        self.take_answer(id)
+    }
+
+    /// Removes the collected answer to `id`; a server error becomes
+    /// [`ClientError::Server`].
+    fn take_answer(&mut self, id: RequestId) -> Result<Vec<Reply>, ClientError> {
         let answer = self.answers.remove(&id).unwrap_or_default();
         if let Some(Reply::Error { code, message }) = answer.replies.last() {
             return Err(ClientError::Server {
@@ -439,15 +477,34 @@ impl<T: Transport> Remote<T> {
 
     /// Drives the session until `done` holds, the session closes, or the interrupt fires.
     async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) -> Result<(), ClientError> {
-        let mut interrupt: Interrupt = match &self.interrupt {
+        let mut interrupt = self.new_interrupt();
+        self.wait_until_or(&mut interrupt, done).await
+    }
+
+    /// A fresh interrupt from the source (one that never fires without one).
+    fn new_interrupt(&self) -> Interrupt {
+        match &self.interrupt {
             Some(source) => source(),
             None => Box::pin(std::future::pending()),
-        };
+        }
+    }
+
+    /// [`Self::wait_until`] with an interrupt the caller keeps across several
+    /// waits, so a Ctrl-C between two of them is not lost.
+    async fn wait_until_or(
+        &mut self,
+        interrupt: &mut Interrupt,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<(), ClientError> {
         loop {
-            self.flush().await;
+            // Nothing here waits for the transport: sending goes through the
+            // send queue, which `next_io` empties while it also reads. A side
+            // that blocked on a send while the peer's own sends waited for it
+            // to read would wait forever (uploads and downloads at once).
+            self.driver.queue_from(&mut self.session);
             self.handle_events();
-            self.send_upload_chunks().await;
-            self.flush().await;
+            self.send_upload_chunks();
+            self.driver.queue_from(&mut self.session);
             self.handle_events();
             if done(self) {
                 return Ok(());
@@ -458,8 +515,8 @@ impl<T: Transport> Remote<T> {
             let input = tokio::select! {
                 // The user's Ctrl-C wins over any amount of pending input.
                 biased;
-                () = &mut interrupt => return Err(ClientError::Interrupted),
-                input = self.driver.next_input(&mut self.session) => input,
+                () = &mut *interrupt => return Err(ClientError::Interrupted),
+                input = self.driver.next_io(&mut self.session, Receive::On) => input,
             };
             self.handle_input(input);
         }

@@ -110,82 +110,6 @@ pub(super) enum TransferState {
 }
 
 impl<T: Transport> Remote<T> {
-    /// Runs several downloads and uploads at once, spread over the data streams,
-    /// one progress bar each. Returns one result per spec, in order. On an
-    /// interrupt every unfinished transfer is aborted and reports
-    /// [`ClientError::Interrupted`].
-    ///
-    /// Failures are per transfer, in the returned results: a local file that
-    /// cannot be used, the server's refusal, a failed digest check, the session's
-    /// end.
-    ///
-    /// # Cancel safety
-    ///
-    /// Not cancel-safe. A dropped call aborts nothing: its transfers keep their
-    /// `.part` files and stay registered, later waits on this `Remote` keep
-    /// driving them, and their results are never reported. A drop in the middle
-    /// of sending an upload chunk also loses that record and ends the session.
-    /// Stop transfers with the interrupt ([`Self::set_interrupt`]), which aborts
-    /// them cleanly.
-    pub async fn transfer_all(
-        &mut self,
-        specs: &[TransferSpec],
-    ) -> Vec<Result<TransferDone, ClientError>> {
-        let first = self.transfers.len();
-        for spec in specs {
-            let pending = self.start_transfer(spec);
-            self.transfers.push(pending);
-        }
-        let waited = self
-            .wait_until(|c| {
-                c.transfers[first..]
-                    .iter()
-                    .all(|pending| pending.result.is_some())
-            })
-            .await;
-        if let Err(err) = waited {
-            let interrupted = matches!(err, ClientError::Interrupted);
-            for index in first..self.transfers.len() {
-                if self.transfers[index].result.is_none() {
-                    match self.transfers[index].transfer {
-                        Some(transfer) => {
-                            // The session may already be closed; the transfer fails either way.
-                            let _ = self.session.abort_transfer(
-                                transfer,
-                                ErrorCode::ABORTED,
-                                "cancelled by the user",
-                            );
-                        }
-                        // The server has not opened it yet: abort it when it does.
-                        None => {
-                            let upload =
-                                matches!(self.transfers[index].kind, TransferState::Upload { .. });
-                            self.orphans.insert(self.transfers[index].request, upload);
-                        }
-                    }
-                    let reason = if interrupted {
-                        ClientError::Interrupted
-                    } else {
-                        ClientError::Closed(err.to_string())
-                    };
-                    self.finish_transfer(index, Err(reason));
-                }
-            }
-            // Tell the server now, so it stops sending; failures show at the next request.
-            let _ = self.driver.flush(&mut self.session).await;
-        }
-        let results = self
-            .transfers
-            .drain(first..)
-            .map(|pending| {
-                pending
-                    .result
-                    .unwrap_or_else(|| Err(ClientError::TransferFailed("not run".into())))
-            })
-            .collect();
-        results
-    }
-
     pub(super) fn start_transfer(&mut self, spec: &TransferSpec) -> PendingTransfer {
         let failed = |bar: ProgressBar, err| PendingTransfer {
             request: RequestId(0),
@@ -359,13 +283,13 @@ impl<T: Transport> Remote<T> {
         })
     }
 
-    /// Sends as many upload chunks as the credit allows, one per upload per round,
-    /// so parallel uploads share the association.
-    pub(super) async fn send_upload_chunks(&mut self) {
+    /// Queues as many upload chunks as the credit and the send queue's cap
+    /// allow, one per upload per round, so parallel uploads share the association.
+    pub(super) fn send_upload_chunks(&mut self) {
         loop {
             let mut sent_any = false;
             for index in 0..self.transfers.len() {
-                if self.closed.is_some() {
+                if self.closed.is_some() || self.driver.queued_bytes() >= self.send_queue_cap {
                     return;
                 }
                 let pending = &mut self.transfers[index];
@@ -413,19 +337,14 @@ impl<T: Transport> Remote<T> {
                 buf.truncate(start + read);
                 hasher.update(&buf[start..]);
                 pending.bar.set_position(offset + read as u64);
+                // In sealing order (the receiver demands sequence order on
+                // each stream): what the session has queued, the chunk, then
+                // the End records the last chunk makes it queue.
+                self.driver.queue_from(&mut self.session);
                 match self.session.send_chunk(transfer, buf) {
                     Ok(transmit) => {
-                        // Flush right after: the last chunk queues the transfer's
-                        // End records, and they must leave before any later record
-                        // on the same stream (the receiver demands sequence order).
-                        let sent = match self.driver.send(transmit).await {
-                            Ok(()) => self.driver.flush(&mut self.session).await,
-                            Err(err) => Err(err),
-                        };
-                        if let Err(err) = sent {
-                            self.transport_lost(Some(err));
-                            return;
-                        }
+                        self.driver.queue(transmit);
+                        self.driver.queue_from(&mut self.session);
                         sent_any = true;
                     }
                     Err(err) => self.finish_transfer(index, Err(err.into())),

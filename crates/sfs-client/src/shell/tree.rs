@@ -32,10 +32,6 @@ use super::Shell;
 use crate::connection::{check_distinct_targets, ClientError, TransferDone, TransferSpec};
 use crate::display::escape;
 
-/// Requests sent at once when pipelining LIST, MKD and MFMT: half the protocol's 64
-/// in flight, leaving room for the transfers' own requests.
-const PIPELINE_WINDOW: usize = 32;
-
 /// How deep a remote tree is walked at most: deeper than any server stores,
 /// so only a hostile server's endless listing reaches it.
 const MAX_TREE_DEPTH: usize = 64;
@@ -218,25 +214,24 @@ impl<T: Transport> Shell<T> {
                 break;
             }
             let mut next = Vec::new();
-            for window in level.chunks(PIPELINE_WINDOW) {
-                let mut ids = Vec::with_capacity(window.len());
-                for (remote_dir, _) in window {
-                    ids.push(self.connection.send(Wire::List {
-                        path: remote_dir.clone(),
-                    })?);
-                }
-                for ((remote_dir, local_dir), id) in window.iter().zip(ids) {
-                    let replies = match self.connection.wait_for(id).await {
-                        Ok(replies) => replies,
-                        Err(err @ ClientError::Server { .. }) => {
-                            plan.problems.push(format!("{}: {err}", escape(remote_dir)));
-                            continue;
-                        }
-                        Err(err) => return Err(err),
-                    };
-                    plan.dirs.push(local_dir.clone());
-                    plan_listing(plan, &mut next, remote_dir, local_dir, &replies);
-                }
+            let lists = level
+                .iter()
+                .map(|(remote_dir, _)| Wire::List {
+                    path: remote_dir.clone(),
+                })
+                .collect();
+            let answers = self.connection.run_all(lists).await;
+            for ((remote_dir, local_dir), answer) in level.iter().zip(answers) {
+                let replies = match answer {
+                    Ok(replies) => replies,
+                    Err(err @ ClientError::Server { .. }) => {
+                        plan.problems.push(format!("{}: {err}", escape(remote_dir)));
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                plan.dirs.push(local_dir.clone());
+                plan_listing(plan, &mut next, remote_dir, local_dir, &replies);
             }
             level = next;
             depth += 1;
@@ -378,8 +373,8 @@ impl<T: Transport> Shell<T> {
         self.finish(&specs, results, problems)
     }
 
-    /// Sends `commands` without waiting for each answer, [`PIPELINE_WINDOW`]
-    /// at a time, and collects one result each (`Ok` for the answer `Ok`).
+    /// Sends `commands` without waiting for each answer, within the limits the
+    /// server announced, and collects one result each (`Ok` for the answer `Ok`).
     ///
     /// # Errors
     ///
@@ -388,23 +383,20 @@ impl<T: Transport> Shell<T> {
         &mut self,
         commands: impl IntoIterator<Item = Wire>,
     ) -> Result<Vec<Result<(), ClientError>>, ClientError> {
-        let mut results = Vec::new();
-        let mut commands = commands.into_iter().peekable();
-        while commands.peek().is_some() {
-            let mut ids = Vec::with_capacity(PIPELINE_WINDOW);
-            for command in commands.by_ref().take(PIPELINE_WINDOW) {
-                ids.push(self.connection.send(command)?);
-            }
-            for id in ids {
-                results.push(match self.connection.wait_for(id).await {
-                    Ok(replies) if matches!(replies.as_slice(), [Reply::Ok]) => Ok(()),
-                    Ok(replies) => Err(ClientError::UnexpectedReply(
-                        escape(&format!("{replies:?}")).into_owned(),
-                    )),
-                    Err(err @ ClientError::Server { .. }) => Err(err),
-                    Err(err) => return Err(err),
-                });
-            }
+        let answers = self
+            .connection
+            .run_all(commands.into_iter().collect())
+            .await;
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Ok(replies) if matches!(replies.as_slice(), [Reply::Ok]) => Ok(()),
+                Ok(replies) => Err(ClientError::UnexpectedReply(
+                    escape(&format!("{replies:?}")).into_owned(),
+                )),
+                Err(err @ ClientError::Server { .. }) => Err(err),
+                Err(err) => return Err(err),
+            });
         }
         Ok(results)
     }
@@ -415,21 +407,7 @@ impl<T: Transport> Shell<T> {
         specs: &[TransferSpec],
     ) -> Result<Vec<Result<TransferDone, ClientError>>, ClientError> {
         check_distinct_targets(specs)?;
-        Ok(self.transfer_in_batches(specs).await)
-    }
-
-    /// TEMPORARY, until the transfer loop queues within the server's limits by
-    /// itself: at most 8 transfers per call, the server's default limit. The
-    /// lead replaces the body with one `self.connection.transfer_all(specs)`.
-    async fn transfer_in_batches(
-        &mut self,
-        specs: &[TransferSpec],
-    ) -> Vec<Result<TransferDone, ClientError>> {
-        let mut results = Vec::with_capacity(specs.len());
-        for batch in specs.chunks(8) {
-            results.extend(self.connection.transfer_all(batch).await);
-        }
-        results
+        Ok(self.connection.transfer_all(specs).await)
     }
 
     /// Reports each transfer, then the command's outcome.

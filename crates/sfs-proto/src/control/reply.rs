@@ -193,6 +193,25 @@ wire_enum! {
             /// Largest file an upload may announce, 0 for no limit.
             max_file_size: u64 = u64,
         },
+        /// The login succeeded (answer to LOGIN and REGISTER), with the limits
+        /// this session enforces, so the client can queue within them instead of
+        /// being refused. An older server answers a login with a plain `Ok`; the
+        /// client then assumes conservative defaults.
+        Limits = 0x4c {
+            /// Transfers (RETR and STOR together) open at once in the session;
+            /// one more is refused with `BUSY`.
+            max_transfers: u32 = u32,
+            /// Requests in flight at once (sent and not yet fully answered, an
+            /// upload's request until its final reply); one more is refused
+            /// with `BUSY`.
+            max_requests: u32 = u32,
+            /// Bytes of credit the server grants each upload beyond what it
+            /// has consumed.
+            transfer_window: u64 = u64,
+            /// Bytes of credit the server grants all uploads together beyond
+            /// what they have consumed (its connection window).
+            connection_window: u64 = u64,
+        },
         /// The request failed.
         Error = 0x4f {
             /// What went wrong.

@@ -12,6 +12,7 @@ use crate::session::{
     sealed, truncate_reason, ApiError, Event, Initiator, Session, SessionConfig, Side, State,
 };
 use crate::tls::{TlsDriver, TlsError};
+use crate::transfer::MIN_WINDOW;
 
 /// The server side. It knows nothing of accounts or files: it emits
 /// [`Event::LoginRequested`] and [`Event::Request`], and the embedding server
@@ -139,7 +140,8 @@ impl Session<Server> {
         }
     }
 
-    /// Accepts the pending login `id`: replies `Ok`, ends the pre-auth timer, and
+    /// Accepts the pending login `id`: replies `Limits` (this session's limits,
+    /// from its configuration), ends the pre-auth timer, and
     /// releases the commands that were waiting behind it.
     ///
     /// # Errors
@@ -155,7 +157,8 @@ impl Session<Server> {
         self.pending.remove(&id);
         self.side.logged_in = true;
         self.handshake_deadline = None;
-        self.reply(id, Reply::Ok);
+        let limits = self.announced_limits();
+        self.reply(id, limits);
         while let Some((held_id, command)) = self.side.held.pop_front() {
             self.pending.insert(held_id, command.expects());
             self.events.push_back(Event::Request {
@@ -164,6 +167,24 @@ impl Session<Server> {
             });
         }
         Ok(())
+    }
+
+    /// Requests in flight: received and not yet fully answered, those held
+    /// behind a pending login included. The session answers `BUSY` to a request
+    /// beyond `max_pending_requests`.
+    pub fn requests_in_flight(&self) -> usize {
+        self.pending.len() + self.side.held.len()
+    }
+
+    /// The limits this session enforces, as announced to the client at login.
+    fn announced_limits(&self) -> Reply {
+        let saturate = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Reply::Limits {
+            max_transfers: saturate(self.config.max_transfers),
+            max_requests: saturate(self.config.max_pending_requests),
+            transfer_window: self.config.transfer_window.max(MIN_WINDOW),
+            connection_window: self.config.connection_window.max(MIN_WINDOW),
+        }
     }
 
     /// Refuses the pending login `id` with `code` (usually `AUTH_FAILED`); the

@@ -100,6 +100,15 @@ pub(super) struct UploadState {
 }
 
 impl<T: Transport> ConnectionTask<T> {
+    /// The data streams a transfer of `length` bytes uses: no more than it has
+    /// chunks. A transfer ends with an End record on each of its streams, so a
+    /// small file spread over every stream would cost an End per stream for one
+    /// chunk; many small files in flight keep the streams busy anyway.
+    fn streams_for(&self, length: u64) -> u16 {
+        let chunks = length.div_ceil(MAX_CHUNK_DATA as u64).max(1);
+        u16::try_from(chunks).map_or(self.data_streams, |c| c.min(self.data_streams))
+    }
+
     pub(super) fn open_download(&mut self, id: RequestId, download: Download) {
         let Download {
             file,
@@ -116,10 +125,12 @@ impl<T: Transport> ConnectionTask<T> {
                 return;
             }
         };
-        match self
-            .session
-            .open_transfer(id, offset, length - offset, self.data_streams)
-        {
+        match self.session.open_transfer(
+            id,
+            offset,
+            length - offset,
+            self.streams_for(length - offset),
+        ) {
             Ok(transfer) => {
                 self.downloads.insert(
                     transfer,
@@ -264,7 +275,10 @@ impl<T: Transport> ConnectionTask<T> {
             commit,
             reservation,
         } = target;
-        match self.session.open_transfer(id, 0, size, self.data_streams) {
+        match self
+            .session
+            .open_transfer(id, 0, size, self.streams_for(size))
+        {
             Ok(transfer) => {
                 self.uploads.insert(
                     transfer,

@@ -1,3 +1,4 @@
+// Over 600 lines: the connection loop and the handling of every event it drives read best in one place.
 //! One client's connection: the loop that drives a [`ServerSession`] over a
 //! [`Transport`] and does what its events ask.
 //!
@@ -79,6 +80,12 @@ pub struct ConnectionSummary {
     pub user: Option<String>,
     /// The code the session closed with.
     pub code: ErrorCode,
+    /// The most transfers that were open at once (never above the session's
+    /// `max_transfers`, which the login announced).
+    pub peak_transfers: usize,
+    /// The most requests that were in flight at once, as the session counts
+    /// them (beyond its bound it answers `BUSY`).
+    pub peak_requests: usize,
 }
 
 /// Something slow that finished, for the connection loop to act on.
@@ -195,6 +202,8 @@ async fn serve_inner<T: Transport>(
             return ConnectionSummary {
                 user: None,
                 code: ErrorCode::INTERNAL,
+                peak_transfers: 0,
+                peak_requests: 0,
             };
         }
     };
@@ -220,12 +229,15 @@ async fn serve_inner<T: Transport>(
         shutdown,
         draining: None,
         close_code: ErrorCode::NO_ERROR,
+        peaks: (0, 0),
         ctx,
     };
     connection.run().await;
     ConnectionSummary {
         user: connection.account.map(|a| a.name.to_string()),
         code: connection.close_code,
+        peak_transfers: connection.peaks.0,
+        peak_requests: connection.peaks.1,
     }
 }
 
@@ -262,9 +274,18 @@ struct ConnectionTask<T: Transport> {
     /// When shutting down: the deadline for transfers in flight.
     draining: Option<Instant>,
     close_code: ErrorCode,
+    /// The most transfers open and requests in flight at once, for the summary.
+    peaks: (usize, usize),
 }
 
 impl<T: Transport> ConnectionTask<T> {
+    /// Notes how many transfers are open and requests in flight now.
+    fn note_peaks(&mut self) {
+        let (transfers, requests) = &mut self.peaks;
+        *transfers = (*transfers).max(self.session.open_transfers());
+        *requests = (*requests).max(self.session.requests_in_flight());
+    }
+
     async fn run(&mut self) {
         self.record(AuditEvent::new(EventKind::Connect, AuditOutcome::Info));
         if *self.shutdown.borrow() {
@@ -396,7 +417,10 @@ impl<T: Transport> ConnectionTask<T> {
                 password,
                 register,
             } => self.start_login(id, user, password, register),
-            Event::Request { id, command } => self.queue.push_back((id, command)),
+            Event::Request { id, command } => {
+                self.queue.push_back((id, command));
+                self.note_peaks();
+            }
             Event::CreditAvailable { transfer } => self.pump_download(transfer),
             Event::TransferSent { transfer } => self.download_sent(transfer),
             Event::TransferFinished {
@@ -550,6 +574,7 @@ impl<T: Transport> ConnectionTask<T> {
             CommandResult::Retr(download) => self.open_download(id, download),
             CommandResult::Stor(target) => self.open_upload(id, *target),
         }
+        self.note_peaks();
     }
 
     /// Starts producing the next part of the answer being streamed, unless one
