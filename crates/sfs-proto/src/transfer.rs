@@ -109,6 +109,15 @@ impl OutgoingTransfer {
         }
     }
 
+    /// Continues `prefix`, the SHA-256 state of the file's bytes before
+    /// `open.offset`, so that the End digest covers the whole file from byte 0
+    /// (a resumed transfer). Call before the first chunk.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: Sha256) -> Self {
+        self.hasher = prefix;
+        self
+    }
+
     /// The announcement.
     pub fn open(&self) -> &TransferOpen {
         &self.open
@@ -223,6 +232,15 @@ impl IncomingTransfer {
             end: None,
             ended_streams: vec![false; usize::from(open.streams)],
         }
+    }
+
+    /// Continues `prefix`, the SHA-256 state of the file's bytes before
+    /// `open.offset`, so that the digest checked against End covers the whole
+    /// file from byte 0 (a resumed transfer). Call before the first chunk.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: Sha256) -> Self {
+        self.hasher = prefix;
+        self
     }
 
     /// The announcement.

@@ -577,7 +577,7 @@ impl Home {
             temp_name,
             target_name,
             file: Some(file),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             written: 0,
         })
     }
@@ -817,7 +817,8 @@ pub struct Upload {
     temp_name: String,
     target_name: String,
     file: Option<cap_std::fs::File>,
-    hasher: Sha256,
+    /// `None` once [`Upload::unhashed`]: the caller checks the digest itself.
+    hasher: Option<Sha256>,
     written: u64,
 }
 
@@ -832,7 +833,9 @@ impl Upload {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         let file = self.file.as_mut().ok_or(StoreError::NotFound)?;
         file.write_all(chunk)?;
-        self.hasher.update(chunk);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(chunk);
+        }
         self.written = self.written.saturating_add(chunk.len() as u64);
         Ok(())
     }
@@ -842,12 +845,24 @@ impl Upload {
         self.written
     }
 
-    /// The SHA-256 of what was written so far.
-    pub fn digest(&self) -> Digest {
-        self.hasher.clone().finalize().into()
+    /// Stops hashing what is written, for a caller that hashes the bytes
+    /// itself and checks them before the commit (the protocol session checks
+    /// every upload against its End digest): each byte is hashed once. The
+    /// commit then trusts the digest it is given. Call before the first write.
+    #[must_use]
+    pub fn unhashed(mut self) -> Self {
+        self.hasher = None;
+        self
     }
 
-    /// Checks the digest, makes the data durable and renames it over the target.
+    /// The SHA-256 of what was written so far (of nothing after
+    /// [`Self::unhashed`]).
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().unwrap_or_default().finalize().into()
+    }
+
+    /// Checks the digest (unless [`Self::unhashed`]), makes the data durable and
+    /// renames it over the target.
     /// On any failure, including a mismatch, the temporary file is removed and the
     /// previous target is untouched. Returns the size written.
     ///
@@ -871,7 +886,7 @@ impl Upload {
     ///   Only when the folder's `fsync` after the rename fails is the new file already
     ///   in place (and perhaps not durable).
     pub fn commit_as(mut self, expected: &Digest, mode: CommitMode) -> Result<u64, StoreError> {
-        if self.digest() != *expected {
+        if self.hasher.is_some() && self.digest() != *expected {
             return Err(StoreError::DigestMismatch);
         }
         let file = self.file.take().ok_or(StoreError::NotFound)?;

@@ -308,7 +308,7 @@ impl<T: Transport> TestClient<T> {
                     }
                     self.uploads.remove(&transfer);
                 }
-                Event::TransferSent { transfer } => {
+                Event::TransferSent { transfer, .. } => {
                     self.uploads.remove(&transfer);
                 }
                 Event::Closed(reason) => self.closed = Some(reason),

@@ -23,6 +23,7 @@ use crate::display::escape;
 mod listing;
 mod local_dir;
 mod quota;
+mod resume;
 mod status;
 mod transfers;
 

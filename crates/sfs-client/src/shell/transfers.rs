@@ -90,7 +90,7 @@ impl<T: Transport> Shell<T> {
     /// (DIR an existing remote folder, asked with STAT) upload to
     /// `DIR/<FILE's last part>`. The folder is returned so that the server's
     /// `NOT_FOUND` can be told as "no such remote folder".
-    async fn upload_into_folders(
+    pub(super) async fn upload_into_folders(
         &mut self,
         local: &str,
         remote: Option<String>,
@@ -173,7 +173,7 @@ impl<T: Transport> Shell<T> {
         ))
     }
 
-    async fn transfer(&mut self, specs: Vec<TransferSpec>) -> Result<(), ClientError> {
+    pub(super) async fn transfer(&mut self, specs: Vec<TransferSpec>) -> Result<(), ClientError> {
         check_distinct_targets(&specs)?;
         let results = self.connection.transfer_all(&specs).await;
         let mut first_error = None;

@@ -129,6 +129,16 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::SharedByMe => shared_by_me::run(cx),
         Command::Retr { path, offset } => retr::run(cx, &path, offset),
         Command::Stor { path, size } => stor::run(cx, &path, size),
+        Command::Reget {
+            path,
+            offset,
+            prefix,
+        } => retr::resume(cx, &path, offset, &prefix),
+        Command::Partial { .. } => Ok(CommandResult::reply(Reply::Partial { size: 0 })),
+        Command::Reput { .. } => Err(Reply::error(
+            ErrorCode::NO_PARTIAL,
+            "no partial upload to continue",
+        )),
         // The session hands these over as their own events (or answers QUIT).
         Command::Login { .. } | Command::Register { .. } | Command::Quit => {
             Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command"))

@@ -117,7 +117,8 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
         .map_err(|error| refuse(cx, &path, owner.as_ref(), &error))?;
     match home.begin_upload(&real) {
         Ok(upload) => Ok(CommandResult::Stor(Box::new(UploadTarget {
-            upload,
+            // The session hashes the bytes as they arrive and checks End.
+            upload: upload.unhashed(),
             size,
             commit: CommitCheck {
                 ctx: cx.ctx.clone(),

@@ -107,6 +107,7 @@ impl<T: Transport> ConnectionTask<T> {
             offset,
             path,
             owner,
+            prefix,
         } = download;
         let stamp = match file.metadata() {
             Ok(metadata) => FileStamp::of(&metadata),
@@ -116,10 +117,13 @@ impl<T: Transport> ConnectionTask<T> {
                 return;
             }
         };
-        match self
-            .session
-            .open_transfer(id, offset, length - offset, self.data_streams)
-        {
+        match self.session.open_transfer_from(
+            id,
+            offset,
+            length - offset,
+            self.data_streams,
+            prefix,
+        ) {
             Ok(transfer) => {
                 self.downloads.insert(
                     transfer,

@@ -398,7 +398,7 @@ impl<T: Transport> ConnectionTask<T> {
             } => self.start_login(id, user, password, register),
             Event::Request { id, command } => self.queue.push_back((id, command)),
             Event::CreditAvailable { transfer } => self.pump_download(transfer),
-            Event::TransferSent { transfer } => self.download_sent(transfer),
+            Event::TransferSent { transfer, .. } => self.download_sent(transfer),
             Event::TransferFinished {
                 transfer,
                 length,
