@@ -31,6 +31,7 @@
 //! max_concurrent_hashes = 2     # bcrypt jobs at once
 //! max_transfers_per_session = 8
 //! transfer_stall_timeout_secs = 60  # a transfer without progress is aborted
+//! partial_upload_keep_secs = 86400  # an interrupted upload is kept this long for `reput`
 //! # Storage limits, off unless set (bytes; files):
 //! # quota_bytes = 10737418240   # per user, counted on the home's owner
 //! # quota_files = 100000
@@ -165,6 +166,9 @@ pub struct Limits {
     /// Seconds a transfer may wait on the peer without progress before it is
     /// aborted with `TIMED_OUT` (its temporary file removed).
     pub transfer_stall_timeout_secs: u64,
+    /// Seconds the part of an upload cut short (client abort, lost association)
+    /// is kept for the uploader to continue it (`reput`); 0 keeps none.
+    pub partial_upload_keep_secs: u64,
     /// Bytes each user's home may hold, uploads in progress included (none if unset).
     pub quota_bytes: Option<u64>,
     /// Regular files each user's home may hold (none if unset).
@@ -189,6 +193,7 @@ impl Default for Limits {
             max_concurrent_hashes: 2,
             max_transfers_per_session: 8,
             transfer_stall_timeout_secs: 60,
+            partial_upload_keep_secs: 24 * 60 * 60,
             quota_bytes: None,
             quota_files: None,
             max_file_size: None,

@@ -134,11 +134,13 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
             offset,
             prefix,
         } => retr::resume(cx, &path, offset, &prefix),
-        Command::Partial { .. } => Ok(CommandResult::reply(Reply::Partial { size: 0 })),
-        Command::Reput { .. } => Err(Reply::error(
-            ErrorCode::NO_PARTIAL,
-            "no partial upload to continue",
-        )),
+        Command::Partial { path } => stor::partial(cx, &path),
+        Command::Reput {
+            path,
+            size,
+            offset,
+            prefix,
+        } => stor::resume(cx, &path, size, offset, &prefix),
         // The session hands these over as their own events (or answers QUIT).
         Command::Login { .. } | Command::Register { .. } | Command::Quit => {
             Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command"))
