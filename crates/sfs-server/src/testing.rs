@@ -546,8 +546,29 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Every upload temporary file left under `root`.
+/// Every upload temporary file left under `root`, kept partials (for `reput`)
+/// excepted: see [`kept_partials`].
 pub fn leftover_uploads(root: &Path) -> Vec<PathBuf> {
+    upload_files(root)
+        .into_iter()
+        .filter(|path| !is_kept_partial(path))
+        .collect()
+}
+
+/// Every partial upload kept for `reput` under `root`.
+pub fn kept_partials(root: &Path) -> Vec<PathBuf> {
+    upload_files(root)
+        .into_iter()
+        .filter(|path| is_kept_partial(path))
+        .collect()
+}
+
+fn is_kept_partial(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with(".sfs-upload-kept-"))
+}
+
+fn upload_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
