@@ -696,7 +696,10 @@ impl Home {
         let mut upload = self.begin_upload(path)?.unhashed();
         let kept = kept_name(uploader, &upload.target_name);
         // Claimed by a rename over the new temporary file: one upload at a time.
-        match upload.parent.rename(&kept, &upload.parent, &upload.temp_name) {
+        match upload
+            .parent
+            .rename(&kept, &upload.parent, &upload.temp_name)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoPartial),
             Err(e) => return Err(e.into()),

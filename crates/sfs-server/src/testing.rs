@@ -20,6 +20,7 @@ use sfs_net::{now, Driver, Input, Transport};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::record::chunk_buffer;
 use sfs_proto::session::{ClientSession, CloseReason, Event, SessionConfig, Transmit};
+use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 
 use crate::connection::ConnectionSummary;
@@ -192,6 +193,40 @@ impl<T: Transport> TestClient<T> {
     /// Chunks held back so far.
     pub fn held_chunks(&self) -> usize {
         self.held.len()
+    }
+
+    /// Queues a REGET of `path` continuing a partial copy `held` (its first
+    /// bytes): the transfer sends the rest, and its End digest covers the
+    /// whole file.
+    pub fn send_reget(&mut self, path: &str, held: &[u8]) -> RequestId {
+        let prefix = Sha256::new_with_prefix(held);
+        let command = Command::Reget {
+            path: path.into(),
+            offset: held.len() as u64,
+            prefix: prefix.clone().finalize().into(),
+        };
+        self.session
+            .send_resuming(command, prefix)
+            .expect("send REGET")
+    }
+
+    /// Queues a REPUT of `data` to `path`, continuing the partial the server
+    /// kept of its first `offset` bytes; the rest goes out once it opens.
+    pub fn send_reput(&mut self, path: &str, data: Vec<u8>, offset: usize) -> RequestId {
+        let prefix = Sha256::new_with_prefix(&data[..offset]);
+        let command = Command::Reput {
+            path: path.into(),
+            size: data.len() as u64,
+            offset: offset as u64,
+            prefix: prefix.clone().finalize().into(),
+        };
+        let id = self
+            .session
+            .send_resuming(command, prefix)
+            .expect("send REPUT");
+        self.stor_ids.insert(id);
+        self.stor_data.insert(id, data);
+        id
     }
 
     /// Queues a RETR of `path` from `offset`.

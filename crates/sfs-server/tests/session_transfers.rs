@@ -106,7 +106,10 @@ async fn an_upload_whose_digest_does_not_match_keeps_the_old_file() {
         old
     );
     assert!(fx.leftover_uploads().is_empty());
-    assert!(fx.kept_partials().is_empty(), "a failed upload keeps nothing");
+    assert!(
+        fx.kept_partials().is_empty(),
+        "a failed upload keeps nothing"
+    );
     // The session goes on, and an honest upload still works.
     assert_eq!(c.upload("keep.bin", &pattern(5_000, 3)).await, Reply::Ok);
     assert_eq!(

@@ -135,7 +135,11 @@ impl<T: Transport> Remote<T> {
         self.send_resuming(command, prefix)
     }
 
-    fn send_resuming(&mut self, command: Command, prefix: Sha256) -> Result<RequestId, ClientError> {
+    fn send_resuming(
+        &mut self,
+        command: Command,
+        prefix: Sha256,
+    ) -> Result<RequestId, ClientError> {
         if let Some(reason) = &self.closed {
             return Err(ClientError::Closed(reason.clone()));
         }

@@ -447,11 +447,8 @@ impl<T: Transport> Remote<T> {
                     return;
                 }
                 let pending = &mut self.transfers[index];
-                let (
-                    Some(transfer),
-                    None,
-                    TransferState::Upload { file, local, .. },
-                ) = (pending.transfer, &pending.result, &mut pending.kind)
+                let (Some(transfer), None, TransferState::Upload { file, local, .. }) =
+                    (pending.transfer, &pending.result, &mut pending.kind)
                 else {
                     continue;
                 };

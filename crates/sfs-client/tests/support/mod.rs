@@ -281,7 +281,15 @@ fn answer(
     receiving: &mut HashMap<TransferId, Receiving>,
 ) {
     if let Command::Reget { .. } | Command::Partial { .. } | Command::Reput { .. } = command {
-        return answer_resume(session, state, id, command, data_streams, sending, receiving);
+        return answer_resume(
+            session,
+            state,
+            id,
+            command,
+            data_streams,
+            sending,
+            receiving,
+        );
     }
     let mut st = lock(state);
     let reply = match command {

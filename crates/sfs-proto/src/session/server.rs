@@ -276,10 +276,9 @@ impl Session<Server> {
         }
         let fits = match pending {
             Expects::Upload { size } => offset == 0 && length == size,
-            Expects::UploadFrom {
-                offset: from,
-                size,
-            } => offset == from && offset.checked_add(length) == Some(size),
+            Expects::UploadFrom { offset: from, size } => {
+                offset == from && offset.checked_add(length) == Some(size)
+            }
             _ => true,
         };
         if !fits {

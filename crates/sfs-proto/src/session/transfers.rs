@@ -42,8 +42,7 @@ impl<S: Side> Session<S> {
     /// resumed transfer), so the End digest covers the whole file.
     pub(super) fn register_incoming(&mut self, open: TransferOpen, prefix: Sha256) {
         self.note_transfer_id(open.transfer);
-        let incoming =
-            IncomingTransfer::new(open, self.config.transfer_window).with_prefix(prefix);
+        let incoming = IncomingTransfer::new(open, self.config.transfer_window).with_prefix(prefix);
         self.incoming.insert(open.transfer, incoming);
         self.progress.insert(open.transfer, self.clock);
         self.grant_credits();

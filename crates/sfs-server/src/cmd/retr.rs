@@ -88,7 +88,12 @@ fn open(
                     same
                 }
                 Err(error) => {
-                    return Err(cx.fail(kind, Some(&path), owner.as_ref(), &StoreError::from(error).into()))
+                    return Err(cx.fail(
+                        kind,
+                        Some(&path),
+                        owner.as_ref(),
+                        &StoreError::from(error).into(),
+                    ))
                 }
             };
         if !matches {

@@ -142,7 +142,11 @@ impl Fixture {
         let kept = self.kept_partials();
         assert_eq!(kept.len(), 1, "{kept:?}");
         let bytes = std::fs::read(&kept[0]).unwrap();
-        assert!(!bytes.is_empty() && bytes.len() < data.len(), "{}", bytes.len());
+        assert!(
+            !bytes.is_empty() && bytes.len() < data.len(),
+            "{}",
+            bytes.len()
+        );
         assert!(data.starts_with(&bytes), "the kept partial is not a prefix");
         bytes.len()
     }
