@@ -1,7 +1,7 @@
 //! The real `sfs` client killed (SIGKILL) in the middle of a transfer over
 //! kernel SCTP, then `sfs reget` / `sfs reput` completing it: the digests are
 //! equal, and no byte of the interrupted run is lost or doubled. The link has a
-//! 100 ms round trip so that a 64 MiB transfer takes long enough to kill.
+//! 100 ms round trip so that a 24 MiB transfer takes long enough to kill.
 
 mod client_util;
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use client_util::{run_ok, sha256sum, text, write_pattern, Scratch, Server};
 use sfs_kernel_tests::netns::{Side, Topology};
 
-const SIZE: usize = 64 << 20;
+const SIZE: usize = 24 << 20;
 
 fn setup() -> (Topology, Server) {
     let topo = Topology::two_paths()
