@@ -3,6 +3,8 @@
 //! per-byte work costs. Run with `cargo test -p sfs-server --test timing --
 //! --ignored --nocapture`.
 
+// Only the fixture and the pattern are used here.
+#[allow(unused_imports)]
 mod support;
 
 use std::time::Instant;
