@@ -1,3 +1,4 @@
+// Over 600 lines with its tests: both ends of a transfer and their unit tests, which exercise them together.
 //! Transfer bookkeeping: what a sender may send next, and what a receiver has,
 //! hashed, and still buffers.
 //!

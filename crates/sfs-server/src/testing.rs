@@ -1,3 +1,4 @@
+// Over 600 lines: one scripted test client with every hook the server tests use, kept in one place.
 //! Test support (feature `testing`): a scripted protocol client that talks to a
 //! server over any [`Transport`] — the in-memory pair in this crate's tests, a
 //! kernel SCTP association in `sfs-kernel-tests` — plus small helpers.
