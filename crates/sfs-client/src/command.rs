@@ -489,6 +489,28 @@ commands! {
     summary: "upload a file or, with -r, a folder (to REMOTE, or to its own name there)",
     example: "put notes.txt backup/notes.txt", repeats: false, changes_remote_names: true;
 
+    /// Continue an interrupted download from its `.part`.
+    Reget {
+        /// The remote file.
+        remote: String = required(RemotePath, "a remote file"),
+        /// Where to write it, as for `get`.
+        local: Option<String> = optional(LocalPath),
+    } => reget,
+    names: ["reget"], usage: "reget REMOTE [LOCAL]",
+    summary: "continue an interrupted download from its .part, once the remote file's first bytes are checked",
+    example: "reget big.iso", repeats: false, changes_remote_names: false;
+
+    /// Continue an interrupted upload from what the server kept.
+    Reput {
+        /// The local file.
+        local: String = required(LocalPath, "a local file"),
+        /// The remote name, as for `put`.
+        remote: Option<String> = optional(RemotePath),
+    } => reput,
+    names: ["reput"], usage: "reput LOCAL [REMOTE]",
+    summary: "continue an interrupted upload from what the server kept, once its first bytes are checked",
+    example: "reput big.iso", repeats: false, changes_remote_names: true;
+
     /// Download several files at once, in parallel, into the local folder.
     GetMany {
         -c resume: "continue partial downloads (their .part) instead of starting again",

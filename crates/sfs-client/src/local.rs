@@ -10,6 +10,9 @@
 //!   A `.part` left by an earlier run is removed first, but only if it is a
 //!   regular file of ours that no download holds locked; one being written by
 //!   another download makes this one fail instead of sharing the file.
+//! - a resumed download ([`PartFile::resume`]) continues such a `.part` instead,
+//!   under the same checks, and an interrupted one may be kept
+//!   ([`PartFile::keep`]) cut to the bytes the protocol verified.
 //!
 //! ```no_run
 //! use std::io::Write;
@@ -133,6 +136,7 @@ pub struct PartFile {
     file: Flock<File>,
     part_path: PathBuf,
     final_path: PathBuf,
+    /// Renamed into place, or kept for a resume: Drop leaves it.
     committed: bool,
 }
 
@@ -149,9 +153,7 @@ impl PartFile {
     /// way, [`LocalPathError::Io`] when the filesystem refuses.
     pub fn create(final_path: &Path) -> Result<PartFile, LocalPathError> {
         check_destination(final_path)?;
-        let mut part_name = final_path.as_os_str().to_owned();
-        part_name.push(".part");
-        let part_path = PathBuf::from(part_name);
+        let part_path = part_path_of(final_path);
         let file = match create_new(&part_path) {
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 remove_stale_part(&part_path)?;
@@ -178,6 +180,66 @@ impl PartFile {
             final_path: final_path.to_owned(),
             committed: false,
         })
+    }
+
+    /// Opens the `.part` an interrupted download of `final_path` left, to
+    /// continue it, under the checks [`Self::create`] applies to a stale one
+    /// (a regular file of ours, not a symbolic link, locked by no download).
+    /// Without one, creates it as [`Self::create`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::create`].
+    pub fn resume(final_path: &Path) -> Result<PartFile, LocalPathError> {
+        check_destination(final_path)?;
+        let part_path = part_path_of(final_path);
+        let shown = || escape(&part_path.to_string_lossy()).into_owned();
+        let meta = match std::fs::symlink_metadata(&part_path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Self::create(final_path),
+            Err(err) => return Err(LocalPathError::io(&part_path, err)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(LocalPathError::DestinationIsSymlink(shown()));
+        }
+        if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+            return Err(LocalPathError::PartNotOurs(shown()));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&part_path)
+            .map_err(|err| LocalPathError::io(&part_path, err))?;
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| LocalPathError::PartInUse(shown()))?;
+        let opened = file
+            .metadata()
+            .map_err(|err| LocalPathError::io(&part_path, err))?;
+        if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+            return Err(LocalPathError::PartInUse(shown()));
+        }
+        Ok(PartFile {
+            file,
+            part_path,
+            final_path: final_path.to_owned(),
+            committed: false,
+        })
+    }
+
+    /// Keeps the `.part` for a later resume, cut to its first `verified` bytes
+    /// (those the protocol hashed in order; chunks that arrived ahead of a gap
+    /// are dropped). Returns the path kept.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalPathError::Io`] if it cannot be cut; it is then removed.
+    pub fn keep(mut self, verified: u64) -> Result<PathBuf, LocalPathError> {
+        self.file
+            .set_len(verified)
+            .map_err(|err| LocalPathError::io(&self.part_path, err))?;
+        self.committed = true;
+        Ok(self.part_path.clone())
     }
 
     /// The open `.part` file, to write the data into.
@@ -223,10 +285,17 @@ impl Drop for PartFile {
     }
 }
 
+/// `<final_path>.part`.
+fn part_path_of(final_path: &Path) -> PathBuf {
+    let mut part_name = final_path.as_os_str().to_owned();
+    part_name.push(".part");
+    PathBuf::from(part_name)
+}
+
 /// Creates `path` if nothing is there, never through a symbolic link.
 fn create_new(path: &Path) -> io::Result<File> {
     OpenOptions::new()
-        // Read too: the finished file is hashed again before commit.
+        // Read too: a resumed download hashes what it holds.
         .read(true)
         .write(true)
         .create_new(true)

@@ -405,7 +405,20 @@ async fn an_interrupt_aborts_transfers_cleanly_and_the_session_lives_on() {
         "{results:?}"
     );
     assert_eq!(std::fs::read(&dest).unwrap(), b"the old file");
-    assert_eq!(names_in(dir.path()), vec!["slow"], "the .part is gone");
+    // The .part is kept for `reget`, holding only bytes verified in order.
+    assert_eq!(names_in(dir.path()), vec!["slow", "slow.part"]);
+    let kept = std::fs::read(dir.path().join("slow.part")).unwrap();
+    assert!(!kept.is_empty() && kept.len() < 4_000_000);
+    assert_eq!(kept, pattern(4_000_000)[..kept.len()], "a verified prefix");
+    assert!(
+        connection
+            .reporter()
+            .notices()
+            .iter()
+            .any(|line| line.contains("partial download kept") && line.contains("reget")),
+        "{:?}",
+        connection.reporter().notices()
+    );
     // The session survives: the next request is answered, and the server saw the abort.
     let replies = connection
         .request(sfs_proto::control::Command::Pwd)

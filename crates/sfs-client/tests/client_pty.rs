@@ -168,11 +168,18 @@ fn typed_commands_history_ctrl_c_during_a_transfer_and_quit() {
     pane.keys(&["get slow.bin", "Enter"]);
     pane.wait_for("the progress bar", |s| s.contains("ETA"));
     pane.keys(&["C-c"]);
-    pane.wait_for("the interruption", |s| s.contains("sfs: interrupted"));
+    let screen = pane.wait_for("the interruption", |s| s.contains("sfs: interrupted"));
     pane.prompt();
     let dir = pane.dir.path();
     assert!(!dir.join("slow.bin").exists());
-    assert!(!dir.join("slow.bin.part").exists(), "the .part is removed");
+    // What arrived in order is kept for `reget`, and the user is told; with
+    // nothing verified yet, there is no .part.
+    if let Ok(kept) = std::fs::read(dir.join("slow.bin.part")) {
+        // The double's `pattern`: bytes that differ at every offset.
+        let expected = (0..kept.len()).map(|i| (i % 251) as u8 ^ (i / 251) as u8);
+        assert!(kept.iter().copied().eq(expected), "a verified prefix");
+        assert!(screen.contains("partial download kept"), "{screen}");
+    }
     pane.keys(&["status", "Enter"]);
     pane.wait_for("status after the interrupt", |s| {
         s.contains("logged in as alice")

@@ -1,3 +1,4 @@
+// Over 600 lines with its tests: both ends of a transfer and their unit tests, which exercise them together.
 //! Transfer bookkeeping: what a sender may send next, and what a receiver has,
 //! hashed, and still buffers.
 //!
@@ -107,6 +108,15 @@ impl OutgoingTransfer {
             hasher: Sha256::new(),
             next_stream: 0,
         }
+    }
+
+    /// Continues `prefix`, the SHA-256 state of the file's bytes before
+    /// `open.offset`, so that the End digest covers the whole file from byte 0
+    /// (a resumed transfer). Call before the first chunk.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: Sha256) -> Self {
+        self.hasher = prefix;
+        self
     }
 
     /// The announcement.
@@ -223,6 +233,15 @@ impl IncomingTransfer {
             end: None,
             ended_streams: vec![false; usize::from(open.streams)],
         }
+    }
+
+    /// Continues `prefix`, the SHA-256 state of the file's bytes before
+    /// `open.offset`, so that the digest checked against End covers the whole
+    /// file from byte 0 (a resumed transfer). Call before the first chunk.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: Sha256) -> Self {
+        self.hasher = prefix;
+        self
     }
 
     /// The announcement.
@@ -473,6 +492,58 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_resumed_transfer_digests_the_whole_file_from_byte_0() {
+        // The file is `prefix` (held by both sides, bytes 0..100) then `rest`.
+        let prefix = [7u8; 100];
+        let rest: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+        let state = Sha256::new_with_prefix(prefix);
+        let mut out = OutgoingTransfer::new(open(rest.len() as u64, 2)).with_prefix(state.clone());
+        out.apply_credit(&TransferCredit {
+            transfer: TransferId(1),
+            limit: u64::MAX,
+        });
+        let mut chunks = Vec::new();
+        let mut pos = 0;
+        while !out.is_complete() {
+            let n = out.allowance().min(9_000);
+            let (offset, stream) = out.take_chunk(&rest[pos..pos + n]);
+            chunks.push((stream, offset, rest[pos..pos + n].to_vec()));
+            pos += n;
+        }
+        let end = out.end();
+        let whole: [u8; 32] = Sha256::new_with_prefix(prefix)
+            .chain_update(&rest)
+            .finalize()
+            .into();
+        assert_eq!(end.sha256, whole);
+        assert_eq!(end.length, rest.len() as u64, "the bytes sent");
+        // A receiver seeded with the same prefix accepts it...
+        let mut inc =
+            IncomingTransfer::new(open(rest.len() as u64, 2), DEFAULT_WINDOW).with_prefix(state);
+        inc.credit_update().unwrap();
+        for (stream, offset, piece) in &chunks {
+            inc.accept_chunk(*stream, *offset, piece).unwrap();
+        }
+        inc.accept_end(1, end).unwrap();
+        assert_eq!(
+            inc.accept_end(2, end),
+            Ok(Progress::Finished {
+                length: rest.len() as u64,
+                sha256: whole
+            })
+        );
+        // ...and one holding other first bytes refuses it: no splice of two versions.
+        let mut other = IncomingTransfer::new(open(rest.len() as u64, 2), DEFAULT_WINDOW)
+            .with_prefix(Sha256::new_with_prefix([8u8; 100]));
+        other.credit_update().unwrap();
+        for (stream, offset, piece) in &chunks {
+            other.accept_chunk(*stream, *offset, piece).unwrap();
+        }
+        other.accept_end(1, end).unwrap();
+        assert!(other.accept_end(2, end).is_err());
     }
 
     #[test]

@@ -332,7 +332,7 @@ fn download_over_several_streams_with_interleaving() {
     assert!(pair
         .server_events
         .iter()
-        .any(|e| matches!(e, Event::TransferSent { transfer: t } if *t == transfer)));
+        .any(|e| matches!(e, Event::TransferSent { transfer: t, .. } if *t == transfer)));
     assert_eq!(pair.client.open_transfers(), 0);
     assert_eq!(pair.server.open_transfers(), 0);
 }

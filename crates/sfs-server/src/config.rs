@@ -33,6 +33,7 @@
 //! max_transfers_per_session = 32  # announced to the client at login; it queues the rest
 //! memory_budget_bytes = 16777216    # per session: upload window + read-ahead + send queue
 //! transfer_stall_timeout_secs = 60  # a transfer without progress is aborted
+//! partial_upload_keep_secs = 86400  # an interrupted upload is kept this long for `reput`
 //! # Storage limits, off unless set (bytes; files):
 //! # quota_bytes = 10737418240   # per user, counted on the home's owner
 //! # quota_files = 100000
@@ -185,6 +186,9 @@ pub struct Limits {
     /// Seconds a transfer may wait on the peer without progress before it is
     /// aborted with `TIMED_OUT` (its temporary file removed).
     pub transfer_stall_timeout_secs: u64,
+    /// Seconds the part of an upload cut short (client abort, lost association)
+    /// is kept for the uploader to continue it (`reput`); 0 keeps none.
+    pub partial_upload_keep_secs: u64,
     /// Bytes each user's home may hold, uploads in progress included (none if unset).
     pub quota_bytes: Option<u64>,
     /// Regular files each user's home may hold (none if unset).
@@ -210,6 +214,7 @@ impl Default for Limits {
             max_transfers_per_session: 32,
             memory_budget_bytes: crate::context::DEFAULT_MEMORY_BUDGET,
             transfer_stall_timeout_secs: 60,
+            partial_upload_keep_secs: 24 * 60 * 60,
             quota_bytes: None,
             quota_files: None,
             max_file_size: None,

@@ -66,6 +66,9 @@ pub struct SessionSettings {
     pub shutdown_grace: Duration,
     /// Quotas and the largest file size (all off by default).
     pub storage: StorageLimits,
+    /// How long the part of an interrupted upload is kept for `reput`
+    /// (zero: none is kept).
+    pub partial_upload_keep: Duration,
 }
 
 impl Default for SessionSettings {
@@ -82,6 +85,7 @@ impl Default for SessionSettings {
             transfer_stall_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             storage: StorageLimits::default(),
+            partial_upload_keep: Duration::from_secs(24 * 60 * 60),
         }
         .with_memory_budget(DEFAULT_MEMORY_BUDGET)
     }
@@ -99,6 +103,7 @@ impl SessionSettings {
             max_transfers: config.limits.max_transfers_per_session.max(1),
             transfer_stall_timeout: config.limits.transfer_stall_timeout(),
             storage: config.limits.storage(),
+            partial_upload_keep: Duration::from_secs(config.limits.partial_upload_keep_secs),
             ..Self::default()
         }
         .with_memory_budget(config.limits.memory_budget_bytes)

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -115,7 +116,10 @@ pub fn preflight(config: &ServerConfig) -> Result<Preflight, StartupError> {
         source,
     };
     let store = FileStore::open(&config.root).map_err(root_error)?;
-    let stale_uploads_removed = store.remove_stale_uploads().map_err(root_error)?;
+    let keep_partials = Duration::from_secs(config.limits.partial_upload_keep_secs);
+    let stale_uploads_removed = store
+        .remove_stale_uploads_keeping(keep_partials)
+        .map_err(root_error)?;
     let audit = AuditLog::open(&config.log_file).map_err(|source| StartupError::LogFile {
         path: config.log_file.clone(),
         source,

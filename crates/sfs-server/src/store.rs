@@ -27,11 +27,19 @@
 //! was. Names starting with `.sfs-upload-` are refused in client paths and hidden
 //! from listings, so a client cannot touch another upload's temporary file.
 //!
+//! An upload cut short by its client (an abort, a lost association) may instead
+//! be kept ([`Upload::keep`]) as `.sfs-upload-kept-<key>` beside the target, the
+//! key a hash of the uploader and the target's name, so only that user can
+//! continue it ([`Home::resume_upload`]) and only for that path. Kept partials
+//! count in the home's usage and expire after a configured age.
+//!
 //! Everything here is blocking file IO: call it from `tokio::task::spawn_blocking`.
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
@@ -80,6 +88,12 @@ pub enum StoreError {
     /// The home folder itself cannot be removed, renamed or overwritten.
     #[error("cannot change your home folder itself")]
     RootOperation,
+    /// No kept partial upload to continue (none, expired, or too short).
+    #[error("no partial upload to continue")]
+    NoPartial,
+    /// A kept partial upload's first bytes differ from the client's file.
+    #[error("the partial upload does not match the local file")]
+    ResumeMismatch,
     /// An upload's content did not match the digest the client sent.
     #[error("digest mismatch: upload discarded")]
     DigestMismatch,
@@ -291,11 +305,21 @@ impl FileStore {
     /// The first [`io::Error`] of listing a folder or removing a file; files removed
     /// until then stay removed.
     pub fn remove_stale_uploads(&self) -> io::Result<usize> {
-        remove_stale_uploads_in(&self.root, 0)
+        self.remove_stale_uploads_keeping(Duration::ZERO)
+    }
+
+    /// As [`Self::remove_stale_uploads`], but kept partial uploads younger
+    /// than `keep_partials` stay, to be resumed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::remove_stale_uploads`].
+    pub fn remove_stale_uploads_keeping(&self, keep_partials: Duration) -> io::Result<usize> {
+        remove_stale_uploads_in(&self.root, 0, keep_partials)
     }
 }
 
-fn remove_stale_uploads_in(dir: &Dir, depth: usize) -> io::Result<usize> {
+fn remove_stale_uploads_in(dir: &Dir, depth: usize, keep_partials: Duration) -> io::Result<usize> {
     if depth > MAX_DEPTH + 1 {
         return Ok(0);
     }
@@ -306,17 +330,48 @@ fn remove_stale_uploads_in(dir: &Dir, depth: usize) -> io::Result<usize> {
         let name = entry.file_name();
         if file_type.is_dir() {
             // open_dir refuses symlinks that lead out; file_type did not follow.
-            removed += remove_stale_uploads_in(&entry.open_dir()?, depth + 1)?;
+            removed += remove_stale_uploads_in(&entry.open_dir()?, depth + 1, keep_partials)?;
         } else if file_type.is_file()
             && name
                 .to_str()
                 .is_some_and(|n| n.starts_with(UPLOAD_TEMP_PREFIX))
         {
+            let kept = name.to_str().is_some_and(|n| n.starts_with(KEPT_PREFIX));
+            if kept && !is_expired(&entry.metadata()?, keep_partials) {
+                continue;
+            }
             entry.remove_file()?;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// The name prefix of kept partial uploads (hidden like every upload file).
+const KEPT_PREFIX: &str = ".sfs-upload-kept-";
+
+/// The name of the partial upload `uploader` kept of `target` (a name in the
+/// same folder): a hash, so names of any length fit and none can be guessed
+/// into another's.
+fn kept_name(uploader: &Username, target: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(uploader.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(target.as_bytes());
+    let key: String = hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{KEPT_PREFIX}{key}")
+}
+
+/// Whether a kept partial last written as `metadata` says is older than `age`.
+fn is_expired(metadata: &cap_std::fs::Metadata, age: Duration) -> bool {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|at| at.into_std().elapsed().ok())
+        .is_none_or(|elapsed| elapsed >= age)
 }
 
 /// What a home holds, from [`Home::usage`].
@@ -337,14 +392,17 @@ fn add_usage_in(dir: &Dir, depth: usize, usage: &mut StoredUsage) -> io::Result<
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
             add_usage_in(&entry.open_dir()?, depth + 1, usage)?;
-        } else if file_type.is_file()
-            && !entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(UPLOAD_TEMP_PREFIX))
-        {
-            usage.bytes = usage.bytes.saturating_add(entry.metadata()?.len());
-            usage.files += 1;
+        } else if file_type.is_file() {
+            let name = entry.file_name();
+            let name = name.to_str();
+            if name.is_some_and(|n| n.starts_with(KEPT_PREFIX)) {
+                // A kept partial takes room until continued or expired, but is
+                // not one of the user's files.
+                usage.bytes = usage.bytes.saturating_add(entry.metadata()?.len());
+            } else if !name.is_some_and(|n| n.starts_with(UPLOAD_TEMP_PREFIX)) {
+                usage.bytes = usage.bytes.saturating_add(entry.metadata()?.len());
+                usage.files += 1;
+            }
         }
     }
     Ok(())
@@ -577,9 +635,96 @@ impl Home {
             temp_name,
             target_name,
             file: Some(file),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             written: 0,
+            keep_as: None,
+            keep_on_drop: Arc::default(),
         })
+    }
+
+    /// Bytes of the partial upload `uploader` kept of `path`, 0 when none (one
+    /// older than `max_age` is removed and counts as none).
+    ///
+    /// # Errors
+    ///
+    /// As [`Home::begin_upload`]'s checks of the folder.
+    pub fn kept_upload_size(
+        &self,
+        path: &VirtualPath,
+        uploader: &Username,
+        max_age: Duration,
+    ) -> Result<u64, StoreError> {
+        let (parent, name) = self.parent_and_name(path)?;
+        let kept = kept_name(uploader, &name);
+        match parent.symlink_metadata(&kept) {
+            Ok(metadata) if metadata.is_file() && !is_expired(&metadata, max_age) => {
+                Ok(metadata.len())
+            }
+            Ok(metadata) if metadata.is_file() => {
+                let _ = parent.remove_file(&kept);
+                Ok(0)
+            }
+            Ok(_) => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Continues the partial upload `uploader` kept of `path`: checks, as
+    /// [`Home::begin_upload`] does, that the target may be uploaded to, takes
+    /// the partial (so no other upload takes it too), checks that its first
+    /// `offset` bytes have the SHA-256 `prefix`, and cuts it there. Returns the
+    /// upload, appending from `offset`, and the hash state of those bytes. A
+    /// partial that does not match is put back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Home::begin_upload`]; [`StoreError::NoPartial`] when there is no
+    /// partial of at least `offset` bytes (or it expired),
+    /// [`StoreError::ResumeMismatch`] when its bytes differ.
+    pub fn resume_upload(
+        &self,
+        path: &VirtualPath,
+        uploader: &Username,
+        offset: u64,
+        prefix: &Digest,
+        max_age: Duration,
+    ) -> Result<(Upload, Sha256), StoreError> {
+        if self.kept_upload_size(path, uploader, max_age)? < offset.max(1) {
+            return Err(StoreError::NoPartial);
+        }
+        let mut upload = self.begin_upload(path)?.unhashed();
+        let kept = kept_name(uploader, &upload.target_name);
+        // Claimed by a rename over the new temporary file: one upload at a time.
+        match upload
+            .parent
+            .rename(&kept, &upload.parent, &upload.temp_name)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoPartial),
+            Err(e) => return Err(e.into()),
+        }
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NOFOLLOW);
+        let mut file = upload.parent.open_with(&upload.temp_name, &options)?;
+        let mut hasher = Sha256::new();
+        let copied = io::copy(&mut io::Read::take(&mut file, offset), &mut hasher)?;
+        if copied != offset || <[u8; 32]>::from(hasher.clone().finalize()) != *prefix {
+            // Not this file's first bytes: leave the partial as it was.
+            let _ = upload
+                .parent
+                .rename(&upload.temp_name, &upload.parent, &kept);
+            return Err(StoreError::ResumeMismatch);
+        }
+        file.set_len(offset)?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+        upload.file = Some(file);
+        upload.written = offset;
+        upload.keep_as = Some(kept);
+        Ok((upload, hasher))
     }
 
     /// The part of this home at and beneath `root` (a shared item), with `path`
@@ -817,8 +962,26 @@ pub struct Upload {
     temp_name: String,
     target_name: String,
     file: Option<cap_std::fs::File>,
-    hasher: Sha256,
+    /// `None` once [`Upload::unhashed`]: the caller checks the digest itself.
+    hasher: Option<Sha256>,
     written: u64,
+    /// The kept-partial name of this uploader and target ([`Upload::keep_for`]):
+    /// where [`Upload::keep`] leaves the data, and what a commit removes.
+    keep_as: Option<String>,
+    /// Set through a [`Keeper`]: dropping keeps the data instead of removing it.
+    keep_on_drop: Arc<AtomicBool>,
+}
+
+/// Decides, from outside, that an [`Upload`] is kept when it is dropped (see
+/// [`Upload::keep`]), wherever it is then: a write job may hold it.
+#[derive(Debug, Clone)]
+pub struct Keeper(Arc<AtomicBool>);
+
+impl Keeper {
+    /// The upload is kept, not removed, when it is dropped.
+    pub fn keep(&self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl Upload {
@@ -832,7 +995,9 @@ impl Upload {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         let file = self.file.as_mut().ok_or(StoreError::NotFound)?;
         file.write_all(chunk)?;
-        self.hasher.update(chunk);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(chunk);
+        }
         self.written = self.written.saturating_add(chunk.len() as u64);
         Ok(())
     }
@@ -842,12 +1007,64 @@ impl Upload {
         self.written
     }
 
-    /// The SHA-256 of what was written so far.
-    pub fn digest(&self) -> Digest {
-        self.hasher.clone().finalize().into()
+    /// Stops hashing what is written, for a caller that hashes the bytes
+    /// itself and checks them before the commit (the protocol session checks
+    /// every upload against its End digest): each byte is hashed once. The
+    /// commit then trusts the digest it is given. Call before the first write.
+    #[must_use]
+    pub fn unhashed(mut self) -> Self {
+        self.hasher = None;
+        self
     }
 
-    /// Checks the digest, makes the data durable and renames it over the target.
+    /// Names `uploader` as the one who may continue this upload if it is cut
+    /// short ([`Self::keep`]); a commit then also removes an older partial of
+    /// theirs for the same target.
+    #[must_use]
+    pub fn keep_for(mut self, uploader: &Username) -> Self {
+        self.keep_as = Some(kept_name(uploader, &self.target_name));
+        self
+    }
+
+    /// Keeps what was written, for the uploader named by [`Self::keep_for`] to
+    /// continue with [`Home::resume_upload`], replacing an older partial of
+    /// theirs for the same target. Without [`Self::keep_for`], or with nothing
+    /// written, it is removed as on drop.
+    pub fn keep(self) {
+        self.keeper().keep();
+    }
+
+    /// A handle that makes this upload [`kept`](Self::keep) when it is dropped.
+    pub fn keeper(&self) -> Keeper {
+        Keeper(self.keep_on_drop.clone())
+    }
+
+    /// Renames the data to the kept-partial name, if there is one to keep.
+    fn keep_now(&mut self) {
+        self.file = None;
+        let Some(kept) = self.keep_as.take() else {
+            return;
+        };
+        if self.written == 0 || self.temp_name.is_empty() {
+            return;
+        }
+        if self
+            .parent
+            .rename(&self.temp_name, &self.parent, &kept)
+            .is_ok()
+        {
+            self.temp_name.clear();
+        }
+    }
+
+    /// The SHA-256 of what was written so far (of nothing after
+    /// [`Self::unhashed`]).
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().unwrap_or_default().finalize().into()
+    }
+
+    /// Checks the digest (unless [`Self::unhashed`]), makes the data durable and
+    /// renames it over the target.
     /// On any failure, including a mismatch, the temporary file is removed and the
     /// previous target is untouched. Returns the size written.
     ///
@@ -871,7 +1088,7 @@ impl Upload {
     ///   Only when the folder's `fsync` after the rename fails is the new file already
     ///   in place (and perhaps not durable).
     pub fn commit_as(mut self, expected: &Digest, mode: CommitMode) -> Result<u64, StoreError> {
-        if self.digest() != *expected {
+        if self.hasher.is_some() && self.digest() != *expected {
             return Err(StoreError::DigestMismatch);
         }
         let file = self.file.take().ok_or(StoreError::NotFound)?;
@@ -899,6 +1116,10 @@ impl Upload {
         }
         // The rename happened: nothing for Drop to clean up any more.
         self.temp_name.clear();
+        if let Some(kept) = self.keep_as.take() {
+            // A partial of an earlier try is worth nothing now.
+            let _ = self.parent.remove_file(&kept);
+        }
         // Dir handles may be O_PATH descriptors, which cannot be fsynced: open the
         // folder itself for reading to sync the rename.
         self.parent.open(".")?.sync_all()?;
@@ -913,6 +1134,9 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
+        if self.keep_on_drop.load(Ordering::Acquire) {
+            self.keep_now();
+        }
         self.file = None;
         if !self.temp_name.is_empty() {
             // Best effort: a leftover is also swept by FileStore::remove_stale_uploads.

@@ -1,3 +1,4 @@
+// Over 600 lines: one scripted test client with every hook the server tests use, kept in one place.
 //! Test support (feature `testing`): a scripted protocol client that talks to a
 //! server over any [`Transport`] — the in-memory pair in this crate's tests, a
 //! kernel SCTP association in `sfs-kernel-tests` — plus small helpers.
@@ -20,6 +21,7 @@ use sfs_net::{now, Driver, Input, Transport};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::record::chunk_buffer;
 use sfs_proto::session::{ClientSession, CloseReason, Event, SessionConfig, Transmit};
+use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 
 use crate::connection::ConnectionSummary;
@@ -194,6 +196,40 @@ impl<T: Transport> TestClient<T> {
         self.held.len()
     }
 
+    /// Queues a REGET of `path` continuing a partial copy `held` (its first
+    /// bytes): the transfer sends the rest, and its End digest covers the
+    /// whole file.
+    pub fn send_reget(&mut self, path: &str, held: &[u8]) -> RequestId {
+        let prefix = Sha256::new_with_prefix(held);
+        let command = Command::Reget {
+            path: path.into(),
+            offset: held.len() as u64,
+            prefix: prefix.clone().finalize().into(),
+        };
+        self.session
+            .send_resuming(command, prefix)
+            .expect("send REGET")
+    }
+
+    /// Queues a REPUT of `data` to `path`, continuing the partial the server
+    /// kept of its first `offset` bytes; the rest goes out once it opens.
+    pub fn send_reput(&mut self, path: &str, data: Vec<u8>, offset: usize) -> RequestId {
+        let prefix = Sha256::new_with_prefix(&data[..offset]);
+        let command = Command::Reput {
+            path: path.into(),
+            size: data.len() as u64,
+            offset: offset as u64,
+            prefix: prefix.clone().finalize().into(),
+        };
+        let id = self
+            .session
+            .send_resuming(command, prefix)
+            .expect("send REPUT");
+        self.stor_ids.insert(id);
+        self.stor_data.insert(id, data);
+        id
+    }
+
     /// Queues a RETR of `path` from `offset`.
     pub fn send_retr(&mut self, path: &str, offset: u64) -> RequestId {
         self.send(Command::Retr {
@@ -308,7 +344,7 @@ impl<T: Transport> TestClient<T> {
                     }
                     self.uploads.remove(&transfer);
                 }
-                Event::TransferSent { transfer } => {
+                Event::TransferSent { transfer, .. } => {
                     self.uploads.remove(&transfer);
                 }
                 Event::Closed(reason) => self.closed = Some(reason),
@@ -546,8 +582,29 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Every upload temporary file left under `root`.
+/// Every upload temporary file left under `root`, kept partials (for `reput`)
+/// excepted: see [`kept_partials`].
 pub fn leftover_uploads(root: &Path) -> Vec<PathBuf> {
+    upload_files(root)
+        .into_iter()
+        .filter(|path| !is_kept_partial(path))
+        .collect()
+}
+
+/// Every partial upload kept for `reput` under `root`.
+pub fn kept_partials(root: &Path) -> Vec<PathBuf> {
+    upload_files(root)
+        .into_iter()
+        .filter(|path| is_kept_partial(path))
+        .collect()
+}
+
+fn is_kept_partial(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with(".sfs-upload-kept-"))
+}
+
+fn upload_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

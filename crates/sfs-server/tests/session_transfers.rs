@@ -81,6 +81,8 @@ async fn an_aborted_upload_keeps_the_old_file_and_the_session() {
         Reply::Path { path: "/".into() }
     );
     assert!(fx.leftover_uploads().is_empty());
+    // What arrived in order is kept for `reput`.
+    fx.assert_kept_prefix_of(&pattern(1_000_000, 2));
     assert!(
         fx.log().contains("event=store result=denied"),
         "{}",
@@ -104,6 +106,10 @@ async fn an_upload_whose_digest_does_not_match_keeps_the_old_file() {
         old
     );
     assert!(fx.leftover_uploads().is_empty());
+    assert!(
+        fx.kept_partials().is_empty(),
+        "a failed upload keeps nothing"
+    );
     // The session goes on, and an honest upload still works.
     assert_eq!(c.upload("keep.bin", &pattern(5_000, 3)).await, Reply::Ok);
     assert_eq!(
@@ -140,6 +146,7 @@ async fn a_client_that_vanishes_mid_upload_leaves_the_old_file_intact() {
         "{:?}",
         fx.leftover_uploads()
     );
+    fx.assert_kept_prefix_of(&pattern(1_000_000, 4));
     assert!(
         fx.log().contains("event=store result=failed"),
         "{}",
@@ -252,6 +259,7 @@ async fn shutdown_fails_a_stalled_upload_cleanly_after_the_grace() {
         b"old"
     );
     assert!(fx.leftover_uploads().is_empty());
+    fx.assert_kept_prefix_of(&pattern(500_000, 6));
 }
 
 /// Memory transports handed to `server::run` as if accepted.

@@ -34,7 +34,6 @@ use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, PathChange, PathStatus, Receive, Transport, TransportError};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
 use sfs_proto::session::{ApiError, ClientSession, Event, StreamCounts};
-use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::display::escape;
@@ -42,6 +41,7 @@ use crate::local::LocalPathError;
 
 mod queue;
 mod report;
+mod resume;
 mod transfers;
 
 pub use queue::{ClientOptions, ServerLimits, DEFAULT_MEMORY_BUDGET};
@@ -605,12 +605,11 @@ impl<T: Transport> Remote<T> {
                         );
                     }
                 }
-                Event::TransferSent { transfer } => {
+                Event::TransferSent { transfer, sha256 } => {
                     if let Some(index) = self.transfer_by_id(transfer) {
-                        if let TransferState::Upload { hasher, sent, .. } =
-                            &mut self.transfers[index].kind
+                        if let TransferState::Upload { sent, .. } = &mut self.transfers[index].kind
                         {
-                            *sent = Some(hasher.clone().finalize().into());
+                            *sent = Some(sha256);
                         }
                     }
                 }
@@ -655,7 +654,11 @@ impl<T: Transport> Remote<T> {
                     pending.transfer = Some(open.transfer);
                     pending.bar.set_length(open.length);
                 }
+                Reply::Partial { size } => self.continue_upload(index, size),
                 Reply::Error { code, message } => {
+                    if self.transfers[index].transfer.is_none() && self.retry_resume(index, code) {
+                        return;
+                    }
                     if let Some(transfer) = self.transfers[index].transfer {
                         let _ =
                             self.session

@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use sfs_net::Transport;
 use sfs_proto::control::{Command, ErrorCode, RequestId, TransferId};
 use sfs_proto::record::chunk_buffer;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::{ClientError, Remote, MAX_CHUNK};
 use crate::display::escape;
@@ -98,15 +98,39 @@ pub(super) struct PendingTransfer {
 pub(super) enum TransferState {
     Download {
         part: Option<PartFile>,
+        /// The remote path, to ask again after a failed resume.
+        remote: String,
+        /// Bytes written by this transfer (in any order), for the progress bar.
         received: u64,
+        /// The file offset below which every byte arrived and was hashed in
+        /// order: what may be kept of an interrupted download.
+        verified: u64,
+        /// Earlier points to resume from if the server refuses this one, each
+        /// with the hash state of the `.part` up to it (see
+        /// [`super::resume::prefix_states`]).
+        fallbacks: Vec<(u64, Sha256)>,
     },
     Upload {
         file: File,
         local: PathBuf,
+        remote: String,
         size: u64,
-        hasher: Sha256,
+        /// Which request the transfer waits on.
+        step: UploadStep,
+        /// The digest the session sent in the End records (of the whole file).
         sent: Option<[u8; 32]>,
     },
+}
+
+/// The request an upload waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UploadStep {
+    /// PARTIAL: how much the server kept of an interrupted upload (`reput`).
+    Partial,
+    /// REPUT: continuing the kept partial.
+    Reput,
+    /// STOR: from the beginning.
+    Stor,
 }
 
 impl<T: Transport> Remote<T> {
@@ -117,21 +141,43 @@ impl<T: Transport> Remote<T> {
             bar,
             kind: TransferState::Download {
                 part: None,
+                remote: String::new(),
                 received: 0,
+                verified: 0,
+                fallbacks: Vec::new(),
             },
             result: Some(Err(err)),
         };
         match spec {
-            TransferSpec::Download { remote, dest, .. } => {
+            TransferSpec::Download {
+                remote,
+                dest,
+                resume,
+            } => {
                 // The local side is checked before anything is asked of the server.
-                let part = match PartFile::create(dest) {
+                let opened = if *resume {
+                    PartFile::resume(dest)
+                } else {
+                    PartFile::create(dest)
+                };
+                let mut part = match opened {
                     Ok(part) => part,
                     Err(err) => return failed(ProgressBar::hidden(), err.into()),
                 };
-                let request = match self.send(Command::Retr {
-                    path: remote.clone(),
-                    offset: 0,
-                }) {
+                let mut fallbacks = if *resume {
+                    match super::resume::prefix_states(part.file()) {
+                        Ok(states) => states,
+                        Err(err) => {
+                            let err = ClientError::io(part.part_path(), err);
+                            return failed(ProgressBar::hidden(), err);
+                        }
+                    }
+                } else {
+                    Vec::new()
+                };
+                let from = fallbacks.pop();
+                let verified = from.as_ref().map_or(0, |(offset, _)| *offset);
+                let request = match self.send_download(remote, from) {
                     Ok(id) => id,
                     Err(err) => return failed(ProgressBar::hidden(), err),
                 };
@@ -145,12 +191,19 @@ impl<T: Transport> Remote<T> {
                     bar: self.reporter.bar(&escape(&label), 0),
                     kind: TransferState::Download {
                         part: Some(part),
+                        remote: remote.clone(),
                         received: 0,
+                        verified,
+                        fallbacks,
                     },
                     result: None,
                 }
             }
-            TransferSpec::Upload { local, remote, .. } => {
+            TransferSpec::Upload {
+                local,
+                remote,
+                resume,
+            } => {
                 let opened = File::open(local).and_then(|file| {
                     let meta = file.metadata()?;
                     if !meta.is_file() {
@@ -162,10 +215,18 @@ impl<T: Transport> Remote<T> {
                     Ok(opened) => opened,
                     Err(err) => return failed(ProgressBar::hidden(), ClientError::io(local, err)),
                 };
-                let request = match self.send(Command::Stor {
-                    path: remote.clone(),
-                    size,
-                }) {
+                let command = if *resume {
+                    // How much does the server hold? The answer picks REPUT or STOR.
+                    Command::Partial {
+                        path: remote.clone(),
+                    }
+                } else {
+                    Command::Stor {
+                        path: remote.clone(),
+                        size,
+                    }
+                };
+                let request = match self.send(command) {
                     Ok(id) => id,
                     Err(err) => return failed(ProgressBar::hidden(), err),
                 };
@@ -180,8 +241,13 @@ impl<T: Transport> Remote<T> {
                     kind: TransferState::Upload {
                         file,
                         local: local.clone(),
+                        remote: remote.clone(),
                         size,
-                        hasher: Sha256::new(),
+                        step: if *resume {
+                            UploadStep::Partial
+                        } else {
+                            UploadStep::Stor
+                        },
                         sent: None,
                     },
                     result: None,
@@ -207,9 +273,18 @@ impl<T: Transport> Remote<T> {
             // The error is reported in words; a frozen bar would only repeat it.
             pending.bar.finish_and_clear();
         }
-        // Dropping an uncommitted PartFile removes the `.part`.
-        if let TransferState::Download { part, .. } = &mut pending.kind {
-            part.take();
+        if let TransferState::Download {
+            part: part @ Some(_),
+            verified,
+            ..
+        } = &mut pending.kind
+        {
+            // Dropping an uncommitted PartFile removes the `.part`; one cut
+            // short by the user or the connection is kept to be resumed.
+            let part = part.take();
+            if let (Some(part), true) = (part, super::resume::worth_keeping(&result)) {
+                super::resume::keep_part(&self.reporter, part, *verified);
+            }
         }
         pending.result = Some(result);
     }
@@ -231,7 +306,13 @@ impl<T: Transport> Remote<T> {
             return;
         };
         let pending = &mut self.transfers[index];
-        let TransferState::Download { part, received } = &mut pending.kind else {
+        let TransferState::Download {
+            part,
+            received,
+            verified,
+            ..
+        } = &mut pending.kind
+        else {
             return;
         };
         let Some(part) = part else {
@@ -241,6 +322,9 @@ impl<T: Transport> Remote<T> {
         match part.file().write_all_at(data, offset) {
             Ok(()) => {
                 *received += data.len() as u64;
+                if let Some(in_order) = self.session.received_in_order(transfer) {
+                    *verified = in_order;
+                }
                 pending.bar.set_position(*received);
             }
             Err(err) => {
@@ -253,8 +337,9 @@ impl<T: Transport> Remote<T> {
         }
     }
 
-    /// Checks the bytes on disk against the digest the protocol verified, then
-    /// renames the `.part` over the destination.
+    /// Renames the `.part` over the destination once the protocol verified the
+    /// digest. The bytes were hashed as they arrived and written as they were
+    /// hashed, so the file is not read again.
     pub(super) fn commit_download(
         &mut self,
         index: usize,
@@ -266,16 +351,9 @@ impl<T: Transport> Remote<T> {
                 "download data for an upload".into(),
             ));
         };
-        let Some(mut part) = part.take() else {
+        let Some(part) = part.take() else {
             return Err(ClientError::TransferFailed("no local file".into()));
         };
-        let on_disk =
-            hash_file(part.file()).map_err(|err| ClientError::io(part.part_path(), err))?;
-        if on_disk != (length, sha256) {
-            return Err(ClientError::TransferFailed(
-                "the file written does not match the digest the server sent".into(),
-            ));
-        }
         part.commit()?;
         Ok(TransferDone {
             bytes: length,
@@ -293,16 +371,8 @@ impl<T: Transport> Remote<T> {
                     return;
                 }
                 let pending = &mut self.transfers[index];
-                let (
-                    Some(transfer),
-                    None,
-                    TransferState::Upload {
-                        file,
-                        local,
-                        hasher,
-                        ..
-                    },
-                ) = (pending.transfer, &pending.result, &mut pending.kind)
+                let (Some(transfer), None, TransferState::Upload { file, local, .. }) =
+                    (pending.transfer, &pending.result, &mut pending.kind)
                 else {
                     continue;
                 };
@@ -335,7 +405,6 @@ impl<T: Transport> Remote<T> {
                     }
                 };
                 buf.truncate(start + read);
-                hasher.update(&buf[start..]);
                 pending.bar.set_position(offset + read as u64);
                 // In sealing order (the receiver demands sequence order on
                 // each stream): what the session has queued, the chunk, then
@@ -355,11 +424,4 @@ impl<T: Transport> Remote<T> {
             }
         }
     }
-}
-
-/// The length and SHA-256 of a whole file, read from its start.
-fn hash_file(file: &mut File) -> io::Result<(u64, [u8; 32])> {
-    use std::io::Seek;
-    file.seek(io::SeekFrom::Start(0))?;
-    sfs_proto::digest::sha256_reader(file)
 }

@@ -24,6 +24,7 @@ mod glob;
 mod listing;
 mod local_dir;
 mod quota;
+mod resume;
 mod status;
 mod transfers;
 mod tree;

@@ -223,7 +223,7 @@ impl<T: Transport> Shell<T> {
     /// (DIR an existing remote folder, asked with STAT) upload to
     /// `DIR/<FILE's last part>`. The folder is returned so that the server's
     /// `NOT_FOUND` can be told as "no such remote folder".
-    async fn upload_into_folders(
+    pub(super) async fn upload_into_folders(
         &mut self,
         local: &str,
         remote: Option<String>,

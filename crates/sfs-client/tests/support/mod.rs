@@ -53,6 +53,8 @@ pub struct State {
     pub listings: HashMap<String, Vec<Entry>>,
     /// Times set by MFMT, by path.
     pub mtimes: HashMap<String, i64>,
+    /// Partial uploads kept for REPUT, by path (PARTIAL answers their length).
+    pub partials: HashMap<String, Vec<u8>>,
 }
 
 /// The reason a server's stall timer gives (the protocol's own words).
@@ -181,7 +183,7 @@ pub async fn serve(transport: MemoryTransport, pki: TestPki, state: Shared) {
                         );
                     }
                 }
-                Event::TransferSent { transfer } => {
+                Event::TransferSent { transfer, .. } => {
                     sending.remove(&transfer);
                 }
                 Event::Closed(_) => return,
@@ -292,6 +294,17 @@ fn answer(
     sending: &mut HashMap<TransferId, Sending>,
     receiving: &mut HashMap<TransferId, Receiving>,
 ) {
+    if let Command::Reget { .. } | Command::Partial { .. } | Command::Reput { .. } = command {
+        return answer_resume(
+            session,
+            state,
+            id,
+            command,
+            data_streams,
+            sending,
+            receiving,
+        );
+    }
     let mut st = lock(state);
     let reply = match command {
         Command::Pwd => Reply::Path {
@@ -472,6 +485,7 @@ fn answer(
         | Command::Unsh { .. }
         | Command::Noop
         | Command::Quit => Reply::Ok,
+        Command::Reget { .. } | Command::Partial { .. } | Command::Reput { .. } => return,
         Command::Login { .. } | Command::Register { .. } => Reply::Error {
             code: ErrorCode::BAD_REQUEST,
             message: "already logged in".into(),
@@ -479,4 +493,80 @@ fn answer(
     };
     drop(st);
     let _ = session.respond(id, reply);
+}
+
+/// REGET, PARTIAL and REPUT, checked as the real server checks them: the first
+/// `offset` bytes must have the client's prefix digest.
+fn answer_resume(
+    session: &mut ServerSession,
+    state: &Shared,
+    id: RequestId,
+    command: Command,
+    data_streams: u16,
+    sending: &mut HashMap<TransferId, Sending>,
+    receiving: &mut HashMap<TransferId, Receiving>,
+) {
+    let st = lock(state);
+    let (upload, path, held, size, offset, prefix) = match command {
+        Command::Partial { path } => {
+            let size = st.partials.get(&path).map_or(0, |data| data.len() as u64);
+            drop(st);
+            let _ = session.respond(id, Reply::Partial { size });
+            return;
+        }
+        Command::Reget {
+            path,
+            offset,
+            prefix,
+        } => {
+            let held = st.files.get(&path).cloned();
+            let size = held.as_ref().map_or(0, |data| data.len() as u64);
+            (false, path, held, size, offset, prefix)
+        }
+        Command::Reput {
+            path,
+            size,
+            offset,
+            prefix,
+        } => {
+            let held = st.partials.get(&path).cloned();
+            (true, path, held, size, offset, prefix)
+        }
+        _ => return,
+    };
+    drop(st);
+    let Some(held) = held else {
+        return error(session, id, ErrorCode::NO_PARTIAL, "nothing to resume");
+    };
+    let Some(start) = usize::try_from(offset)
+        .ok()
+        .filter(|&at| at <= held.len() && offset <= size)
+    else {
+        return error(session, id, ErrorCode::RESUME_MISMATCH, "shorter");
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(&held[..start]);
+    if <[u8; 32]>::from(hasher.clone().finalize()) != prefix {
+        return error(session, id, ErrorCode::RESUME_MISMATCH, "changed");
+    }
+    let opened = session.open_transfer_from(id, offset, size - offset, data_streams, hasher);
+    match opened {
+        Ok(transfer) if upload => {
+            lock(state).partials.remove(&path);
+            let mut data = held;
+            data.truncate(start);
+            receiving.insert(
+                transfer,
+                Receiving {
+                    request: id,
+                    path,
+                    data,
+                },
+            );
+        }
+        Ok(transfer) => {
+            sending.insert(transfer, Sending { data: held });
+        }
+        Err(_) => error(session, id, ErrorCode::INTERNAL, "cannot open"),
+    }
 }

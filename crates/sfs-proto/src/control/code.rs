@@ -76,6 +76,11 @@ error_codes! {
     /// The upload would take the owner of the target over their byte or file
     /// quota (uploads in progress count).
     QUOTA_EXCEEDED = 0x0013, "quota exceeded";
+    /// The file's first bytes are not those of the partial copy being resumed:
+    /// the file changed since the interrupted transfer.
+    RESUME_MISMATCH = 0x0014, "the file changed since the partial transfer";
+    /// There is no kept partial upload of that length to continue.
+    NO_PARTIAL = 0x0015, "no partial upload to continue";
     /// An unexpected server-side failure. Details go to the server log, not the peer.
     INTERNAL = 0x00ff, "internal error";
     /// The peer broke the protocol: a message out of place or malformed.

@@ -106,6 +106,14 @@ pub(crate) enum Expects {
         /// The announced file size.
         size: u64,
     },
+    /// A resumed upload (REPUT): a `TransferOpen` for the bytes from `offset` to
+    /// `size`, then a final reply after the data.
+    UploadFrom {
+        /// The first byte to send: what the server already holds.
+        offset: u64,
+        /// The announced file size.
+        size: u64,
+    },
     /// `Ok`, then the session ends.
     Quit,
     /// Ordinary replies, the last one without `more` set.
@@ -300,5 +308,36 @@ commands! {
         path: String = str(MAX_PATH_LEN, "path"),
         /// The new modification time, in seconds since the Unix epoch (UTC).
         mtime: i64 = i64,
+    };
+    /// Download a file from `offset` after the server checked that the file's
+    /// first `offset` bytes have the SHA-256 `prefix` (the client's partial
+    /// copy), on the descriptor it then reads the rest from. The End digest of
+    /// the transfer covers the whole file from byte 0.
+    Reget = 0x19, "REGET", [expects Download { offset }] {
+        /// The file.
+        path: String = str(MAX_PATH_LEN, "path"),
+        /// The first byte to send: the length of the client's partial copy.
+        offset: u64 = u64,
+        /// SHA-256 of the client's first `offset` bytes.
+        prefix: [u8; 32] = sha256,
+    };
+    /// How many bytes of an interrupted upload of `path` by this user the server
+    /// kept (answered with `Partial`; 0 when none).
+    Partial = 0x1a, "PARTIAL", [] {
+        /// The target file of the interrupted upload.
+        path: String = str(MAX_PATH_LEN, "path"),
+    };
+    /// Continue the kept partial upload of `path`: the server checks that its
+    /// first `offset` bytes have the SHA-256 `prefix`, then receives the bytes
+    /// from `offset` to `size`. The End digest covers the whole file from byte 0.
+    Reput = 0x1b, "REPUT", [expects UploadFrom { offset, size }] {
+        /// The target file.
+        path: String = str(MAX_PATH_LEN, "path"),
+        /// The exact length of the whole file.
+        size: u64 = u64,
+        /// Bytes the server holds already (from `Partial`).
+        offset: u64 = u64,
+        /// SHA-256 of the client's first `offset` bytes.
+        prefix: [u8; 32] = sha256,
     };
 }

@@ -212,6 +212,11 @@ wire_enum! {
             /// what they have consumed (its connection window).
             connection_window: u64 = u64,
         },
+        /// The bytes of an interrupted upload the server kept (answer to PARTIAL).
+        Partial = 0x4a {
+            /// Bytes kept, 0 when there is no partial upload to continue.
+            size: u64 = u64,
+        },
         /// The request failed.
         Error = 0x4f {
             /// What went wrong.

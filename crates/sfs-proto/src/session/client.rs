@@ -1,9 +1,11 @@
 //! The client side of a session.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rustls::pki_types::ServerName;
+use sha2::Sha256;
 
 use crate::control::{Command, Expects, Message, Reply, RequestId};
 use crate::record::Direction;
@@ -16,6 +18,9 @@ use crate::tls::{TlsDriver, TlsError};
 #[derive(Debug)]
 pub struct Client {
     next_request: u32,
+    /// The hash state of the bytes before the offset of a resuming request
+    /// (REGET, REPUT), taken up by its transfer.
+    prefixes: HashMap<RequestId, Sha256>,
 }
 
 impl sealed::Sealed for Client {}
@@ -47,7 +52,10 @@ impl Session<Client> {
     ) -> Result<Self, TlsError> {
         let tls = TlsDriver::client(tls, server_name)?;
         Ok(Self::with_side(
-            Client { next_request: 1 },
+            Client {
+                next_request: 1,
+                prefixes: HashMap::new(),
+            },
             config,
             tls,
             now,
@@ -79,6 +87,24 @@ impl Session<Client> {
         Ok(id)
     }
 
+    /// Sends a resuming command (REGET, REPUT) whose transfer continues `prefix`,
+    /// the SHA-256 state of the local file's first `offset` bytes (the request's
+    /// `prefix` field is its digest). The transfer's End digest then covers the
+    /// whole file from byte 0. Otherwise as [`Self::send_command`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::send_command`].
+    pub fn send_resuming(
+        &mut self,
+        command: Command,
+        prefix: Sha256,
+    ) -> Result<RequestId, ApiError> {
+        let id = self.send_command(command)?;
+        self.side.prefixes.insert(id, prefix);
+        Ok(id)
+    }
+
     /// Requests sent and not yet fully answered.
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
@@ -104,6 +130,10 @@ impl Session<Client> {
                     self.config.streams.outbound,
                     open.offset == 0 && open.length == size,
                 ),
+                Expects::UploadFrom { offset, size } => (
+                    self.config.streams.outbound,
+                    open.offset == offset && open.offset.checked_add(open.length) == Some(size),
+                ),
                 _ => (0, false),
             };
             if !fits || open.streams == 0 || open.streams >= negotiated {
@@ -117,16 +147,18 @@ impl Session<Client> {
                 self.violation(format!("transfer id {} reused", open.transfer));
                 return;
             }
-            if let Expects::Upload { .. } = pending {
+            let prefix = self.side.prefixes.remove(&id).unwrap_or_default();
+            if let Expects::Upload { .. } | Expects::UploadFrom { .. } = pending {
                 // The final Ok or Error follows the data.
                 last = false;
-                self.register_outgoing(open);
+                self.register_outgoing(open, prefix);
             } else {
-                self.register_incoming(open);
+                self.register_incoming(open, prefix);
             }
         }
         if last {
             self.pending.remove(&id);
+            self.side.prefixes.remove(&id);
         }
         self.events.push_back(Event::Response { id, reply });
     }

@@ -237,6 +237,10 @@ pub enum Event {
     TransferSent {
         /// The transfer.
         transfer: TransferId,
+        /// The SHA-256 sent in its End records: of the bytes sent, in offset
+        /// order, continuing the prefix state of a resumed transfer (so of the
+        /// whole file from byte 0).
+        sha256: [u8; 32],
     },
     /// Receiver: all bytes arrived, in full, with the sender's SHA-256.
     TransferFinished {
@@ -495,6 +499,15 @@ impl<S: Side> Session<S> {
         self.outgoing
             .get(&transfer)
             .map(OutgoingTransfer::next_offset)
+    }
+
+    /// The file offset up to which incoming `transfer` has received every byte
+    /// and hashed it (its start plus the bytes received in order): what a
+    /// receiver may keep of an interrupted transfer to resume it.
+    pub fn received_in_order(&self, transfer: TransferId) -> Option<u64> {
+        self.incoming
+            .get(&transfer)
+            .map(|incoming| incoming.open().offset + incoming.received())
     }
 
     /// Test hook: the `End` records of outgoing `transfer` will carry a digest

@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sha2::{Digest as _, Sha256};
+
 use crate::control::{
     Command, ErrorCode, Expects, Message, Reply, RequestId, TransferId, TransferOpen,
 };
@@ -263,20 +265,45 @@ impl Session<Server> {
         length: u64,
         streams: u16,
     ) -> Result<TransferId, ApiError> {
+        self.open_transfer_from(id, offset, length, streams, Sha256::new())
+    }
+
+    /// As [`Self::open_transfer`], for a resumed transfer (REGET, REPUT, or a
+    /// RETR with an offset): `prefix` is the SHA-256 state of the file's first
+    /// `offset` bytes, which the transfer's End digest continues, so that it
+    /// covers the whole file from byte 0. For REPUT the range is `offset` to
+    /// the announced size.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open_transfer`].
+    pub fn open_transfer_from(
+        &mut self,
+        id: RequestId,
+        offset: u64,
+        length: u64,
+        streams: u16,
+        prefix: Sha256,
+    ) -> Result<TransferId, ApiError> {
         self.check_open()?;
         let pending = *self.pending.get(&id).ok_or(ApiError::UnknownRequest(id))?;
         let negotiated = match pending {
             Expects::Download { .. } => self.config.streams.outbound,
-            Expects::Upload { .. } => self.config.streams.inbound,
+            Expects::Upload { .. } | Expects::UploadFrom { .. } => self.config.streams.inbound,
             _ => return Err(ApiError::WrongRequest(id)),
         };
         if offset.checked_add(length).is_none() {
             return Err(ApiError::WrongRequest(id));
         }
-        if let Expects::Upload { size } = pending {
-            if offset != 0 || length != size {
-                return Err(ApiError::WrongRequest(id));
+        let fits = match pending {
+            Expects::Upload { size } => offset == 0 && length == size,
+            Expects::UploadFrom { offset: from, size } => {
+                offset == from && offset.checked_add(length) == Some(size)
             }
+            _ => true,
+        };
+        if !fits {
+            return Err(ApiError::WrongRequest(id));
         }
         let streams = streams.min(negotiated.saturating_sub(1));
         if streams == 0 {
@@ -300,9 +327,9 @@ impl Session<Server> {
         match pending {
             Expects::Download { .. } => {
                 self.pending.remove(&id);
-                self.register_outgoing(open);
+                self.register_outgoing(open, prefix);
             }
-            _ => self.register_incoming(open),
+            _ => self.register_incoming(open, prefix),
         }
         Ok(transfer)
     }

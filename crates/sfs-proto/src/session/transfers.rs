@@ -13,6 +13,8 @@
 
 use std::time::{Duration, Instant};
 
+use sha2::Sha256;
+
 use crate::control::{ErrorCode, Message, TransferAbort, TransferId, TransferOpen};
 use crate::session::{truncate_reason, ApiError, Event, Initiator, Session, Side};
 use crate::transfer::{IncomingTransfer, OutgoingTransfer, MIN_WINDOW};
@@ -36,19 +38,24 @@ impl<S: Side> Session<S> {
     /// Starts receiving `open` and grants the first credit (perhaps of zero
     /// bytes, when the connection window is taken: it still tells the sender
     /// that the transfer is known).
-    pub(super) fn register_incoming(&mut self, open: TransferOpen) {
+    /// `prefix` is the hash state of the file's bytes before `open.offset` (a
+    /// resumed transfer), so the End digest covers the whole file.
+    pub(super) fn register_incoming(&mut self, open: TransferOpen, prefix: Sha256) {
         self.note_transfer_id(open.transfer);
-        let incoming = IncomingTransfer::new(open, self.config.transfer_window);
+        let incoming = IncomingTransfer::new(open, self.config.transfer_window).with_prefix(prefix);
         self.incoming.insert(open.transfer, incoming);
         self.progress.insert(open.transfer, self.clock);
         self.grant_credits();
     }
 
     /// Starts sending `open`; nothing goes out before the first credit.
-    pub(super) fn register_outgoing(&mut self, open: TransferOpen) {
+    /// `prefix` as for [`Self::register_incoming`].
+    pub(super) fn register_outgoing(&mut self, open: TransferOpen, prefix: Sha256) {
         self.note_transfer_id(open.transfer);
-        self.outgoing
-            .insert(open.transfer, OutgoingTransfer::new(open));
+        self.outgoing.insert(
+            open.transfer,
+            OutgoingTransfer::new(open).with_prefix(prefix),
+        );
         self.progress.insert(open.transfer, self.clock);
     }
 
@@ -191,7 +198,10 @@ impl<S: Side> Session<S> {
         for stream in 1..=streams {
             self.ends_out.push_back((stream, end));
         }
-        self.events.push_back(Event::TransferSent { transfer });
+        self.events.push_back(Event::TransferSent {
+            transfer,
+            sha256: end.sha256,
+        });
     }
 
     /// How many bytes of data the next chunk of outgoing `transfer` may carry

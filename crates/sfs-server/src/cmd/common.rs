@@ -209,6 +209,8 @@ pub(crate) fn store_error_reply(error: &StoreError) -> (ErrorCode, String) {
         }
         StoreError::NotEmpty => ErrorCode::NOT_EMPTY,
         StoreError::DigestMismatch => ErrorCode::TRANSFER_FAILED,
+        StoreError::NoPartial => ErrorCode::NO_PARTIAL,
+        StoreError::ResumeMismatch => ErrorCode::RESUME_MISMATCH,
         StoreError::NoSpace => ErrorCode::NO_SPACE,
         // The OS detail is for the log.
         StoreError::Io(_) => return (ErrorCode::INTERNAL, "internal error".into()),

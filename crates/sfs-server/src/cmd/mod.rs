@@ -131,6 +131,18 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::Retr { path, offset } => retr::run(cx, &path, offset),
         Command::Stor { path, size } => stor::run(cx, &path, size),
         Command::Mfmt { path, mtime } => mfmt::run(cx, &path, mtime),
+        Command::Reget {
+            path,
+            offset,
+            prefix,
+        } => retr::resume(cx, &path, offset, &prefix),
+        Command::Partial { path } => stor::partial(cx, &path),
+        Command::Reput {
+            path,
+            size,
+            offset,
+            prefix,
+        } => stor::resume(cx, &path, size, offset, &prefix),
         // The session hands these over as their own events (or answers QUIT).
         Command::Login { .. } | Command::Register { .. } | Command::Quit => {
             Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command"))

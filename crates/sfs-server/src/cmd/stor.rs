@@ -6,6 +6,8 @@ use sfs_proto::control::{ErrorCode, Reply};
 
 use std::sync::Arc;
 
+use sha2::Sha256;
+
 use super::common::{authorize_at_commit, store_error_reply, Target};
 use super::{CommandContext, CommandResult};
 use crate::accounts::Username;
@@ -15,13 +17,18 @@ use crate::quota::{LimitError, Reservation};
 use crate::shares::{Access, ShareError};
 use crate::store::{Digest, EntryKind, Home, StoreError, Upload, VirtualPath};
 
-/// A STOR ready to receive.
+/// A STOR (or REPUT) ready to receive.
 #[derive(Debug)]
 pub(crate) struct UploadTarget {
     /// The temporary file beside the target.
     pub upload: Upload,
     /// The announced size.
     pub size: u64,
+    /// REPUT: the bytes the kept partial already holds (0 for STOR).
+    pub offset: u64,
+    /// REPUT: the hash state of those bytes, which the transfer's End digest
+    /// continues.
+    pub prefix: Sha256,
     /// The path as the client named it (for the log).
     pub path: VirtualPath,
     /// The home's owner when it is not the client's.
@@ -52,8 +59,99 @@ impl CommitCheck {
 
 pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandResult, Reply> {
     cx.check_transfer_slot()?;
+    start(cx, text, size, None)
+}
+
+/// REPUT: STOR continuing the partial upload the user kept of this path, once
+/// its first `offset` bytes have the SHA-256 `prefix`. Needs the same rights as
+/// STOR, checked the same way (and again at commit).
+pub(super) fn resume(
+    cx: &CommandContext,
+    text: &str,
+    size: u64,
+    offset: u64,
+    prefix: &Digest,
+) -> Result<CommandResult, Reply> {
+    cx.check_transfer_slot()?;
+    if offset > size {
+        return Err(Reply::error(
+            ErrorCode::RESUME_MISMATCH,
+            "the partial upload is longer than the file",
+        ));
+    }
+    start(cx, text, size, Some((offset, prefix)))
+}
+
+/// PARTIAL: how much of an interrupted upload of this path the user kept.
+/// Answered for a path the user may upload to, as STOR would find it.
+pub(super) fn partial(cx: &CommandContext, text: &str) -> Result<CommandResult, Reply> {
     let kind = EventKind::Store;
     let path = cx.parse_or_reply(kind, text)?;
+    let (home, real, owner) = locate(cx, kind, text, &path)?;
+    let keep = cx.ctx.settings.partial_upload_keep;
+    match home.kept_upload_size(&real, &cx.account.name, keep) {
+        Ok(size) => Ok(CommandResult::reply(Reply::Partial { size })),
+        Err(error) => Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
+    }
+}
+
+fn start(
+    cx: &CommandContext,
+    text: &str,
+    size: u64,
+    resume: Option<(u64, &Digest)>,
+) -> Result<CommandResult, Reply> {
+    let kind = EventKind::Store;
+    let path = cx.parse_or_reply(kind, text)?;
+    let (home, real, owner) = locate(cx, kind, text, &path)?;
+    let reservation = reserve(cx, &home, &real, owner.as_ref(), size)
+        .map_err(|error| refuse(cx, &path, owner.as_ref(), &error))?;
+    let uploader = &cx.account.name;
+    let keep = cx.ctx.settings.partial_upload_keep;
+    let begun = match resume {
+        // The session hashes the bytes as they arrive and checks End.
+        None => home
+            .begin_upload(&real)
+            .map(|upload| (upload.unhashed(), 0, Sha256::default())),
+        Some((offset, prefix)) => home
+            .resume_upload(&real, uploader, offset, prefix, keep)
+            .map(|(upload, state)| (upload, offset, state)),
+    };
+    let (upload, offset, prefix) = match begun {
+        Ok(begun) => begun,
+        Err(error) => return Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
+    };
+    // Kept if cut short, unless partials are off.
+    let upload = if keep.is_zero() {
+        upload
+    } else {
+        upload.keep_for(uploader)
+    };
+    Ok(CommandResult::Stor(Box::new(UploadTarget {
+        upload,
+        size,
+        offset,
+        prefix,
+        commit: CommitCheck {
+            ctx: cx.ctx.clone(),
+            user: uploader.clone(),
+            path: path.clone(),
+        },
+        path,
+        owner,
+        reservation,
+    })))
+}
+
+/// Where an upload to `path` goes, once the right it needs (write to replace,
+/// create for a new file) is checked.
+fn locate(
+    cx: &CommandContext,
+    kind: EventKind,
+    text: &str,
+    path: &VirtualPath,
+) -> Result<(Home, VirtualPath, Option<Username>), Reply> {
+    let path = path.clone();
     // Replacing a file needs write; making a new one needs create. Ask the share
     // tree about reading first only to learn where the file is.
     let located = match cx.target(&path, Access::Read) {
@@ -113,23 +211,7 @@ pub(super) fn run(cx: &CommandContext, text: &str, size: u64) -> Result<CommandR
         Ok(_) => return Err(cx.fail(kind, Some(&path), None, &ShareError::ReadOnly.into())),
         Err(error) => return Err(cx.fail(kind, Some(&path), None, &error)),
     };
-    let reservation = reserve(cx, &home, &real, owner.as_ref(), size)
-        .map_err(|error| refuse(cx, &path, owner.as_ref(), &error))?;
-    match home.begin_upload(&real) {
-        Ok(upload) => Ok(CommandResult::Stor(Box::new(UploadTarget {
-            upload,
-            size,
-            commit: CommitCheck {
-                ctx: cx.ctx.clone(),
-                user: cx.account.name.clone(),
-                path: path.clone(),
-            },
-            path,
-            owner,
-            reservation,
-        }))),
-        Err(error) => Err(cx.fail(kind, Some(&path), owner.as_ref(), &error.into())),
-    }
+    Ok((home, real, owner))
 }
 
 /// Holds room for `size` bytes against the largest file size, the quota of the

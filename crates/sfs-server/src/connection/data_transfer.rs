@@ -15,7 +15,7 @@ use crate::accounts::Username;
 use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::cmd::{store_error_reply, CommitCheck, Download, UploadTarget};
 use crate::quota::Reservation;
-use crate::store::{StoreError, Upload, VirtualPath};
+use crate::store::{Keeper, StoreError, Upload, VirtualPath};
 
 /// Most upload bytes handed to one write job.
 const WRITE_BATCH: usize = 1024 * 1024;
@@ -94,6 +94,9 @@ pub(super) struct UploadState {
     owner: Option<Username>,
     /// Re-checks the rights when committing.
     commit: CommitCheck,
+    /// Makes the upload's file kept for `reput` (when the client cut it
+    /// short), wherever it is when dropped.
+    keeper: Keeper,
     /// Released when the state is dropped: after the commit renamed the file
     /// into place, or when the upload failed.
     _reservation: Reservation,
@@ -116,6 +119,7 @@ impl<T: Transport> ConnectionTask<T> {
             offset,
             path,
             owner,
+            prefix,
         } = download;
         let stamp = match file.metadata() {
             Ok(metadata) => FileStamp::of(&metadata),
@@ -125,11 +129,12 @@ impl<T: Transport> ConnectionTask<T> {
                 return;
             }
         };
-        match self.session.open_transfer(
+        match self.session.open_transfer_from(
             id,
             offset,
             length - offset,
             self.streams_for(length - offset),
+            prefix,
         ) {
             Ok(transfer) => {
                 self.downloads.insert(
@@ -270,15 +275,21 @@ impl<T: Transport> ConnectionTask<T> {
         let UploadTarget {
             upload,
             size,
+            offset,
+            prefix,
             path,
             owner,
             commit,
             reservation,
         } = target;
-        match self
-            .session
-            .open_transfer(id, 0, size, self.streams_for(size))
-        {
+        let keeper = upload.keeper();
+        match self.session.open_transfer_from(
+            id,
+            offset,
+            size - offset,
+            self.streams_for(size - offset),
+            prefix,
+        ) {
             Ok(transfer) => {
                 self.uploads.insert(
                     transfer,
@@ -287,17 +298,19 @@ impl<T: Transport> ConnectionTask<T> {
                         upload: Some(upload),
                         writing: false,
                         pending: BTreeMap::new(),
-                        next_offset: 0,
+                        next_offset: offset,
                         finished: None,
                         path,
                         owner,
                         commit,
+                        keeper,
                         _reservation: reservation,
                     },
                 );
             }
             Err(error) => {
-                // Dropping the upload removes its temporary file.
+                // A resumed partial stays for a later try; a new temporary file goes.
+                keeper.keep();
                 log::warn!("cannot open an upload: {error}");
                 self.respond(id, open_refusal(&error));
             }
@@ -452,6 +465,12 @@ impl<T: Transport> ConnectionTask<T> {
         if !self.end_download(transfer, AuditOutcome::Failed, Reason::from(why))
             && self.uploads.contains_key(&transfer)
         {
+            if by == Initiator::Remote || code == ErrorCode::TIMED_OUT {
+                // Cut short, not refused: what arrived in order is kept for `reput`.
+                if let Some(state) = self.uploads.get(&transfer) {
+                    state.keeper.keep();
+                }
+            }
             let (code, message) = match by {
                 Initiator::Remote => (ErrorCode::ABORTED, "upload aborted; nothing was changed"),
                 Initiator::Local if code == ErrorCode::TIMED_OUT => (
@@ -516,11 +535,14 @@ impl<T: Transport> ConnectionTask<T> {
             .is_some_and(|account| matches!(self.ctx.account_now(&account.name), Ok(Some(_))))
     }
 
-    /// Logs and drops every upload still open when the connection ends (dropping
-    /// removes the temporary files; the old files stay as they were).
+    /// Logs and drops every upload still open when the connection ends: what
+    /// each received in order is kept for its uploader's `reput` (see
+    /// [`Keeper`]); the old files stay as they were.
     pub(super) fn abandon_uploads(&mut self) {
         let unfinished: Vec<UploadState> = self.uploads.drain().map(|(_, state)| state).collect();
         for state in unfinished {
+            // The association went away: what arrived in order is kept for `reput`.
+            state.keeper.keep();
             self.log_transfer(
                 EventKind::Store,
                 AuditOutcome::Failed,

@@ -422,7 +422,7 @@ impl<T: Transport> ConnectionTask<T> {
                 self.note_peaks();
             }
             Event::CreditAvailable { transfer } => self.pump_download(transfer),
-            Event::TransferSent { transfer } => self.download_sent(transfer),
+            Event::TransferSent { transfer, .. } => self.download_sent(transfer),
             Event::TransferFinished {
                 transfer,
                 length,

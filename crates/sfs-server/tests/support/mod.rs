@@ -16,7 +16,7 @@ use sfs_server::connection;
 use sfs_server::context::{ServerContext, SessionSettings, Shares};
 use sfs_server::shares::{ShareDb, SharesFile};
 use sfs_server::store::FileStore;
-pub use sfs_server::testing::{code, leftover_uploads, pattern, TestClient};
+pub use sfs_server::testing::{code, kept_partials, leftover_uploads, pattern, TestClient};
 use sfs_server::throttle::LoginPolicy;
 use tokio::sync::watch;
 
@@ -143,6 +143,26 @@ impl Fixture {
         let root = self.dir.path().join("server_files");
         assert!(root.is_dir(), "no server_files folder");
         leftover_uploads(&root)
+    }
+
+    /// Checks that exactly one partial upload is kept, holding a non-empty
+    /// proper prefix of `data`, and returns its length.
+    pub fn assert_kept_prefix_of(&self, data: &[u8]) -> usize {
+        let kept = self.kept_partials();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let bytes = std::fs::read(&kept[0]).unwrap();
+        assert!(
+            !bytes.is_empty() && bytes.len() < data.len(),
+            "{}",
+            bytes.len()
+        );
+        assert!(data.starts_with(&bytes), "the kept partial is not a prefix");
+        bytes.len()
+    }
+
+    /// Every partial upload kept for `reput` under the root.
+    pub fn kept_partials(&self) -> Vec<PathBuf> {
+        kept_partials(&self.dir.path().join("server_files"))
     }
 }
 
