@@ -98,6 +98,8 @@ impl Side {
 struct Impairment {
     rtt: Duration,
     loss_percent: f64,
+    /// A rate limit in bits per second in each direction; `None` is unlimited.
+    rate_bits_per_sec: Option<u64>,
 }
 
 /// Builds a [`Topology`]; made by [`Topology::two_paths`].
@@ -124,6 +126,14 @@ impl TopologyBuilder {
     /// Sets the loss rate of one path, in percent, in each direction.
     pub fn loss(mut self, path: Path, percent: f64) -> Self {
         self.paths[path.index()].loss_percent = percent;
+        self
+    }
+
+    /// Limits both paths to `bits_per_sec` in each direction (netem's `rate`).
+    pub fn rate(mut self, bits_per_sec: u64) -> Self {
+        for path in &mut self.paths {
+            path.rate_bits_per_sec = Some(bits_per_sec);
+        }
         self
     }
 
@@ -167,6 +177,7 @@ impl Topology {
             paths: [Impairment {
                 rtt: Duration::ZERO,
                 loss_percent: 0.0,
+                rate_bits_per_sec: None,
             }; 2],
         }
     }
@@ -254,7 +265,20 @@ impl Topology {
     /// not.
     /// The new values are kept either way, for [`Topology::restore`].
     pub fn set_netem(&mut self, path: Path, rtt: Duration, loss_percent: f64) -> io::Result<()> {
-        self.paths[path.index()] = Impairment { rtt, loss_percent };
+        let path_state = &mut self.paths[path.index()];
+        path_state.rtt = rtt;
+        path_state.loss_percent = loss_percent;
+        self.apply_netem(path, self.paths[path.index()])
+    }
+
+    /// Changes a path's rate limit (bits per second in each direction; `None` lifts
+    /// it) from now on, keeping its delay and loss.
+    ///
+    /// # Errors
+    ///
+    /// As [`Topology::set_netem`]; the new value is kept either way.
+    pub fn set_rate(&mut self, path: Path, bits_per_sec: Option<u64>) -> io::Result<()> {
+        self.paths[path.index()].rate_bits_per_sec = bits_per_sec;
         self.apply_netem(path, self.paths[path.index()])
     }
 
@@ -313,28 +337,32 @@ impl Topology {
         let one_way_us = (impairment.rtt / 2).as_micros().to_string();
         let delay = format!("{one_way_us}us");
         let loss = format!("{}%", impairment.loss_percent);
+        let rate = impairment
+            .rate_bits_per_sec
+            .map(|bits| format!("{bits}bit"));
         for ns in [&self.server_ns, &self.client_ns] {
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "tc",
-                    "qdisc",
-                    "replace",
-                    "dev",
-                    path.interface(),
-                    "root",
-                    "netem",
-                    "delay",
-                    &delay,
-                    "loss",
-                    &loss,
-                    "limit",
-                    "100000",
-                ],
-            )?;
+            let mut args = vec![
+                "netns",
+                "exec",
+                ns,
+                "tc",
+                "qdisc",
+                "replace",
+                "dev",
+                path.interface(),
+                "root",
+                "netem",
+                "delay",
+                &delay,
+                "loss",
+                &loss,
+                "limit",
+                "100000",
+            ];
+            if let Some(rate) = &rate {
+                args.extend(["rate", rate.as_str()]);
+            }
+            run("ip", &args)?;
         }
         Ok(())
     }
