@@ -337,11 +337,11 @@ impl Topology {
         let one_way_us = (impairment.rtt / 2).as_micros().to_string();
         let delay = format!("{one_way_us}us");
         let loss = format!("{}%", impairment.loss_percent);
-        let rate = impairment
-            .rate_bits_per_sec
-            .map(|bits| format!("{bits}bit"));
+        // Always given: `tc qdisc replace` keeps a netem rate that is not named
+        // again, and `0bit` is netem's "no rate limit".
+        let rate = format!("{}bit", impairment.rate_bits_per_sec.unwrap_or(0));
         for ns in [&self.server_ns, &self.client_ns] {
-            let mut args = vec![
+            let args = [
                 "netns",
                 "exec",
                 ns,
@@ -358,10 +358,9 @@ impl Topology {
                 &loss,
                 "limit",
                 "100000",
+                "rate",
+                &rate,
             ];
-            if let Some(rate) = &rate {
-                args.extend(["rate", rate.as_str()]);
-            }
             run("ip", &args)?;
         }
         Ok(())
