@@ -39,27 +39,11 @@ impl Captured {
     }
 }
 
-fn alice() -> Credentials {
-    Credentials {
-        user: "alice".into(),
-        password: "pw".to_owned().into(),
-        register: false,
-    }
-}
-
 async fn connect(state: State) -> (Remote<MemoryTransport>, String, Shared) {
     let pki = TestPki::new(&["localhost"]);
     let state = Arc::new(Mutex::new(state));
     let transport = support::start(&pki, state.clone());
-    let (connection, cwd) = Remote::open(
-        transport,
-        pki.client_config(),
-        "localhost".try_into().unwrap(),
-        &alice(),
-        Reporter::hidden(),
-    )
-    .await
-    .expect("login");
+    let (connection, cwd) = support::log_in(transport, &pki).await;
     (connection, cwd, state)
 }
 
@@ -147,7 +131,7 @@ async fn register_sends_a_registration_instead_of_a_login() {
     let transport = support::start(&pki, state.clone());
     let credentials = Credentials {
         register: true,
-        ..alice()
+        ..support::alice()
     };
     let (_connection, cwd) = Remote::open(
         transport,
@@ -168,7 +152,7 @@ async fn a_wrong_login_is_an_error_with_the_servers_code() {
     let transport = support::start(&pki, Arc::default());
     let credentials = Credentials {
         user: "mallory".into(),
-        ..alice()
+        ..support::alice()
     };
     let result = Remote::open(
         transport,
@@ -192,7 +176,7 @@ async fn a_certificate_for_another_name_is_refused() {
         transport,
         pki.client_config(),
         "other.example".try_into().unwrap(),
-        &alice(),
+        &support::alice(),
         Reporter::hidden(),
     )
     .await;
@@ -600,7 +584,7 @@ async fn a_failover_during_a_transfer_is_one_line_not_a_failure() {
         transport,
         pki.client_config(),
         "localhost".try_into().unwrap(),
-        &alice(),
+        &support::alice(),
         Reporter::hidden(),
     )
     .await

@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sfs_client::command::parse_line;
-use sfs_client::connection::{
-    ClientError, Credentials, InterruptSource, Remote, Reporter, TransferSpec,
-};
+use sfs_client::connection::{ClientError, InterruptSource, Remote, TransferSpec};
 use sfs_client::shell::Shell;
 use sfs_net::memory::MemoryTransport;
 use sfs_proto::testing::TestPki;
@@ -34,20 +32,7 @@ async fn connect(state: State) -> (Remote<MemoryTransport>, Shared) {
     let pki = TestPki::new(&["localhost"]);
     let state = Arc::new(Mutex::new(state));
     let transport = support::start(&pki, state.clone());
-    let credentials = Credentials {
-        user: "alice".into(),
-        password: "pw".to_owned().into(),
-        register: false,
-    };
-    let (connection, _) = Remote::open(
-        transport,
-        pki.client_config(),
-        "localhost".try_into().unwrap(),
-        &credentials,
-        Reporter::hidden(),
-    )
-    .await
-    .expect("login");
+    let (connection, _) = support::log_in(transport, &pki).await;
     (connection, state)
 }
 

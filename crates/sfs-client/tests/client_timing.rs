@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sfs_client::connection::{Credentials, Remote, Reporter, TransferSpec};
+use sfs_client::connection::TransferSpec;
 use sfs_proto::testing::TestPki;
 use support::{pattern, State};
 
@@ -21,20 +21,7 @@ async fn time_a_64_mib_download_and_upload() {
     let pki = TestPki::new(&["localhost"]);
     let state = Arc::new(Mutex::new(state));
     let transport = support::start(&pki, state.clone());
-    let credentials = Credentials {
-        user: "alice".into(),
-        password: "pw".to_owned().into(),
-        register: false,
-    };
-    let (mut connection, _) = Remote::open(
-        transport,
-        pki.client_config(),
-        "localhost".try_into().unwrap(),
-        &credentials,
-        Reporter::hidden(),
-    )
-    .await
-    .expect("login");
+    let (mut connection, _) = support::log_in(transport, &pki).await;
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("local");
     std::fs::write(&local, &data).unwrap();

@@ -10,18 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod real_server;
+
+use real_server::Server;
 use sfs_client::command::parse_line;
-use sfs_client::connection::{ClientError, Credentials, Remote, Reporter};
+use sfs_client::connection::{ClientError, ClientOptions};
 use sfs_client::shell::Shell;
 use sfs_net::memory::{memory_pair, MemoryTransport};
-use sfs_proto::testing::TestPki;
-use sfs_server::accounts::{hash_password, Accounts, Hasher, Password, Role, Username, UsersFile};
-use sfs_server::audit::AuditLog;
-use sfs_server::context::{ServerContext, SessionSettings, Shares};
-use sfs_server::shares::{ShareDb, SharesFile};
-use sfs_server::store::FileStore;
-use sfs_server::throttle::LoginPolicy;
-use tokio::sync::watch;
+use sfs_server::context::SessionSettings;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -44,82 +40,41 @@ impl Captured {
 
 /// A real server for alice, and a shell on it working in `<dir>/work`.
 struct Fixture {
-    dir: tempfile::TempDir,
+    server: Server,
     shell: Shell<MemoryTransport>,
     out: Captured,
-    _shutdown: watch::Sender<bool>,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let users = UsersFile::new(dir.path().join("users.json"));
-        let password = Password::new(b"pw".to_vec()).unwrap();
-        let hash = hash_password(&password, 4).unwrap();
-        users
-            .update(|db| db.add(Username::parse("alice").unwrap(), hash.clone(), Role::User))
-            .unwrap();
-        let pki = TestPki::new(&["localhost"]);
-        let ctx = ServerContext::from_parts(
-            Accounts::open(users, Hasher::new(4, 2)).unwrap(),
-            FileStore::open(&dir.path().join("server_files")).unwrap(),
-            Shares::new(
-                SharesFile::new(dir.path().join("shares.json")),
-                ShareDb::default(),
-            ),
-            AuditLog::open(&dir.path().join("server.log")).unwrap(),
-            LoginPolicy::default(),
-            pki.server_config(),
-            SessionSettings::default(),
-        );
-        let (shutdown, watch) = watch::channel(false);
+        let server = Server::new(SessionSettings::default());
+        // Four data streams, as in the other shell tests.
         let (client_end, server_end) = memory_pair(5);
-        tokio::spawn(sfs_server::connection::serve(
-            Arc::new(ctx),
-            server_end,
-            watch,
-        ));
-        let credentials = Credentials {
-            user: "alice".into(),
-            password: "pw".to_owned().into(),
-            register: false,
-        };
-        let (connection, cwd) = Remote::open(
-            client_end,
-            pki.client_config(),
-            "localhost".try_into().unwrap(),
-            &credentials,
-            Reporter::hidden(),
-        )
-        .await
-        .expect("login");
-        std::fs::create_dir(dir.path().join("work")).unwrap();
+        let (connection, cwd, _) = server
+            .connect_over(client_end, server_end, ClientOptions::default())
+            .await;
+        std::fs::create_dir(server.dir.path().join("work")).unwrap();
         let out = Captured::default();
         let shell = Shell::new(
             connection,
             cwd,
-            dir.path().join("work"),
+            server.dir.path().join("work"),
             Box::new(out.clone()),
             false,
         );
-        Self {
-            dir,
-            shell,
-            out,
-            _shutdown: shutdown,
-        }
+        Self { server, shell, out }
     }
 
     fn work(&self) -> PathBuf {
-        self.dir.path().join("work")
+        self.server.dir.path().join("work")
     }
 
     fn home(&self) -> PathBuf {
-        self.dir.path().join("server_files/alice")
+        self.server.dir.path().join("server_files/alice")
     }
 
     fn server_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap()
+        std::fs::read_to_string(self.server.dir.path().join("server.log")).unwrap()
     }
 
     async fn run(&mut self, line: &str) -> Result<String, ClientError> {
@@ -197,7 +152,7 @@ fn make_tree(root: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn a_tree_round_trips_exactly_with_its_times() {
     let mut fx = Fixture::new().await;
-    let source = fx.dir.path().join("source tree");
+    let source = fx.server.dir.path().join("source tree");
     let files = make_tree(&source);
     assert_eq!(files.len(), 200);
 
@@ -247,7 +202,7 @@ async fn a_tree_round_trips_exactly_with_its_times() {
 #[tokio::test]
 async fn put_r_never_follows_a_link_out_of_the_tree() {
     let mut fx = Fixture::new().await;
-    let outside = fx.dir.path().join("secret");
+    let outside = fx.server.dir.path().join("secret");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("key"), b"secret").unwrap();
     let tree = fx.work().join("tree");
@@ -310,7 +265,7 @@ async fn globs_match_like_sftps() {
     assert_eq!(err.to_string(), "1 item(s) not done: no match for *.none");
 
     // mget: into a fresh local folder.
-    let down = fx.dir.path().join("down");
+    let down = fx.server.dir.path().join("down");
     std::fs::create_dir(&down).unwrap();
     fx.run(&format!("lcd '{}'", down.display())).await.unwrap();
     let err = fx.run("mget '*.log'").await.unwrap_err();

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use sfs_client::command::parse_line;
-use sfs_client::connection::{ClientError, Credentials, Remote, Reporter};
+use sfs_client::connection::{ClientError, Remote};
 use sfs_client::shell::Shell;
 use sfs_proto::control::{Entry, EntryKind};
 use sfs_proto::testing::TestPki;
@@ -150,20 +150,7 @@ fn walk(root: &std::path::Path) -> Vec<String> {
 async fn connect(state: State) -> Remote<sfs_net::memory::MemoryTransport> {
     let pki = TestPki::new(&["localhost"]);
     let transport = support::start(&pki, Arc::new(Mutex::new(state)));
-    let credentials = Credentials {
-        user: "alice".into(),
-        password: "pw".to_owned().into(),
-        register: false,
-    };
-    let (connection, _) = Remote::open(
-        transport,
-        pki.client_config(),
-        "localhost".try_into().unwrap(),
-        &credentials,
-        Reporter::hidden(),
-    )
-    .await
-    .unwrap();
+    let (connection, _) = support::log_in(transport, &pki).await;
     connection
 }
 

@@ -9,7 +9,6 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use sfs_client::command::parse_line;
-use sfs_client::connection::{Credentials, Remote, Reporter};
 use sfs_client::shell::Shell;
 use sfs_net::memory::MemoryTransport;
 use sfs_proto::testing::TestPki;
@@ -25,20 +24,7 @@ async fn shell_over(data_streams: u16, work: &std::path::Path) -> (Shell<MemoryT
         ..State::default()
     }));
     let transport = support::start_with_streams(&pki, state.clone(), data_streams + 1);
-    let credentials = Credentials {
-        user: "alice".into(),
-        password: "pw".to_owned().into(),
-        register: false,
-    };
-    let (remote, cwd) = Remote::open(
-        transport,
-        pki.client_config(),
-        "localhost".try_into().unwrap(),
-        &credentials,
-        Reporter::hidden(),
-    )
-    .await
-    .expect("login");
+    let (remote, cwd) = support::log_in(transport, &pki).await;
     let shell = Shell::new(
         remote,
         cwd,

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sfs_client::connection::{Credentials, Remote, Reporter};
 use sfs_net::memory::{memory_pair, MemoryTransport};
 use sfs_net::{now, Driver, Input, Transport};
 use sfs_proto::control::{
@@ -84,6 +85,32 @@ pub fn pattern(len: usize) -> Vec<u8> {
 /// The SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
+}
+
+/// The double's one user (it takes any password).
+pub fn alice() -> Credentials {
+    Credentials {
+        user: "alice".into(),
+        password: "pw".to_owned().into(),
+        register: false,
+    }
+}
+
+/// Logs in as alice over `transport` (the client's end from [`start`]);
+/// returns the connection and the working directory.
+pub async fn log_in(
+    transport: MemoryTransport,
+    pki: &TestPki,
+) -> (Remote<MemoryTransport>, String) {
+    Remote::open(
+        transport,
+        pki.client_config(),
+        "localhost".try_into().unwrap(),
+        &alice(),
+        Reporter::hidden(),
+    )
+    .await
+    .expect("login")
 }
 
 /// Starts a double on its own thread; returns the client's end of the transport.
