@@ -444,6 +444,7 @@ mod tests {
             offset: 100,
             length,
             streams,
+            associations: 1,
         }
     }
 

@@ -54,6 +54,7 @@
 //! records, `transfers.rs` the transfer registry, `timers.rs` the timers, and
 //! `client.rs`/`server.rs` the side-specific parts.
 
+mod assoc;
 mod client;
 mod control;
 mod records;
@@ -127,6 +128,10 @@ pub struct SessionConfig {
     /// first record after a key update fails to open. Tests lower it to a few
     /// records to exercise key updates.
     pub records_per_key: u64,
+    /// Associations this session may have, the first one included (1: no extra
+    /// data associations; at most [`MAX_ASSOCIATIONS`](crate::bind::MAX_ASSOCIATIONS)).
+    /// The server announces it in `Limits` and refuses `ASSOC` beyond it.
+    pub max_associations: u8,
 }
 
 impl SessionConfig {
@@ -142,16 +147,21 @@ impl SessionConfig {
             handshake_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(600)),
             records_per_key: crate::record::RECORDS_PER_KEY,
+            max_associations: 1,
         }
     }
 }
 
 /// One message to send: on stream 0 a piece of the TLS byte stream, elsewhere one
-/// sealed record. Send it as one whole SCTP message on `stream`, in the order
-/// `poll_transmit` returned it.
+/// sealed record. Send it as one whole SCTP message on `stream` of association
+/// `association`, in the order `poll_transmit` returned it (the order matters
+/// within each (association, stream) only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transmit {
+    /// The association: 0 is the first one (TLS and control), 1.. the extra
+    /// data associations bound to the session.
+    pub association: u8,
     /// The SCTP stream id.
     pub stream: u16,
     /// The message.
@@ -310,6 +320,13 @@ pub enum ApiError {
     /// A value breaks a wire limit.
     #[error("cannot encode: {0}")]
     Encode(#[from] EncodeError),
+    /// No more associations allowed (`SessionConfig::max_associations`), or
+    /// no free association index.
+    #[error("too many associations")]
+    TooManyAssociations,
+    /// The association index is out of range, unbound, or already in use.
+    #[error("bad association index {0}")]
+    BadAssociation(u8),
     /// The record layer refused to seal (sequence space used up); the session was closed.
     #[error("record layer: {0}")]
     Record(#[from] RecordError),

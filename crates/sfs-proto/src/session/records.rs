@@ -70,7 +70,11 @@ impl<S: Side> Session<S> {
             return Err(error.into());
         }
         self.finish_outgoing_if_done(transfer);
-        Ok(Transmit { stream, bytes: buf })
+        Ok(Transmit {
+            association: 0,
+            stream,
+            bytes: buf,
+        })
     }
 
     /// Opens one data record and feeds it to its transfer.
@@ -215,7 +219,11 @@ impl<S: Side> Session<S> {
         // Stream 0 first, so that a TransferOpen or credit is never queued behind
         // a burst of records.
         if let Some(bytes) = self.tls.poll_message() {
-            return Some(Transmit { stream: 0, bytes });
+            return Some(Transmit {
+                association: 0,
+                stream: 0,
+                bytes,
+            });
         }
         let (stream, end) = self.ends_out.pop_front()?;
         let mut bytes = Vec::new();
@@ -224,14 +232,20 @@ impl<S: Side> Session<S> {
             None => Err(RecordError::BadBuffer),
         };
         match sealed {
-            Ok(_) => Some(Transmit { stream, bytes }),
+            Ok(_) => Some(Transmit {
+                association: 0,
+                stream,
+                bytes,
+            }),
             Err(error) => {
                 self.ends_out.clear();
                 self.close_on_seal_error(error);
                 // The close queued TLS messages to send.
-                self.tls
-                    .poll_message()
-                    .map(|bytes| Transmit { stream: 0, bytes })
+                self.tls.poll_message().map(|bytes| Transmit {
+                    association: 0,
+                    stream: 0,
+                    bytes,
+                })
             }
         }
     }

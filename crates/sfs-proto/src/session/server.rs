@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::bind::MAX_ASSOCIATIONS;
 use crate::control::{
     Command, ErrorCode, Expects, Message, Reply, RequestId, TransferId, TransferOpen,
 };
@@ -186,6 +187,7 @@ impl Session<Server> {
             max_requests: saturate(self.config.max_pending_requests),
             transfer_window: self.config.transfer_window.max(MIN_WINDOW),
             connection_window: self.config.connection_window.max(MIN_WINDOW),
+            max_associations: self.config.max_associations.clamp(1, MAX_ASSOCIATIONS),
         }
     }
 
@@ -318,6 +320,7 @@ impl Session<Server> {
             offset,
             length,
             streams,
+            associations: 1,
         };
         self.send_message(&Message::Response {
             id,
