@@ -51,6 +51,6 @@ pub mod transport;
 
 pub use driver::{now, Counters, Driver, Input, Receive, ReceivedChunk, Session};
 pub use transport::{
-    PathChange, PathEvent, PathInfo, PathState, PathStatus, PeerAddrState, Transport,
+    Connector, PathChange, PathEvent, PathInfo, PathState, PathStatus, PeerAddrState, Transport,
     TransportError, TransportEvent, PPID_CONTROL, PPID_DATA,
 };

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use sfs_proto::session::StreamCounts;
 use tokio::sync::{mpsc, Mutex};
 
-use crate::transport::{PathStatus, Transport, TransportError, TransportEvent};
+use crate::transport::{Connector, PathStatus, Transport, TransportError, TransportEvent};
 
 /// How many messages each direction buffers before `send` waits.
 const QUEUE_MESSAGES: usize = 64;
@@ -101,6 +101,42 @@ impl Transport for MemoryTransport {
     fn shutdown(&self) {
         let mut guard = self.outgoing.lock().unwrap_or_else(|p| p.into_inner());
         guard.take();
+    }
+}
+
+/// A [`Connector`] for tests: each `connect` makes a new memory pair of
+/// `streams` streams, hands its far end to the `accept` callback (a test spawns
+/// the server's connection handler on it) and returns the near end.
+pub struct MemoryConnector {
+    streams: u16,
+    accept: Box<dyn Fn(MemoryTransport) + Send + Sync>,
+}
+
+impl std::fmt::Debug for MemoryConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryConnector")
+            .field("streams", &self.streams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryConnector {
+    /// A connector whose associations have `streams` streams each way.
+    pub fn new(streams: u16, accept: impl Fn(MemoryTransport) + Send + Sync + 'static) -> Self {
+        Self {
+            streams,
+            accept: Box::new(accept),
+        }
+    }
+}
+
+impl Connector for MemoryConnector {
+    type Transport = MemoryTransport;
+
+    async fn connect(&self) -> Result<MemoryTransport, TransportError> {
+        let (near, far) = memory_pair(self.streams);
+        (self.accept)(far);
+        Ok(near)
     }
 }
 

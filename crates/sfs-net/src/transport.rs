@@ -72,6 +72,25 @@ pub trait Transport: Send + Sync + 'static {
     fn shutdown(&self);
 }
 
+/// Opens more associations to the peer of an existing one (same addresses,
+/// same options): what a client needs for extra data associations.
+pub trait Connector: Send + Sync + 'static {
+    /// The transport of a new association.
+    type Transport: Transport;
+
+    /// Connects one more association.
+    ///
+    /// # Errors
+    ///
+    /// The transport's error if the association cannot be set up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation-safe: a dropped future leaves no association behind (one
+    /// half set up is aborted).
+    fn connect(&self) -> impl Future<Output = Result<Self::Transport, TransportError>> + Send;
+}
+
 /// What [`Transport::recv`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -79,6 +79,7 @@
 //!
 //! # Modules
 //!
+//! - [`bind`]: binding extra data associations to a session (`BIND`, `BIND_ACK`).
 //! - [`control`]: the control messages and their framing (a hand-written codec;
 //!   the module docs say why). Each command is one entry of a declarative table.
 //! - [`record`]: the exporter-keyed AES-256-GCM records of the data streams.
@@ -93,6 +94,7 @@
 //! The wire format, limits, key schedule and checks are specified in
 //! `docs/PROTOCOL.md`.
 
+pub mod bind;
 pub mod codec;
 pub mod control;
 pub mod digest;

@@ -61,6 +61,8 @@ fn all_commands() -> Vec<Command> {
         Command::Status,
         Command::Noop,
         Command::Quot,
+        Command::Assoc,
+        Command::Detach { index: 2 },
         Command::Mfmt {
             path: p(),
             mtime: -1_700_000_000,
@@ -110,6 +112,7 @@ fn all_replies() -> Vec<Reply> {
             offset: 10,
             length: 20,
             streams: 4,
+            associations: 0b101,
         }),
         Reply::ServerStatus {
             user: "alice".into(),
@@ -130,6 +133,11 @@ fn all_replies() -> Vec<Reply> {
             max_requests: 64,
             transfer_window: 2 << 20,
             connection_window: u64::MAX,
+            max_associations: 8,
+        },
+        Reply::AssocTicket {
+            index: 3,
+            ticket: [0xa5; 16],
         },
         Reply::error(ErrorCode::NOT_FOUND, "no such file"),
         Reply::error(ErrorCode::QUOTA_EXCEEDED, "over quota"),
@@ -198,6 +206,88 @@ fn exact_bytes_of_a_request() {
         frame,
         [0, 0, 0, 10, 1, 0x07, 1, 2, 3, 4, 0, 2, b'a', b'b'],
         "length, version, type CWD, request id, path"
+    );
+}
+
+#[test]
+fn exact_bytes_of_the_association_messages() {
+    let body = |message: Message| message.to_frame().unwrap()[4..].to_vec();
+    assert_eq!(
+        body(Message::Request {
+            id: RequestId(1),
+            command: Command::Assoc
+        }),
+        [1, 0x1c, 0, 0, 0, 1]
+    );
+    assert_eq!(
+        body(Message::Request {
+            id: RequestId(1),
+            command: Command::Detach { index: 3 }
+        }),
+        [1, 0x1d, 0, 0, 0, 1, 3]
+    );
+    let ticket = body(Message::Response {
+        id: RequestId(1),
+        reply: Reply::AssocTicket {
+            index: 2,
+            ticket: [9; 16],
+        },
+    });
+    assert_eq!(ticket[..7], [1, 0x4b, 0, 0, 0, 1, 2]);
+    assert_eq!(ticket[7..], [9; 16]);
+    assert_eq!(
+        ErrorCode::ASSOCIATION_LIMIT.name(),
+        Some("ASSOCIATION_LIMIT")
+    );
+    assert_eq!(ErrorCode::ASSOCIATION_LOST, ErrorCode(0x0017));
+}
+
+#[test]
+fn limits_without_max_associations_read_as_one() {
+    let limits = Reply::Limits {
+        max_transfers: 4,
+        max_requests: 8,
+        transfer_window: 1,
+        connection_window: 2,
+        max_associations: 5,
+    };
+    let full = Message::Response {
+        id: RequestId(1),
+        reply: limits,
+    }
+    .to_frame()
+    .unwrap();
+    assert_eq!(*full.last().unwrap(), 5, "the field goes last");
+    let older = &full[4..full.len() - 1];
+    match Message::decode(older).unwrap() {
+        Message::Response {
+            reply: Reply::Limits {
+                max_associations, ..
+            },
+            ..
+        } => assert_eq!(max_associations, 1),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_transfer_open_without_association_0_is_refused() {
+    let open = TransferOpen {
+        transfer: TransferId(1),
+        offset: 0,
+        length: 1,
+        streams: 1,
+        associations: 0b110,
+    };
+    let frame = Message::Response {
+        id: RequestId(1),
+        reply: Reply::TransferOpen(open),
+    }
+    .to_frame()
+    .unwrap();
+    assert_eq!(
+        Message::decode(&frame[4..]),
+        Err(DecodeError::InvalidValue("transfer associations"))
     );
 }
 
@@ -271,7 +361,7 @@ fn malformed_bodies_give_clean_errors() {
     let mut open = vec![1, 0x47, 0, 0, 0, 1, 0, 0, 0, 1];
     open.extend_from_slice(&u64::MAX.to_be_bytes());
     open.extend_from_slice(&1u64.to_be_bytes());
-    open.extend_from_slice(&[0, 1]);
+    open.extend_from_slice(&[0, 1, 0, 1]);
     assert_eq!(
         body(&open),
         Err(DecodeError::InvalidValue("transfer length"))
@@ -352,7 +442,7 @@ proptest! {
     #[test]
     fn random_records_never_open(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let secret = RecordSecret::from_exporter(&[7; 32]);
-        let mut opener = secret.opener(Direction::ServerToClient, 1);
+        let mut opener = secret.opener(Direction::ServerToClient, 0, 1);
         let mut buf = bytes;
         prop_assert!(opener.open(&mut buf).is_err());
     }
@@ -388,9 +478,10 @@ fn debug_output_reads_like_a_derived_debug() {
         offset: 0,
         length: 9,
         streams: 2,
+        associations: 1,
     };
     assert_eq!(
         format!("{:?}", Reply::TransferOpen(open)),
-        "TransferOpen(TransferOpen { transfer: T7, offset: 0, length: 9, streams: 2 })"
+        "TransferOpen(TransferOpen { transfer: T7, offset: 0, length: 9, streams: 2, associations: 1 })"
     );
 }

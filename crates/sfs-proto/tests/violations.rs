@@ -116,6 +116,7 @@ fn login(mock: &mut Mock, server: &mut ServerSession, now: Instant) {
                 max_requests: config.max_pending_requests as u32,
                 transfer_window: config.transfer_window,
                 connection_window: config.connection_window,
+                max_associations: 1,
             }
         }]
     );
@@ -326,6 +327,7 @@ fn a_transfer_open_for_a_command_without_data_is_a_violation() {
                 offset: 0,
                 length: 10,
                 streams: 1,
+                associations: 1,
             }),
         });
     });

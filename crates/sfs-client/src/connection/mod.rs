@@ -574,6 +574,9 @@ impl<T: Transport> Remote<T> {
                 self.reporter.notice(line);
             }
             Input::Notice(text) => log::info!("{text}"),
+            Input::AssociationLost { index, error } => {
+                log::info!("association {index} lost: {error:?}");
+            }
             Input::TransportClosed(err) => self.transport_lost(err),
         }
     }

@@ -426,6 +426,7 @@ mod tests {
             max_requests: 0,
             transfer_window: 1,
             connection_window: 1,
+            max_associations: 1,
         }];
         assert_eq!(
             ServerLimits::from_login(&announced),

@@ -517,6 +517,10 @@ fn answer(
             code: ErrorCode::BAD_REQUEST,
             message: "already logged in".into(),
         },
+        Command::Assoc | Command::Detach { .. } => Reply::Error {
+            code: ErrorCode::ASSOCIATION_LIMIT,
+            message: "no more associations allowed".into(),
+        },
     };
     drop(st);
     let _ = session.respond(id, reply);

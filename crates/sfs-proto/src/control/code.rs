@@ -81,6 +81,11 @@ error_codes! {
     RESUME_MISMATCH = 0x0014, "the file changed since the partial transfer";
     /// There is no kept partial upload of that length to continue.
     NO_PARTIAL = 0x0015, "no partial upload to continue";
+    /// No more associations allowed: the session, the user or the server is at
+    /// its limit of extra data associations.
+    ASSOCIATION_LIMIT = 0x0016, "no more associations allowed";
+    /// A data association was lost, and with it the transfers it carried.
+    ASSOCIATION_LOST = 0x0017, "a data association was lost";
     /// An unexpected server-side failure. Details go to the server log, not the peer.
     INTERNAL = 0x00ff, "internal error";
     /// The peer broke the protocol: a message out of place or malformed.

@@ -211,11 +211,24 @@ wire_enum! {
             /// Bytes of credit the server grants all uploads together beyond
             /// what they have consumed (its connection window).
             connection_window: u64 = u64,
+            /// Associations the server allows this session, the first one
+            /// included (1: no extra data associations). Added last: a message
+            /// without it means 1.
+            max_associations: u8 = u8_or(1),
         },
         /// The bytes of an interrupted upload the server kept (answer to PARTIAL).
         Partial = 0x4a {
             /// Bytes kept, 0 when there is no partial upload to continue.
             size: u64 = u64,
+        },
+        /// A ticket to bind one more data association (answer to ASSOC): send
+        /// it, with its proof, in the BIND message that opens the association.
+        /// Valid once, for `BIND_TICKET_LIFETIME`, while this session lives.
+        AssocTicket = 0x4b {
+            /// The association's number (1..=15; 0 is the first association).
+            index: u8 = u8,
+            /// 16 random bytes from the server.
+            ticket: [u8; 16] = bytes,
         },
         /// The request failed.
         Error = 0x4f {

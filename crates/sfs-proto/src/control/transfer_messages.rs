@@ -33,9 +33,14 @@ pub struct TransferOpen {
     pub offset: u64,
     /// The exact number of bytes that will be sent.
     pub length: u64,
-    /// How many data streams the sender may spread the chunks over (a hint for
-    /// the receiver; it accepts chunks on any data stream).
+    /// How many data streams the sender spreads the chunks over on *each*
+    /// association of `associations` (streams `1..=streams`).
     pub streams: u16,
+    /// The associations that carry the chunks, as a bit mask: bit k set means
+    /// association k (0 is the first association). Bit 0 is always set. The
+    /// transfer's lanes are every (association in the mask, stream
+    /// `1..=streams`).
+    pub associations: u16,
 }
 
 impl TransferOpen {
@@ -44,6 +49,7 @@ impl TransferOpen {
         put_u64(out, self.offset);
         put_u64(out, self.length);
         put_u16(out, self.streams);
+        put_u16(out, self.associations);
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -52,9 +58,13 @@ impl TransferOpen {
             offset: r.u64()?,
             length: r.u64()?,
             streams: r.u16()?,
+            associations: r.u16()?,
         };
         if open.offset.checked_add(open.length).is_none() {
             return Err(DecodeError::InvalidValue("transfer length"));
+        }
+        if open.associations & 1 == 0 {
+            return Err(DecodeError::InvalidValue("transfer associations"));
         }
         Ok(open)
     }

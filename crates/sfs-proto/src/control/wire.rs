@@ -7,11 +7,13 @@
 //! |--------------------|--------------|---------------------------------------------|
 //! | `str(max, label)`  | `String`     | `u16` length, UTF-8, at most `max` bytes    |
 //! | `secret(max, label)` | `String`   | as `str`; never shown by `Debug`            |
-//! | `u16` `u32` `u64` `i64` | integers | big-endian                                 |
+//! | `u8` `u16` `u32` `u64` `i64` | integers | big-endian                             |
+//! | `u8_or(default)`   | `u8`         | one byte, or `default` when the message ends before it (a field added last) |
 //! | `bool(label)`      | `bool`       | one byte, 0 or 1                            |
 //! | `rights`           | `Rights`     | one byte, no unknown bits                   |
 //! | `code`             | `ErrorCode`  | `u16`                                       |
 //! | `sha256`           | `[u8; 32]`   | 32 bytes                                    |
+//! | `bytes`            | `[u8; N]`    | N bytes                                     |
 //! | `list`             | `Vec<T>`     | `u16` count, then each `T` (a [`Wire`] type) |
 //! | `nested`           | `T`          | `T`'s own fields (a [`Wire`] type)          |
 //!
@@ -54,6 +56,15 @@ macro_rules! wire_field {
     (@put $out:ident, $v:ident, secret($max:expr, $label:expr)) => {
         $crate::codec::put_string($out, $v, $max, $label)?
     };
+    (@put $out:ident, $v:ident, u8) => {
+        $crate::codec::put_u8($out, *$v)
+    };
+    (@put $out:ident, $v:ident, u8_or($default:expr)) => {
+        $crate::codec::put_u8($out, *$v)
+    };
+    (@put $out:ident, $v:ident, bytes) => {
+        $out.extend_from_slice($v)
+    };
     (@put $out:ident, $v:ident, u16) => {
         $crate::codec::put_u16($out, *$v)
     };
@@ -90,6 +101,19 @@ macro_rules! wire_field {
     };
     (@get $r:ident, secret($max:expr, $label:expr)) => {
         $r.string($max, $label)?
+    };
+    (@get $r:ident, u8) => {
+        $r.u8()?
+    };
+    (@get $r:ident, u8_or($default:expr)) => {
+        if $r.remaining() == 0 {
+            $default
+        } else {
+            $r.u8()?
+        }
+    };
+    (@get $r:ident, bytes) => {
+        $r.array()?
     };
     (@get $r:ident, u16) => {
         $r.u16()?

@@ -18,6 +18,12 @@
 //!   forever.
 //! - [`handle_transport_closed()`](Session::handle_transport_closed): the
 //!   association is gone.
+//! - With extra data associations (see [`crate::bind`]):
+//!   [`handle_message_on(association, stream, bytes, now)`](Session::handle_message_on)
+//!   for a message of association 1..=15, and
+//!   [`handle_association_lost(index)`](Session::handle_association_lost) when
+//!   one fails or closes. Bind them with `grant_association` and `verify_bind`
+//!   (server) or `bind_association` (client).
 //!
 //! **Commands** from the application: `send_command` (client), `accept_login`,
 //! `reject_login`, `respond`, `open_transfer` (server), and on both sides
@@ -25,8 +31,9 @@
 //!
 //! **Outputs**, to drain after every input and every command, in this order:
 //! 1. [`poll_transmit`](Session::poll_transmit) until `None`: send each
-//!    [`Transmit`] as one SCTP message on its stream, in the order given (records
-//!    are sealed when handed out, so this order is each stream's sequence).
+//!    [`Transmit`] as one SCTP message on its stream of its association, in the
+//!    order given (records are sealed when handed out, so this order is each
+//!    stream's sequence).
 //! 2. [`poll_event`](Session::poll_event) until `None`: act on each [`Event`];
 //!    acting may queue more transmits, so go back to 1.
 //! 3. [`poll_timeout`](Session::poll_timeout): arm one timer for the returned
@@ -51,9 +58,10 @@
 //!
 //! This file holds the public types and the methods both sides share;
 //! `control.rs` the TLS framing of control messages, `records.rs` the data
-//! records, `transfers.rs` the transfer registry, `timers.rs` the timers, and
+//! records, `assoc.rs` the extra data associations, `transfers.rs` the transfer registry, `timers.rs` the timers, and
 //! `client.rs`/`server.rs` the side-specific parts.
 
+mod assoc;
 mod client;
 mod control;
 mod records;
@@ -76,7 +84,7 @@ use crate::control::{
 };
 use crate::record::{Direction, Opener, RecordError, RecordSecret, Sealer};
 use crate::tls::{TlsDriver, TlsError};
-use crate::transfer::{IncomingTransfer, OutgoingTransfer, DEFAULT_WINDOW};
+use crate::transfer::{IncomingTransfer, Lane, OutgoingTransfer, DEFAULT_WINDOW};
 
 /// The client's session with the server.
 pub type ClientSession = Session<Client>;
@@ -127,6 +135,10 @@ pub struct SessionConfig {
     /// first record after a key update fails to open. Tests lower it to a few
     /// records to exercise key updates.
     pub records_per_key: u64,
+    /// Associations this session may have, the first one included (1: no extra
+    /// data associations; at most [`MAX_ASSOCIATIONS`](crate::bind::MAX_ASSOCIATIONS)).
+    /// The server announces it in `Limits` and refuses `ASSOC` beyond it.
+    pub max_associations: u8,
 }
 
 impl SessionConfig {
@@ -142,16 +154,21 @@ impl SessionConfig {
             handshake_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(600)),
             records_per_key: crate::record::RECORDS_PER_KEY,
+            max_associations: 1,
         }
     }
 }
 
 /// One message to send: on stream 0 a piece of the TLS byte stream, elsewhere one
-/// sealed record. Send it as one whole SCTP message on `stream`, in the order
-/// `poll_transmit` returned it.
+/// sealed record. Send it as one whole SCTP message on `stream` of association
+/// `association`, in the order `poll_transmit` returned it (the order matters
+/// within each (association, stream) only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transmit {
+    /// The association: 0 is the first one (TLS and control), 1.. the extra
+    /// data associations bound to the session.
+    pub association: u8,
     /// The SCTP stream id.
     pub stream: u16,
     /// The message.
@@ -310,6 +327,13 @@ pub enum ApiError {
     /// A value breaks a wire limit.
     #[error("cannot encode: {0}")]
     Encode(#[from] EncodeError),
+    /// No more associations allowed (`SessionConfig::max_associations`), or
+    /// no free association index.
+    #[error("too many associations")]
+    TooManyAssociations,
+    /// The association index is out of range, unbound, or already in use.
+    #[error("bad association index {0}")]
+    BadAssociation(u8),
     /// The record layer refused to seal (sequence space used up); the session was closed.
     #[error("record layer: {0}")]
     Record(#[from] RecordError),
@@ -353,8 +377,10 @@ pub struct Session<S: Side> {
     plaintext: Vec<u8>,
     frames: FrameDecoder,
     secret: Option<RecordSecret>,
-    sealers: HashMap<u16, Sealer>,
-    openers: HashMap<u16, Opener>,
+    sealers: HashMap<Lane, Sealer>,
+    openers: HashMap<Lane, Opener>,
+    /// The extra data associations: bound, retiring, tickets, detaches.
+    assoc: assoc::Associations,
     outgoing: HashMap<TransferId, OutgoingTransfer>,
     incoming: HashMap<TransferId, IncomingTransfer>,
     /// Every transfer id below this was seen; records and messages for those no
@@ -365,7 +391,7 @@ pub struct Session<S: Side> {
     /// End records owed, sealed only when `poll_transmit` hands them out: a
     /// record's sequence number must follow the order in which the application
     /// sends, and chunks it seals in between go out first.
-    ends_out: VecDeque<(u16, TransferEnd)>,
+    ends_out: VecDeque<(Lane, TransferEnd)>,
     events: VecDeque<Event>,
     state: State,
     handshake_deadline: Option<Instant>,
@@ -399,6 +425,7 @@ impl<S: Side> Session<S> {
             secret: None,
             sealers: HashMap::new(),
             openers: HashMap::new(),
+            assoc: assoc::Associations::default(),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
             transfers_seen_below: 0,
@@ -451,7 +478,7 @@ impl<S: Side> Session<S> {
             self.finish_control();
             None
         } else if S::data_allowed(self) {
-            self.receive_record(stream, msg)
+            self.receive_record(Lane::new(0, stream), msg)
         } else {
             None
         }
@@ -470,6 +497,7 @@ impl<S: Side> Session<S> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.settle_detaches();
         self.events.pop_front()
     }
 
@@ -538,24 +566,36 @@ impl<S: Side> Session<S> {
     }
 
     /// The key epoch of the next data record sent (this side's direction) or
-    /// received (the peer's) on `stream`, if a record went that way yet: how many
-    /// key updates that stream has been through.
+    /// received (the peer's) on `stream` of association 0, if a record went that
+    /// way yet: how many key updates that stream has been through.
     #[cfg(feature = "testing")]
     pub fn key_epoch(&self, direction: Direction, stream: u16) -> Option<u64> {
+        self.key_epoch_on(direction, Lane::new(0, stream))
+    }
+
+    /// As [`Self::key_epoch`], for any lane (association, stream).
+    #[cfg(feature = "testing")]
+    pub fn key_epoch_on(&self, direction: Direction, lane: Lane) -> Option<u64> {
         if direction == S::DIRECTION {
-            self.sealers.get(&stream).map(Sealer::key_epoch)
+            self.sealers.get(&lane).map(Sealer::key_epoch)
         } else {
-            self.openers.get(&stream).map(Opener::key_epoch)
+            self.openers.get(&lane).map(Opener::key_epoch)
         }
     }
 
-    /// The record secret's fingerprint of one (direction, stream) key, to check
-    /// in tests that both sides derived the same keys.
+    /// The record secret's fingerprint of one (direction, stream) key of
+    /// association 0, to check in tests that both sides derived the same keys.
     #[cfg(feature = "testing")]
     pub fn key_fingerprint(&self, direction: Direction, stream: u16) -> Option<[u8; 32]> {
+        self.key_fingerprint_on(direction, Lane::new(0, stream))
+    }
+
+    /// As [`Self::key_fingerprint`], for any lane (association, stream).
+    #[cfg(feature = "testing")]
+    pub fn key_fingerprint_on(&self, direction: Direction, lane: Lane) -> Option<[u8; 32]> {
         self.secret
             .as_ref()
-            .map(|s| s.fingerprint(direction, stream))
+            .map(|s| s.fingerprint(direction, lane.association, lane.stream))
     }
 }
 

@@ -147,6 +147,11 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
         Command::Login { .. } | Command::Register { .. } | Command::Quit => {
             Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command"))
         }
+        // Extra data associations are not offered yet (Limits announces 1).
+        Command::Assoc | Command::Detach { .. } => Err(Reply::error(
+            ErrorCode::ASSOCIATION_LIMIT,
+            "no more associations allowed",
+        )),
     };
     result.unwrap_or_else(CommandResult::reply)
 }

@@ -395,6 +395,9 @@ impl<T: Transport> ConnectionTask<T> {
                 self.write_log(&line);
             }
             Input::Notice(text) => log::info!("transport: {text}"),
+            Input::AssociationLost { index, error } => {
+                log::info!("association {index} lost: {error:?}");
+            }
             Input::TransportClosed(error) => {
                 if let Some(error) = error {
                     log::info!("transport closed: {error}");
