@@ -325,7 +325,7 @@ macro_rules! commands {
     ($(
         $(#[$doc:meta])*
         $variant:ident $({
-            $( - $letter:ident $flag:ident: $flag_help:literal, )*
+            $( - $letter:tt $flag:ident: $flag_help:literal, )*
             $( $(#[$field_doc:meta])* $field:ident: $ty:ty = $arg:expr ),* $(,)?
         })? => $method:ident,
         names: [$($name:literal),+], usage: $usage:literal, summary: $summary:literal,
@@ -397,14 +397,23 @@ use ArgKind::{CommandName, LocalPath, RemotePath, Rights as RightsArg, User};
 // with its argument), the `Shell` method that runs it, then its table entry.
 commands! {
     /// LIST: list a remote folder (the current one by default), or the names in
-    /// a folder that match a pattern (`ls '*.txt'`).
+    /// a folder that match a pattern (`ls '*.txt'`). sftp's options: the long
+    /// form is the default here (`-l` is accepted), names starting with `.` are
+    /// hidden unless `-a`, as in sftp and ls.
     List {
+        -l long: "the long form: kind and rights, size, UTC time, name (the default)",
+        -1 names_only: "names only, one per line (wins over -l)",
+        -a all: "show names that start with a dot too (hidden by default)",
+        -h human: "sizes in KiB, MiB, GiB",
+        -t by_time: "newest first",
+        -S by_size: "largest first",
+        -r reverse: "reverse the order",
         /// The folder or file to list, or a pattern for names in one folder.
         path: Option<String> = optional(RemotePath),
     } => ls,
-    names: ["ls", "list", "dir"], usage: "ls [PATH|PATTERN]",
-    summary: "list a remote folder, or the names matching a pattern (*, ?, [abc]) in its last part",
-    example: "ls /shared/alice", repeats: false, changes_remote_names: false;
+    names: ["ls", "list", "dir"], usage: "ls [-1ahlrSt] [PATH|PATTERN]",
+    summary: "list a remote folder, or the names matching a pattern (*, ?, [abc]) in its last part; dot files with -a",
+    example: "ls -la /shared/alice", repeats: false, changes_remote_names: false;
 
     /// CWD: change the remote folder.
     ChangeDir {
@@ -440,25 +449,28 @@ commands! {
     names: ["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder",
     example: "rmdir old", repeats: false, changes_remote_names: true;
 
-    /// DELE: delete remote files, by name or pattern.
+    /// DELE: delete remote files, by name or pattern, and with `-r` folders
+    /// with everything in them.
     Delete {
-        -f force: "never ask before deleting several files",
+        -f force: "never ask before deleting several files or a folder",
+        -r recursive: "delete folders too, with everything in them",
         /// The files to delete, or patterns matching them.
         paths: Vec<String> = required(RemotePath, "a file"),
     } => rm,
-    names: ["rm", "dele", "delete"], usage: "rm [-f] PATH|PATTERN...",
-    summary: "delete remote files (the shell asks before a pattern deletes more than one)",
+    names: ["rm", "dele", "delete"], usage: "rm [-fr] PATH|PATTERN...",
+    summary: "delete remote files, or with -r folders and everything in them (the shell asks before a pattern deletes more than one file, and before each folder)",
     example: "rm '*.tmp'", repeats: true, changes_remote_names: true;
 
-    /// Rename or move a remote file or folder.
+    /// Rename or move a remote file or folder; with `-f` replace an existing file.
     Rename {
+        -f force: "replace an existing file of the new name",
         /// The current name.
         from: String = required(RemotePath, "the current name"),
         /// The new name.
         to: String = required(RemotePath, "the new name"),
     } => mv,
-    names: ["mv", "rename"], usage: "mv FROM TO",
-    summary: "rename or move a remote file or folder",
+    names: ["mv", "rename"], usage: "mv [-f] FROM TO",
+    summary: "rename or move a remote file or folder (-f replaces an existing file)",
     example: "mv draft.txt final.txt", repeats: false, changes_remote_names: true;
 
     /// RETR: download a file, or a whole folder with `-r`.
@@ -709,15 +721,56 @@ mod tests {
         }
     }
 
+    fn list(path: Option<&str>) -> ShellCommand {
+        ShellCommand::List {
+            long: false,
+            names_only: false,
+            all: false,
+            human: false,
+            by_time: false,
+            by_size: false,
+            reverse: false,
+            path: path.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn ls_takes_sftp_options_instead_of_paths() {
+        let ShellCommand::List {
+            long, all, path, ..
+        } = parse("ls -la")
+        else {
+            panic!("ls is List");
+        };
+        assert!(long && all);
+        assert_eq!(path, None);
+        assert_eq!(parse("ls -l -a"), parse("ls -al"));
+        assert!(
+            matches!(parse("ls -1 d"), ShellCommand::List { names_only: true, path: Some(p), .. } if p == "d")
+        );
+        assert!(matches!(
+            parse("dir -ltrh /x"),
+            ShellCommand::List {
+                long: true,
+                by_time: true,
+                reverse: true,
+                human: true,
+                by_size: false,
+                ..
+            }
+        ));
+        // A folder whose name starts with `-` after `--`.
+        assert_eq!(parse("ls -- -l"), list(Some("-l")));
+        assert!(matches!(
+            parse_line("ls -z").unwrap_err(),
+            ParseError::UnknownFlag { command: "ls", .. }
+        ));
+    }
+
     #[test]
     fn original_commands_work_in_any_case() {
-        assert_eq!(parse("LIST"), ShellCommand::List { path: None });
-        assert_eq!(
-            parse("list /a"),
-            ShellCommand::List {
-                path: Some("/a".into())
-            }
-        );
+        assert_eq!(parse("LIST"), list(None));
+        assert_eq!(parse("list /a"), list(Some("/a")));
         assert_eq!(parse("Cwd x"), ShellCommand::ChangeDir { path: "x".into() });
         assert_eq!(parse("CDUP"), ShellCommand::ChangeDirUp);
         assert_eq!(parse("PWD"), ShellCommand::PrintDir);
@@ -727,6 +780,7 @@ mod tests {
             parse("DELE f"),
             ShellCommand::Delete {
                 force: false,
+                recursive: false,
                 paths: vec!["f".into()]
             }
         );
@@ -916,6 +970,7 @@ mod tests {
             parse("rm -f '*.tmp'"),
             ShellCommand::Delete {
                 force: true,
+                recursive: false,
                 paths: vec!["*.tmp".into()]
             }
         );
@@ -928,6 +983,7 @@ mod tests {
             parse("rm -- -f"),
             ShellCommand::Delete {
                 force: false,
+                recursive: false,
                 paths: vec!["-f".into()]
             }
         );
@@ -958,8 +1014,20 @@ mod tests {
             ParseError::UnknownFlag { command: "put", ref flag, .. } if flag == "z"
         ));
         assert!(matches!(
-            parse_line("rm -r x").unwrap_err(),
+            parse_line("rm -x y").unwrap_err(),
             ParseError::UnknownFlag { command: "rm", .. }
+        ));
+        assert!(matches!(
+            parse("rm -rf x"),
+            ShellCommand::Delete {
+                force: true,
+                recursive: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse("mv -f a b"),
+            ShellCommand::Rename { force: true, .. }
         ));
         // Options alone are not the arguments a command needs.
         for line in ["get -r", "get -r --", "mget -p", "rm -f"] {

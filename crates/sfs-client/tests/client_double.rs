@@ -189,7 +189,8 @@ async fn a_certificate_for_another_name_is_refused() {
 #[tokio::test]
 async fn hostile_names_in_listings_and_shares_are_shown_escaped() {
     let mut fx = Fixture::new(hostile_state()).await;
-    let listing = fx.run("ls").await.unwrap();
+    // `-a`: the hostile `../../.bashrc` starts with a dot, hidden by default.
+    let listing = fx.run("ls -a").await.unwrap();
     assert!(!listing.contains('\x1b'), "{listing:?}");
     assert!(listing.contains("a\\x1b[2J"), "{listing}");
     assert!(listing.contains("../../.bashrc"), "{listing}");

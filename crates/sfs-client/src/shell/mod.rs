@@ -24,6 +24,7 @@ mod glob;
 mod listing;
 mod local_dir;
 mod quota;
+mod remove;
 mod resume;
 mod status;
 mod transfers;
@@ -184,11 +185,6 @@ impl<T: Transport> Shell<T> {
     /// `rmdir PATH`.
     pub(crate) async fn rmdir(&mut self, path: String) -> Result<(), ClientError> {
         self.expect_ok(Wire::Rmd { path }).await
-    }
-
-    /// `mv FROM TO`.
-    pub(crate) async fn mv(&mut self, from: String, to: String) -> Result<(), ClientError> {
-        self.expect_ok(Wire::Rename { from, to }).await
     }
 
     /// `share PATH USER RIGHTS`.

@@ -181,7 +181,7 @@ impl<T: Transport> Shell<T> {
 
     /// The remote entry at `path` (STAT), or `None` when the server has none
     /// to show: the transfer then gets the server's own answer.
-    async fn remote_entry(&mut self, path: &str) -> Result<Option<Entry>, ClientError> {
+    pub(super) async fn remote_entry(&mut self, path: &str) -> Result<Option<Entry>, ClientError> {
         match self
             .single(Wire::Stat {
                 path: path.to_owned(),
