@@ -428,7 +428,8 @@ async fn server_refusals_are_errors_and_local_failures_ask_nothing() {
     assert!(!fx.work().join("nothing-here.part").exists());
     let before = fx.state.lock().unwrap().log.len();
     let err = fx.run("put no-such-local-file").await.unwrap_err();
-    assert!(matches!(err, ClientError::Io { .. }), "{err}");
+    assert!(matches!(err, ClientError::NotAsTyped(_)), "{err}");
+    assert_eq!(err.to_string(), "no such local file no-such-local-file");
     assert_eq!(fx.state.lock().unwrap().log.len(), before, "nothing sent");
 }
 

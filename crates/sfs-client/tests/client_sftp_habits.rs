@@ -4,8 +4,9 @@
 //! form, local files checked before the server is asked, and batches (a file or
 //! piped commands) whose exit code says whether any command failed.
 
-use std::io::Write;
+use std::io::{Cursor, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod real_server;
@@ -13,6 +14,7 @@ mod real_server;
 use real_server::Server;
 use sfs_client::command::parse_line;
 use sfs_client::connection::{ClientError, ClientOptions};
+use sfs_client::repl::{run_batch, run_piped};
 use sfs_client::shell::Shell;
 use sfs_net::memory::{memory_pair, MemoryTransport};
 use sfs_server::context::SessionSettings;
@@ -336,4 +338,151 @@ async fn put_and_get_into_folders_as_sftp_does() {
     assert_eq!(fx.remote("docs/tree/f").as_deref(), Some("f"));
     fx.run("get -r docs/tree here").await.unwrap();
     assert_eq!(std::fs::read(fx.work().join("here/tree/f")).unwrap(), b"f");
+}
+
+/// A shell on a real server, on a runtime of its own: the batch runners block
+/// on the runtime they are given, as the binary's do.
+fn blocking_fixture() -> (tokio::runtime::Runtime, Fixture) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fx = runtime.block_on(Fixture::new());
+    (runtime, fx)
+}
+
+#[test]
+fn piped_commands_stop_at_the_first_failure_and_the_exit_code_says_so() {
+    let (runtime, mut fx) = blocking_fixture();
+    let commands = "mkdir a\n# a comment\n\nmkdir a\nmkdir b\n";
+    let code = run_piped(&runtime, &mut fx.shell, Cursor::new(commands), false);
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(fx.remote("a").is_some());
+    assert_eq!(fx.remote("b"), None, "the batch stopped at the failure");
+
+    // A line starting with `-` may fail; the exit code stays 0 if nothing else did.
+    let commands = "-mkdir a\r\nmkdir c\n";
+    let code = run_piped(&runtime, &mut fx.shell, Cursor::new(commands), false);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert!(fx.remote("c").is_some());
+
+    // --keep-going runs everything and still reports the failure.
+    let commands = "put no-such-file\nmkdir d\n";
+    let code = run_piped(&runtime, &mut fx.shell, Cursor::new(commands), true);
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(fx.remote("d").is_some());
+
+    // A parse error is a failure too, and `quit` ends the batch with success.
+    let code = run_piped(
+        &runtime,
+        &mut fx.shell,
+        Cursor::new("ls -z\nmkdir e\n"),
+        false,
+    );
+    assert_eq!(code, ExitCode::FAILURE);
+    assert_eq!(fx.remote("e"), None);
+    let code = run_piped(
+        &runtime,
+        &mut fx.shell,
+        Cursor::new("quit\nmkdir e\n"),
+        false,
+    );
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(fx.remote("e"), None);
+}
+
+#[test]
+fn batch_files_follow_the_same_rules() {
+    let (runtime, mut fx) = blocking_fixture();
+    let lines = |text: &str| text.lines().map(String::from).collect::<Vec<_>>();
+    let code = run_batch(
+        &runtime,
+        &mut fx.shell,
+        &lines("mkdir a\nmv a a\nmkdir b"),
+        false,
+    );
+    assert_eq!(code, ExitCode::FAILURE);
+    assert_eq!(fx.remote("b"), None);
+    let code = run_batch(
+        &runtime,
+        &mut fx.shell,
+        &lines("-rm nothing\nmkdir b"),
+        false,
+    );
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert!(fx.remote("b").is_some());
+}
+
+#[tokio::test]
+async fn mput_and_put_tell_a_missing_local_file_before_asking_the_server() {
+    let mut fx = Fixture::new().await;
+    std::fs::write(fx.work().join("here.txt"), b"here").unwrap();
+    for line in [
+        "put gone.txt",
+        "put gone.txt docs/",
+        "reput gone.txt",
+        "put -r gone.txt",
+    ] {
+        let err = fx.run(line).await.unwrap_err();
+        assert_eq!(err.to_string(), "no such local file gone.txt", "{line}");
+    }
+    // mput: the missing name is told, the others still go.
+    let err = fx.run("mput here.txt gone.txt").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 item(s) not done: no such local file gone.txt"
+    );
+    assert_eq!(fx.remote("here.txt").as_deref(), Some("here"));
+    // Nothing of the missing file reached the server's log.
+    let log = std::fs::read_to_string(fx.server.dir.path().join("server.log")).unwrap();
+    assert!(!log.contains("gone.txt"), "{log}");
+}
+
+/// The binary checks a one-shot command's local names before it reads the CA
+/// certificate, connects or logs in: with a CA file that does not exist and no
+/// server, the local problem is what it says.
+#[test]
+fn one_shot_commands_tell_a_missing_local_file_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("here.txt"), b"x").unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfs"))
+            .current_dir(dir.path())
+            .args([
+                "--peer",
+                "192.0.2.1",
+                "--ca",
+                "no-such-ca.pem",
+                "--user",
+                "alice",
+            ])
+            .args(args)
+            .env("SFS_PASSWORD", "x")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    for args in [
+        &["put", "gone.txt"][..],
+        &["put", "gone.txt", "docs/"],
+        &["reput", "gone.txt"],
+        &["mput", "here.txt", "gone.txt"],
+    ] {
+        assert_eq!(
+            run(args),
+            (Some(1), "sfs: no such local file gone.txt\n".to_owned()),
+            "{args:?}"
+        );
+    }
+    let (code, stderr) = run(&["get", "a.txt", "nowhere/"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with("sfs: no such local folder ") && stderr.ends_with("nowhere/\n"),
+        "{stderr}"
+    );
+    // A good local name goes on to the connection (and here fails at the CA).
+    let (code, stderr) = run(&["put", "here.txt"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no-such-ca.pem"), "{stderr}");
 }

@@ -23,6 +23,7 @@ use crate::display::escape;
 mod glob;
 mod listing;
 mod local_dir;
+mod preflight;
 mod quota;
 mod remove;
 mod resume;
@@ -32,6 +33,7 @@ mod tree;
 
 use listing::listing;
 pub use listing::{format_entry, human_bytes};
+pub use preflight::check_local_names;
 
 /// What the caller does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use sfs_proto::control::{Command as Wire, Entry, EntryKind, ErrorCode, Reply};
 
 use super::glob::{is_pattern, local_glob, no_match, unescape};
 use super::local_dir::expand_home;
+use super::preflight::upload_source;
 use super::tree::{DownloadPlan, UploadPlan};
 use super::Shell;
 use crate::connection::{hex, ClientError, TransferDone, TransferSpec};
@@ -107,6 +108,7 @@ impl<T: Transport> Shell<T> {
         local: String,
         remote: Option<String>,
     ) -> Result<(), ClientError> {
+        upload_source(&self.local_dir, &local, recursive)?;
         let local_path = self.local_dir.join(expand_home(&local));
         if recursive && local_path.is_dir() {
             let root = self.upload_tree_root(&local_path, remote).await?;
@@ -152,7 +154,13 @@ impl<T: Transport> Shell<T> {
                 }
                 found
             } else {
-                vec![self.local_dir.join(expand_home(&unescape(&local)))]
+                let plain = unescape(&local);
+                // Told first, and the other names still go.
+                if let Err(err) = upload_source(&self.local_dir, &plain, true) {
+                    plan.problems.push(err.to_string());
+                    continue;
+                }
+                vec![self.local_dir.join(expand_home(&plain))]
             };
             for path in paths {
                 let remote = match safe_file_name(&path.to_string_lossy()) {
