@@ -486,3 +486,85 @@ fn one_shot_commands_tell_a_missing_local_file_before_connecting() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("no-such-ca.pem"), "{stderr}");
 }
+
+#[tokio::test]
+async fn get_and_put_of_a_pattern_go_into_a_folder_as_in_sftp() {
+    let mut fx = Fixture::new().await;
+    for name in ["a.log", "b.log", "c.txt"] {
+        std::fs::write(fx.home().join(name), name).unwrap();
+        std::fs::write(fx.work().join(name), format!("local {name}")).unwrap();
+    }
+    std::fs::create_dir(fx.work().join("logs")).unwrap();
+    std::fs::create_dir(fx.home().join("up")).unwrap();
+
+    // sftp's `get '*.log' logs/` (its mget is the same command).
+    fx.run("get '*.log' logs/").await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.work().join("logs/a.log")).unwrap(),
+        b"a.log"
+    );
+    assert_eq!(
+        std::fs::read(fx.work().join("logs/b.log")).unwrap(),
+        b"b.log"
+    );
+    // Several matches and a target that is not a folder: nothing moves.
+    let err = fx.run("get '*.log' one.log").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "*.log matches 2 names, and one.log is not a folder: name a folder to put them in"
+    );
+    assert!(!fx.work().join("one.log").exists());
+    // One match may be renamed, as a plain name.
+    fx.run("get '*.txt' renamed.txt").await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.work().join("renamed.txt")).unwrap(),
+        b"c.txt"
+    );
+
+    // `put '*.log' up` (an existing remote folder) and `put '*.log' up/`.
+    fx.run("put '*.log' up").await.unwrap();
+    assert_eq!(fx.remote("up/a.log").as_deref(), Some("local a.log"));
+    assert_eq!(fx.remote("up/b.log").as_deref(), Some("local b.log"));
+    let err = fx.run("put '*.log' single").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "*.log matches 2 names, and single is not a folder: name a folder to put them in"
+    );
+    assert_eq!(fx.remote("single"), None);
+    fx.run("put 'c.*' one.txt").await.unwrap();
+    assert_eq!(fx.remote("one.txt").as_deref(), Some("local c.txt"));
+    let err = fx.run("put '*.none'").await.unwrap_err();
+    assert_eq!(err.to_string(), "1 item(s) not done: no match for *.none");
+}
+
+#[tokio::test]
+async fn mget_and_mput_take_a_target_folder_with_o() {
+    let mut fx = Fixture::new().await;
+    std::fs::write(fx.home().join("a"), b"ra").unwrap();
+    std::fs::write(fx.home().join("b"), b"rb").unwrap();
+    std::fs::write(fx.work().join("x"), b"lx").unwrap();
+    std::fs::write(fx.work().join("y"), b"ly").unwrap();
+    std::fs::create_dir(fx.work().join("down")).unwrap();
+    std::fs::create_dir(fx.home().join("up")).unwrap();
+
+    fx.run("mget -O down a b").await.unwrap();
+    assert_eq!(std::fs::read(fx.work().join("down/a")).unwrap(), b"ra");
+    assert_eq!(std::fs::read(fx.work().join("down/b")).unwrap(), b"rb");
+    assert!(!fx.work().join("a").exists());
+    let err = fx.run("mget -O nowhere a").await.unwrap_err();
+    assert_eq!(err.to_string(), "no such local folder nowhere");
+
+    fx.run("mput -O up x y").await.unwrap();
+    assert_eq!(fx.remote("up/x").as_deref(), Some("lx"));
+    assert_eq!(fx.remote("up/y").as_deref(), Some("ly"));
+    assert_eq!(fx.remote("x"), None);
+    let err = fx.run("mput -O nowhere x").await.unwrap_err();
+    assert_eq!(err.to_string(), "no such remote folder nowhere");
+    // Whole folders with -r land inside the target too.
+    std::fs::create_dir(fx.work().join("tree")).unwrap();
+    std::fs::write(fx.work().join("tree/f"), b"f").unwrap();
+    fx.run("mput -r -O up tree").await.unwrap();
+    assert_eq!(fx.remote("up/tree/f").as_deref(), Some("f"));
+    fx.run("mget -rO down up/tree").await.unwrap();
+    assert_eq!(std::fs::read(fx.work().join("down/tree/f")).unwrap(), b"f");
+}

@@ -1,6 +1,7 @@
 //! Local names checked before anything is asked of the server: a local file to
-//! upload that is not there, a folder given to `put` without `-r`, or a local
-//! folder named with a trailing `/` that does not exist. The shell checks them
+//! upload that is not there (or a pattern that matches none), a folder given to
+//! `put` without `-r`, or a local folder to download into (named with a trailing
+//! `/`, or `mget -O`) that does not exist. The shell checks them
 //! first in each command, and the binary checks a one-shot command's before it
 //! connects and logs in, so a typo costs no login. Batch lines are checked as
 //! each runs (an earlier line may make the file, or `lcd` elsewhere).
@@ -14,7 +15,7 @@ use super::local_io;
 use crate::command::ShellCommand;
 use crate::connection::ClientError;
 use crate::display::escape;
-use crate::local::download_destination;
+use crate::local::{download_destination, LocalPathError};
 
 /// Checks the local names `command` reads or writes into, relative to `cwd`.
 ///
@@ -28,22 +29,22 @@ pub fn check_local_names(command: &ShellCommand, cwd: &Path) -> Result<(), Clien
     match command {
         ShellCommand::Put {
             recursive, local, ..
-        } => upload_source(cwd, local, *recursive),
+        } if !is_pattern(local) => upload_source(cwd, local, *recursive),
+        ShellCommand::Put { local, .. } => pattern_source(cwd, local),
         ShellCommand::Reput { local, .. } => upload_source(cwd, local, false),
         ShellCommand::PutMany { locals, .. } => locals.iter().try_for_each(|local| {
-            if !is_pattern(local) {
+            if is_pattern(local) {
+                pattern_source(cwd, local)
+            } else {
                 // A folder without -r is skipped with a message, not refused.
-                return upload_source(cwd, &unescape(local), true);
+                upload_source(cwd, &unescape(local), true)
             }
-            let found = local_glob(&expand_home(local).to_string_lossy(), cwd)?;
-            if found.is_empty() {
-                return Err(ClientError::NotAsTyped(format!(
-                    "no match for {}",
-                    escape(local)
-                )));
-            }
-            Ok(())
         }),
+        ShellCommand::GetMany {
+            into: Some(dir), ..
+        } if !cwd.join(expand_home(dir)).is_dir() => {
+            Err(LocalPathError::NoSuchFolder(escape(dir).into_owned()).into())
+        }
         ShellCommand::Get {
             remote,
             local: Some(local),
@@ -58,6 +59,17 @@ pub fn check_local_names(command: &ShellCommand, cwd: &Path) -> Result<(), Clien
         }
         _ => Ok(()),
     }
+}
+
+/// Checks that the local pattern `pattern` matches something.
+fn pattern_source(cwd: &Path, pattern: &str) -> Result<(), ClientError> {
+    if local_glob(&expand_home(pattern).to_string_lossy(), cwd)?.is_empty() {
+        return Err(ClientError::NotAsTyped(format!(
+            "no match for {}",
+            escape(pattern)
+        )));
+    }
+    Ok(())
 }
 
 /// Checks that `local` (as typed, relative to `cwd`) is a file to upload, or
