@@ -275,6 +275,28 @@ async fn rm_r_without_a_question_in_batch_and_with_patterns() {
     for gone in ["tree", "tree2", "treefile"] {
         assert_eq!(fx.remote(gone), None, "{gone}");
     }
+    // Never the whole home or /shared, however named (a whole home under
+    // /shared, which only an admin reaches, is refused as well: unit-tested).
+    std::fs::write(fx.home().join("top"), b"t").unwrap();
+    fx.run("mkdir sub").await.unwrap();
+    fx.run("cd sub").await.unwrap();
+    for line in ["rm -rf /", "rm -rf ..", "rm -rf ../shared"] {
+        let err = fx.run(line).await.unwrap_err();
+        assert!(
+            err.to_string().contains("rm -r does not delete"),
+            "{line}: {err}"
+        );
+    }
+    fx.run("cd /").await.unwrap();
+    assert_eq!(fx.remote("top").as_deref(), Some("t"));
+    // A pattern at the top matches the real folders; /shared is refused by name.
+    let err = fx.run("rm -rf '*'").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 item(s) not done: rm -r does not delete /shared (other users' files): name a folder in it"
+    );
+    assert_eq!(fx.remote("top"), None);
+    assert_eq!(fx.remote("sub"), None);
     // A pattern without -r skips folders, saying how to delete them.
     make_remote_tree(&fx);
     let err = fx.run("rm 'tr*'").await.unwrap_err();

@@ -6,7 +6,10 @@
 //! (a link is deleted, never followed), then removes the folders deepest first.
 //! In the interactive shell it first asks `delete folder X and everything in it
 //! (N files, M folders)?`, unless `-f`; batch files and one-shot commands never
-//! ask, as sftp's batch mode does not.
+//! ask, as sftp's batch mode does not. It never takes a whole tree that holds
+//! more than a folder of files: the home itself (`rm -r /`, `rm -r .` at the
+//! top), `/shared`, or a whole home under it (`/shared/OWNER`); paths are made
+//! absolute from the remote folder first, so `..` cannot hide them.
 
 use sfs_net::Transport;
 use sfs_proto::control::{Command as Wire, EntryKind, ErrorCode};
@@ -100,30 +103,37 @@ impl<T: Transport> Shell<T> {
                 Err(err) => return Err(err),
             }
         }
-        for folder in folders {
-            self.remove_tree(&folder, force, &mut problems).await?;
+        for shown in folders {
+            let folder = absolute(&self.remote_dir, &shown);
+            if let Some(refusal) = whole_tree_refusal(&folder) {
+                problems.push(refusal);
+                continue;
+            }
+            self.remove_tree(&folder, &shown, force, &mut problems)
+                .await?;
         }
         incomplete(problems)
     }
 
-    /// Deletes the remote folder `folder` with everything in it, after asking
-    /// (in the interactive shell, without `force`). What cannot be deleted is
-    /// added to `problems` and the rest goes on.
+    /// Deletes the remote folder `folder` (absolute) with everything in it,
+    /// after asking about it as `shown` (in the interactive shell, without
+    /// `force`). What cannot be deleted is added to `problems` and the rest goes on.
     async fn remove_tree(
         &mut self,
         folder: &str,
+        shown: &str,
         force: bool,
         problems: &mut Vec<String>,
     ) -> Result<(), ClientError> {
         let mut plan = self.plan_removal(folder).await?;
         let question = format!(
             "delete folder {} and everything in it ({} files, {} folders)?",
-            escape(folder),
+            escape(shown),
             plan.files.len(),
             plan.dirs.len().saturating_sub(1)
         );
         if !force && !self.confirm(&question) {
-            problems.push(format!("kept {}", escape(folder)));
+            problems.push(format!("kept {}", escape(shown)));
             return Ok(());
         }
         let deletes = plan
@@ -189,6 +199,8 @@ impl<T: Transport> Shell<T> {
                     {
                         plan.problems
                             .push(format!("skipping {}: not a plain name", escape(&full)));
+                    } else if full == SHARED {
+                        // Other users' files, not this folder's: never walked.
                     } else if entry.kind == EntryKind::Dir {
                         next.push(full);
                     } else {
@@ -245,10 +257,78 @@ impl<T: Transport> Shell<T> {
     }
 }
 
+/// The folder at the top of every home that shows other users' files.
+const SHARED: &str = "/shared";
+
+/// `path` as an absolute remote path, from the remote folder `cwd`, with `.`
+/// and `..` resolved as the server does (`..` never climbs above `/`).
+fn absolute(cwd: &str, path: &str) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let start = if path.starts_with('/') { "" } else { cwd };
+    for name in start.split('/').chain(path.split('/')) {
+        match name {
+            "" | "." => {}
+            ".." => {
+                names.pop();
+            }
+            name => names.push(name),
+        }
+    }
+    format!("/{}", names.join("/"))
+}
+
+/// Why `rm -r` refuses a whole tree: the home itself, `/shared`, or a whole
+/// home under it; each would reach far more than one folder of files.
+fn whole_tree_refusal(folder: &str) -> Option<String> {
+    if folder == "/" {
+        return Some("rm -r does not delete your whole home: name the folders in it".into());
+    }
+    if folder == SHARED {
+        return Some(
+            "rm -r does not delete /shared (other users' files): name a folder in it".into(),
+        );
+    }
+    folder
+        .strip_prefix("/shared/")
+        .filter(|owner| !owner.contains('/'))
+        .map(|owner| {
+            format!(
+                "rm -r does not delete {} (all of {}'s files you reach): name a folder in it",
+                escape(folder),
+                escape(owner)
+            )
+        })
+}
+
 /// What `rm` says of a folder it was not asked to delete.
 fn folder_hint(path: &str) -> String {
     format!(
         "{} is a folder: use rm -r to delete it with everything in it (or rmdir if it is empty)",
         escape(path)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_against_the_remote_folder() {
+        assert_eq!(absolute("/", "a"), "/a");
+        assert_eq!(absolute("/x/y", "a/./b"), "/x/y/a/b");
+        assert_eq!(absolute("/x/y", "../a"), "/x/a");
+        assert_eq!(absolute("/x", "../../.."), "/");
+        assert_eq!(absolute("/x", "/abs/"), "/abs");
+        assert_eq!(absolute("/", "."), "/");
+    }
+
+    #[test]
+    fn whole_homes_and_shared_are_never_removed_as_trees() {
+        for folder in ["/", "/shared", "/shared/bob"] {
+            assert!(whole_tree_refusal(folder).is_some(), "{folder}");
+        }
+        for folder in ["/a", "/shared/bob/old", "/a/shared"] {
+            assert_eq!(whole_tree_refusal(folder), None, "{folder}");
+        }
+    }
 }
