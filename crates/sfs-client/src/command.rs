@@ -210,6 +210,21 @@ impl CommandSpec {
         }
     }
 
+    /// How many of `words` (those after the command's name) are options and
+    /// their values (`-O DIR` is two), so completion knows which argument the
+    /// next word is.
+    pub fn option_words(&self, words: &[&str]) -> usize {
+        let owned: Vec<String> = words.iter().map(|word| (*word).to_owned()).collect();
+        match self.split_flags(&owned) {
+            Ok((_, rest)) => owned.len() - rest.len(),
+            // An option not finished or not known: the words that look like options.
+            Err(_) => words
+                .iter()
+                .take_while(|w| !self.flags.is_empty() && w.starts_with('-') && **w != "-")
+                .count(),
+        }
+    }
+
     /// Checks the number of arguments against the usage; the one place every
     /// "missing" and "too many" error comes from.
     fn check(&self, args: &[String]) -> Result<(), ParseError> {
@@ -990,6 +1005,11 @@ mod tests {
                 usage: "mget [-crp] [-O DIR] REMOTE|PATTERN..."
             }
         );
+        let mget = find_command("mget").unwrap();
+        assert_eq!(mget.option_words(&["-O", "logs", "a"]), 2);
+        assert_eq!(mget.option_words(&["-rOlogs", "a"]), 1);
+        assert_eq!(mget.option_words(&["-r", "a", "-p"]), 1);
+        assert_eq!(find_command("mkdir").unwrap().option_words(&["-x"]), 0);
         assert!(matches!(
             parse_line("mget -O logs").unwrap_err(),
             ParseError::MissingArgument {

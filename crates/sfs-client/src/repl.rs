@@ -269,12 +269,9 @@ impl Completer for ShellHelper {
             return Ok((word_start, matching(&command_names(), word)));
         }
         let kind = find_command(first_word).and_then(|spec| {
-            // Options (`get -r`) are not arguments: count the words after them.
-            let options = before[..word_start]
-                .split_whitespace()
-                .skip(1)
-                .take_while(|w| !spec.flags.is_empty() && w.starts_with('-') && *w != "-")
-                .count();
+            // Options (`get -r`, `mget -O DIR`) are not arguments: count the words after them.
+            let words: Vec<&str> = before[..word_start].split_whitespace().skip(1).collect();
+            let options = spec.option_words(&words);
             spec.arg_kind(words_before - 1 - options)
         });
         match kind {
