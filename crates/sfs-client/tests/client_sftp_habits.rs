@@ -358,6 +358,15 @@ async fn put_and_get_into_folders_as_sftp_does() {
     std::fs::write(fx.work().join("tree/f"), b"f").unwrap();
     fx.run("put -r tree docs").await.unwrap();
     assert_eq!(fx.remote("docs/tree/f").as_deref(), Some("f"));
+    let err = fx.run("put -r tree missing/").await.unwrap_err();
+    assert_eq!(err.to_string(), "no such remote folder missing");
+    assert_eq!(fx.remote("missing"), None);
+    fx.run("put -r tree docs/").await.unwrap();
+    let err = fx.run("get -r docs/tree nowhere/").await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("no such local folder "),
+        "{err}"
+    );
     fx.run("get -r docs/tree here").await.unwrap();
     assert_eq!(std::fs::read(fx.work().join("here/tree/f")).unwrap(), b"f");
 }

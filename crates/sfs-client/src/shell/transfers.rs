@@ -297,6 +297,16 @@ impl<T: Transport> Shell<T> {
         let Some(remote) = remote else {
             return Ok(name);
         };
+        if remote.ends_with('/') {
+            // `put -r DIR missing/`: said as for a file, not as a failed MKD.
+            let folder = match remote.trim_end_matches('/') {
+                "" => "/",
+                folder => folder,
+            };
+            if !self.names_remote_folder(Some(folder)).await? {
+                return Err(ClientError::NoRemoteFolder(folder.to_owned()));
+            }
+        }
         let into = remote.ends_with('/')
             || self
                 .remote_entry(&remote)
