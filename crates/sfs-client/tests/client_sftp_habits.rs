@@ -4,39 +4,20 @@
 //! form, local files checked before the server is asked, and batches (a file or
 //! piped commands) whose exit code says whether any command failed.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod real_server;
 
-use real_server::Server;
+use real_server::{Captured, Server};
 use sfs_client::command::parse_line;
 use sfs_client::connection::{ClientError, ClientOptions};
 use sfs_client::repl::{run_batch, run_piped};
 use sfs_client::shell::Shell;
 use sfs_net::memory::{memory_pair, MemoryTransport};
 use sfs_server::context::SessionSettings;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn take(&self) -> String {
-        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
-    }
-}
 
 /// A real server for alice, and a shell on it working in `<dir>/work`.
 struct Fixture {
