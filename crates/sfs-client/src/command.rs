@@ -158,13 +158,16 @@ const fn optional(kind: ArgKind) -> ArgSpec {
     }
 }
 
-/// One option of a command: a letter after `-`, as in sftp (`get -r -p`, `get -rp`).
+/// One option of a command: a letter after `-`, as in sftp (`get -r -p`, `get -rp`),
+/// some with a value (`mget -O DIR`, `-ODIR`), as in lftp.
 #[derive(Debug)]
 pub struct FlagSpec {
     /// The letter (`"r"`).
     pub letter: &'static str,
     /// What it does, for `help`.
     pub help: &'static str,
+    /// The name of its value in the usage (`"DIR"`), for an option that takes one.
+    pub value: Option<&'static str>,
 }
 
 /// Everything about one command: its names, help, arguments and how its words
@@ -207,6 +210,21 @@ impl CommandSpec {
         }
     }
 
+    /// How many of `words` (those after the command's name) are options and
+    /// their values (`-O DIR` is two), so completion knows which argument the
+    /// next word is.
+    pub fn option_words(&self, words: &[&str]) -> usize {
+        let owned: Vec<String> = words.iter().map(|word| (*word).to_owned()).collect();
+        match self.split_flags(&owned) {
+            Ok((_, rest)) => owned.len() - rest.len(),
+            // An option not finished or not known: the words that look like options.
+            Err(_) => words
+                .iter()
+                .take_while(|w| !self.flags.is_empty() && w.starts_with('-') && **w != "-")
+                .count(),
+        }
+    }
+
     /// Checks the number of arguments against the usage; the one place every
     /// "missing" and "too many" error comes from.
     fn check(&self, args: &[String]) -> Result<(), ParseError> {
@@ -234,54 +252,115 @@ impl CommandSpec {
 
     /// Splits the options off the front of `words`: each word that starts with
     /// `-` (not `-` alone) holds one or more of this command's letters, until
-    /// the first other word or `--`. A command without options takes every word
-    /// as an argument, as before options existed.
-    fn split_flags<'w>(&self, words: &'w [String]) -> Result<(String, &'w [String]), ParseError> {
-        let mut letters = String::new();
+    /// the first other word or `--`. An option with a value takes the rest of
+    /// its word (`-ODIR`) or else the next word (`-O DIR`). A command without
+    /// options takes every word as an argument, as before options existed.
+    fn split_flags<'w>(&self, words: &'w [String]) -> Result<(Options, &'w [String]), ParseError> {
+        let mut options = Options::default();
         if self.flags.is_empty() {
-            return Ok((letters, words));
+            return Ok((options, words));
         }
         let mut rest = words;
         while let Some((word, after)) = rest.split_first() {
             if word == "--" {
-                return Ok((letters, after));
+                return Ok((options, after));
             }
             let Some(given) = word.strip_prefix('-').filter(|given| !given.is_empty()) else {
                 break;
             };
-            for letter in given.chars() {
-                let known = self
+            rest = after;
+            for (at, letter) in given.char_indices() {
+                let flag = self
                     .flags
                     .iter()
-                    .any(|flag| flag.letter.chars().eq(std::iter::once(letter)));
-                if !known {
-                    return Err(ParseError::UnknownFlag {
+                    .find(|flag| flag.letter.chars().eq(std::iter::once(letter)))
+                    .ok_or_else(|| ParseError::UnknownFlag {
                         command: self.names[0],
                         flag: letter.to_string(),
                         usage: self.usage,
-                    });
-                }
-                letters.push(letter);
+                    })?;
+                let Some(what) = flag.value else {
+                    options.letters.push(letter);
+                    continue;
+                };
+                let attached = &given[at + letter.len_utf8()..];
+                let value = if attached.is_empty() {
+                    let (next, after) = rest.split_first().ok_or(ParseError::MissingArgument {
+                        command: self.names[0],
+                        missing: what,
+                        usage: self.usage,
+                    })?;
+                    rest = after;
+                    next.clone()
+                } else {
+                    attached.to_owned()
+                };
+                options.values.push((letter, value));
+                break;
             }
-            rest = after;
         }
-        Ok((letters, rest))
+        Ok((options, rest))
     }
 }
 
+/// The options given to one command.
+#[derive(Debug, Default)]
+struct Options {
+    /// The letters of options without a value.
+    letters: String,
+    /// Each option with a value, and its value, in the order given.
+    values: Vec<(char, String)>,
+}
+
 /// The arguments of one command, already checked against its [`CommandSpec`],
-/// taken in order by the fields of its variant, and the option letters given.
+/// taken in order by the fields of its variant, and the options given.
 #[derive(Debug)]
 struct Args<'a> {
     words: std::slice::Iter<'a, String>,
-    letters: String,
+    options: Options,
 }
 
 impl Args<'_> {
     /// Whether the option `letter` was given.
     fn flag(&self, letter: &str) -> bool {
-        self.letters.contains(letter)
+        self.options.letters.contains(letter)
     }
+
+    /// The value of the option `letter`, the last one when it was given twice.
+    fn value(&self, letter: &str) -> Option<String> {
+        self.options
+            .values
+            .iter()
+            .rev()
+            .find(|(given, _)| letter.chars().eq(std::iter::once(*given)))
+            .map(|(_, value)| value.clone())
+    }
+}
+
+/// The field type of an option: `bool`, or `Option<String>` for one with a value.
+macro_rules! option_type {
+    () => { bool };
+    ($value:literal) => { Option<String> };
+}
+
+/// The name of an option's value in [`FlagSpec::value`].
+macro_rules! option_name {
+    () => {
+        None
+    };
+    ($value:literal) => {
+        Some($value)
+    };
+}
+
+/// Reads an option's field from the [`Args`].
+macro_rules! option_value {
+    ($args:ident, $letter:tt) => {
+        $args.flag(stringify!($letter))
+    };
+    ($args:ident, $letter:tt, $value:literal) => {
+        $args.value(stringify!($letter))
+    };
 }
 
 /// How a field of a [`ShellCommand`] variant is made from the next argument(s).
@@ -325,7 +404,7 @@ macro_rules! commands {
     ($(
         $(#[$doc:meta])*
         $variant:ident $({
-            $( - $letter:ident $flag:ident: $flag_help:literal, )*
+            $( - $letter:tt $flag:ident $(= $value:literal)?: $flag_help:literal, )*
             $( $(#[$field_doc:meta])* $field:ident: $ty:ty = $arg:expr ),* $(,)?
         })? => $method:ident,
         names: [$($name:literal),+], usage: $usage:literal, summary: $summary:literal,
@@ -338,7 +417,7 @@ macro_rules! commands {
             $(
                 $(#[$doc])*
                 $variant $({
-                    $( #[doc = $flag_help] $flag: bool, )*
+                    $( #[doc = $flag_help] $flag: option_type!($($value)?), )*
                     $( $(#[$field_doc])* $field: $ty ),*
                 })?,
             )*
@@ -351,14 +430,18 @@ macro_rules! commands {
                 usage: $usage,
                 summary: $summary,
                 example: $example,
-                flags: &[$($( FlagSpec { letter: stringify!($letter), help: $flag_help }, )*)?],
+                flags: &[$($( FlagSpec {
+                    letter: stringify!($letter),
+                    help: $flag_help,
+                    value: option_name!($($value)?),
+                }, )*)?],
                 args: &[$($($arg),*)?],
                 repeats: $repeats,
                 changes_remote_names: $changes,
                 // Fields initialise in order, each taking its argument(s).
                 build: |#[allow(unused_mut, unused_variables)] mut args| {
                     Ok(ShellCommand::$variant $({
-                        $( $flag: args.flag(stringify!($letter)), )*
+                        $( $flag: option_value!(args, $letter $(, $value)?), )*
                         $( $field: FromArgs::from_args(&mut args)? ),*
                     })?)
                 },
@@ -397,14 +480,23 @@ use ArgKind::{CommandName, LocalPath, RemotePath, Rights as RightsArg, User};
 // with its argument), the `Shell` method that runs it, then its table entry.
 commands! {
     /// LIST: list a remote folder (the current one by default), or the names in
-    /// a folder that match a pattern (`ls '*.txt'`).
+    /// a folder that match a pattern (`ls '*.txt'`). sftp's options: the long
+    /// form is the default here (`-l` is accepted), names starting with `.` are
+    /// hidden unless `-a`, as in sftp and ls.
     List {
+        -l long: "the long form: kind and rights, size, UTC time, name (the default)",
+        -1 names_only: "names only, one per line (wins over -l)",
+        -a all: "show names that start with a dot too (hidden by default)",
+        -h human: "sizes in KiB, MiB, GiB",
+        -t by_time: "newest first",
+        -S by_size: "largest first",
+        -r reverse: "reverse the order",
         /// The folder or file to list, or a pattern for names in one folder.
         path: Option<String> = optional(RemotePath),
     } => ls,
-    names: ["ls", "list", "dir"], usage: "ls [PATH|PATTERN]",
-    summary: "list a remote folder, or the names matching a pattern (*, ?, [abc]) in its last part",
-    example: "ls /shared/alice", repeats: false, changes_remote_names: false;
+    names: ["ls", "list", "dir"], usage: "ls [-1ahlrSt] [PATH|PATTERN]",
+    summary: "list a remote folder, or the names matching a pattern (*, ?, [abc]) in its last part; dot files with -a",
+    example: "ls -la /shared/alice", repeats: false, changes_remote_names: false;
 
     /// CWD: change the remote folder.
     ChangeDir {
@@ -440,25 +532,28 @@ commands! {
     names: ["rmdir", "rmd"], usage: "rmdir PATH", summary: "remove an empty remote folder",
     example: "rmdir old", repeats: false, changes_remote_names: true;
 
-    /// DELE: delete remote files, by name or pattern.
+    /// DELE: delete remote files, by name or pattern, and with `-r` folders
+    /// with everything in them.
     Delete {
-        -f force: "never ask before deleting several files",
+        -f force: "never ask before deleting several files or a folder",
+        -r recursive: "delete folders too, with everything in them",
         /// The files to delete, or patterns matching them.
         paths: Vec<String> = required(RemotePath, "a file"),
     } => rm,
-    names: ["rm", "dele", "delete"], usage: "rm [-f] PATH|PATTERN...",
-    summary: "delete remote files (the shell asks before a pattern deletes more than one)",
+    names: ["rm", "dele", "delete"], usage: "rm [-fr] PATH|PATTERN...",
+    summary: "delete remote files, or with -r folders and everything in them (the shell asks before a pattern deletes more than one file, and before each folder)",
     example: "rm '*.tmp'", repeats: true, changes_remote_names: true;
 
-    /// Rename or move a remote file or folder.
+    /// Rename or move a remote file or folder; with `-f` replace an existing file.
     Rename {
+        -f force: "replace an existing file of the new name",
         /// The current name.
         from: String = required(RemotePath, "the current name"),
         /// The new name.
         to: String = required(RemotePath, "the new name"),
     } => mv,
-    names: ["mv", "rename"], usage: "mv FROM TO",
-    summary: "rename or move a remote file or folder",
+    names: ["mv", "rename"], usage: "mv [-f] FROM TO",
+    summary: "rename or move a remote file or folder (-f replaces an existing file)",
     example: "mv draft.txt final.txt", repeats: false, changes_remote_names: true;
 
     /// RETR: download a file, or a whole folder with `-r`.
@@ -472,7 +567,7 @@ commands! {
         local: Option<String> = optional(LocalPath),
     } => get,
     names: ["get", "retr"], usage: "get [-crp] REMOTE [LOCAL]",
-    summary: "download a file or, with -r, a folder (to LOCAL, or to its own name here)",
+    summary: "download a file or, with -r, a folder (to LOCAL, into LOCAL if it is a folder, or to its own name here); a pattern downloads every match, as sftp's get",
     example: "get report.pdf ~/Downloads/report.pdf", repeats: false, changes_remote_names: false;
 
     /// STOR: upload a file, or a whole folder with `-r`.
@@ -486,7 +581,7 @@ commands! {
         remote: Option<String> = optional(RemotePath),
     } => put,
     names: ["put", "stor"], usage: "put [-crp] LOCAL [REMOTE]",
-    summary: "upload a file or, with -r, a folder (to REMOTE, or to its own name there)",
+    summary: "upload a file or, with -r, a folder (to REMOTE, into REMOTE if it is a folder, or to its own name there); a pattern uploads every match, as sftp's put",
     example: "put notes.txt backup/notes.txt", repeats: false, changes_remote_names: true;
 
     /// Continue an interrupted download from its `.part`.
@@ -516,11 +611,12 @@ commands! {
         -c resume: "continue partial downloads (their .part) instead of starting again",
         -r recursive: "download the folders that match too, with everything in them",
         -p preserve: "keep the files' modification times",
+        -O into = "DIR": "download into the local folder DIR instead of the current one (as lftp's mget -O)",
         /// The remote files, or patterns matching them.
         remotes: Vec<String> = required(RemotePath, "a remote file"),
     } => mget,
-    names: ["mget"], usage: "mget [-crp] REMOTE|PATTERN...",
-    summary: "download several files at once, in parallel, into the local folder (patterns: *, ?, [abc] in the last part)",
+    names: ["mget"], usage: "mget [-crp] [-O DIR] REMOTE|PATTERN...",
+    summary: "download several files at once, in parallel, into the local folder or DIR (patterns: *, ?, [abc] in the last part)",
     example: "mget '*.log' a.iso", repeats: true, changes_remote_names: false;
 
     /// Upload several files at once, in parallel, into the remote folder.
@@ -528,11 +624,12 @@ commands! {
         -c resume: "continue partial uploads the server kept instead of starting again",
         -r recursive: "upload the folders that match too, with everything in them",
         -p preserve: "keep the files' modification times",
+        -O into = "DIR": "upload into the remote folder DIR instead of the current one (as lftp's mput -O)",
         /// The local files, or patterns matching them.
         locals: Vec<String> = required(LocalPath, "a local file"),
     } => mput,
-    names: ["mput"], usage: "mput [-crp] LOCAL|PATTERN...",
-    summary: "upload several files at once, in parallel, into the remote folder (patterns: *, ?, [abc])",
+    names: ["mput"], usage: "mput [-crp] [-O DIR] LOCAL|PATTERN...",
+    summary: "upload several files at once, in parallel, into the remote folder or DIR (patterns: *, ?, [abc])",
     example: "mput 'data/*.csv' a.iso", repeats: true, changes_remote_names: true;
 
     /// The size of a remote file.
@@ -683,11 +780,11 @@ pub fn parse_words(words: &[String]) -> Result<ShellCommand, ParseError> {
         .split_first()
         .ok_or_else(|| ParseError::UnknownCommand(String::new()))?;
     let spec = find_command(name).ok_or_else(|| ParseError::UnknownCommand(name.clone()))?;
-    let (letters, args) = spec.split_flags(args)?;
+    let (options, args) = spec.split_flags(args)?;
     spec.check(args)?;
     (spec.build)(Args {
         words: args.iter(),
-        letters,
+        options,
     })
 }
 
@@ -709,15 +806,56 @@ mod tests {
         }
     }
 
+    fn list(path: Option<&str>) -> ShellCommand {
+        ShellCommand::List {
+            long: false,
+            names_only: false,
+            all: false,
+            human: false,
+            by_time: false,
+            by_size: false,
+            reverse: false,
+            path: path.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn ls_takes_sftp_options_instead_of_paths() {
+        let ShellCommand::List {
+            long, all, path, ..
+        } = parse("ls -la")
+        else {
+            panic!("ls is List");
+        };
+        assert!(long && all);
+        assert_eq!(path, None);
+        assert_eq!(parse("ls -l -a"), parse("ls -al"));
+        assert!(
+            matches!(parse("ls -1 d"), ShellCommand::List { names_only: true, path: Some(p), .. } if p == "d")
+        );
+        assert!(matches!(
+            parse("dir -ltrh /x"),
+            ShellCommand::List {
+                long: true,
+                by_time: true,
+                reverse: true,
+                human: true,
+                by_size: false,
+                ..
+            }
+        ));
+        // A folder whose name starts with `-` after `--`.
+        assert_eq!(parse("ls -- -l"), list(Some("-l")));
+        assert!(matches!(
+            parse_line("ls -z").unwrap_err(),
+            ParseError::UnknownFlag { command: "ls", .. }
+        ));
+    }
+
     #[test]
     fn original_commands_work_in_any_case() {
-        assert_eq!(parse("LIST"), ShellCommand::List { path: None });
-        assert_eq!(
-            parse("list /a"),
-            ShellCommand::List {
-                path: Some("/a".into())
-            }
-        );
+        assert_eq!(parse("LIST"), list(None));
+        assert_eq!(parse("list /a"), list(Some("/a")));
         assert_eq!(parse("Cwd x"), ShellCommand::ChangeDir { path: "x".into() });
         assert_eq!(parse("CDUP"), ShellCommand::ChangeDirUp);
         assert_eq!(parse("PWD"), ShellCommand::PrintDir);
@@ -727,6 +865,7 @@ mod tests {
             parse("DELE f"),
             ShellCommand::Delete {
                 force: false,
+                recursive: false,
                 paths: vec!["f".into()]
             }
         );
@@ -807,6 +946,7 @@ mod tests {
                 resume: false,
                 recursive: false,
                 preserve: false,
+                into: None,
                 remotes: vec!["a".into(), "b c".into()]
             }
         );
@@ -816,6 +956,7 @@ mod tests {
                 resume: false,
                 recursive: false,
                 preserve: false,
+                into: None,
                 locals: vec!["x".into()]
             }
         );
@@ -823,6 +964,56 @@ mod tests {
             parse_line("mget").unwrap_err(),
             ParseError::MissingArgument {
                 command: "mget",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn mget_and_mput_take_a_target_folder_as_lftp_does() {
+        let into = |line: &str| match parse(line) {
+            ShellCommand::GetMany { into, remotes, .. } => (into, remotes),
+            ShellCommand::PutMany { into, locals, .. } => (into, locals),
+            other => panic!("{other:?}"),
+        };
+        let expected = (
+            Some("logs".to_owned()),
+            vec!["a".to_owned(), "b".to_owned()],
+        );
+        for line in [
+            "mget -O logs a b",
+            "mget -Ologs a b",
+            "mput -rO logs a b",
+            "mput -O x -O logs -- a b",
+        ] {
+            assert_eq!(into(line), expected, "{line}");
+        }
+        assert!(matches!(
+            parse("mget -rpO logs a"),
+            ShellCommand::GetMany {
+                recursive: true,
+                preserve: true,
+                into: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            parse_line("mget -O").unwrap_err(),
+            ParseError::MissingArgument {
+                command: "mget",
+                missing: "DIR",
+                usage: "mget [-crp] [-O DIR] REMOTE|PATTERN..."
+            }
+        );
+        let mget = find_command("mget").unwrap();
+        assert_eq!(mget.option_words(&["-O", "logs", "a"]), 2);
+        assert_eq!(mget.option_words(&["-rOlogs", "a"]), 1);
+        assert_eq!(mget.option_words(&["-r", "a", "-p"]), 1);
+        assert_eq!(find_command("mkdir").unwrap().option_words(&["-x"]), 0);
+        assert!(matches!(
+            parse_line("mget -O logs").unwrap_err(),
+            ParseError::MissingArgument {
+                missing: "a remote file",
                 ..
             }
         ));
@@ -909,6 +1100,7 @@ mod tests {
                 resume: false,
                 recursive: false,
                 preserve: true,
+                into: None,
                 locals: vec!["data/*.csv".into(), "b".into()]
             }
         );
@@ -916,6 +1108,7 @@ mod tests {
             parse("rm -f '*.tmp'"),
             ShellCommand::Delete {
                 force: true,
+                recursive: false,
                 paths: vec!["*.tmp".into()]
             }
         );
@@ -928,6 +1121,7 @@ mod tests {
             parse("rm -- -f"),
             ShellCommand::Delete {
                 force: false,
+                recursive: false,
                 paths: vec!["-f".into()]
             }
         );
@@ -958,8 +1152,20 @@ mod tests {
             ParseError::UnknownFlag { command: "put", ref flag, .. } if flag == "z"
         ));
         assert!(matches!(
-            parse_line("rm -r x").unwrap_err(),
+            parse_line("rm -x y").unwrap_err(),
             ParseError::UnknownFlag { command: "rm", .. }
+        ));
+        assert!(matches!(
+            parse("rm -rf x"),
+            ShellCommand::Delete {
+                force: true,
+                recursive: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse("mv -f a b"),
+            ShellCommand::Rename { force: true, .. }
         ));
         // Options alone are not the arguments a command needs.
         for line in ["get -r", "get -r --", "mget -p", "rm -f"] {

@@ -24,14 +24,15 @@ use sfs_client::connection::{
 };
 use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
-use sfs_client::repl::{one_line, run_batch, run_interactive, EXIT_INTERRUPTED};
-use sfs_client::shell::Shell;
+use sfs_client::repl::{one_line, run_batch, run_interactive, run_piped, EXIT_INTERRUPTED};
+use sfs_client::shell::{check_local_names, Shell};
 use sfs_sctp::{SctpAssociation, SctpConfig};
 use zeroize::Zeroizing;
 
 /// The SFS client: a secure file shell over multi-homed SCTP and TLS 1.3.
 ///
-/// With no COMMAND and no -b, runs an interactive shell (type `help`). The password
+/// With no COMMAND and no -b, runs an interactive shell (type `help`); commands
+/// piped into standard input run as a batch, as with `sftp -b -`. The password
 /// is read from --password-file, or the SFS_PASSWORD environment variable, or a
 /// hidden prompt; it is never taken from the command line.
 #[derive(Debug, Parser)]
@@ -62,8 +63,9 @@ struct Cli {
     /// Create the account first (if the server allows self-registration).
     #[arg(long)]
     register: bool,
-    /// Run the commands in FILE, one per line; stop at the first failure. A line
-    /// starting with `-` may fail without stopping (as in sftp).
+    /// Run the commands in FILE (`-` for standard input), one per line; stop at
+    /// the first failure. A line starting with `-` may fail without stopping (as
+    /// in sftp). Commands piped in without -b run the same way.
     #[arg(long, short = 'b', value_name = "FILE")]
     batch: Option<PathBuf>,
     /// In batch mode, carry on after a failed command (the exit code still says so).
@@ -117,11 +119,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         Some(parse_words(&cli.command)?)
     };
+    // A local name that is not there is told before connecting and logging in.
+    if let Some(command) = &one_shot {
+        let here = std::env::current_dir().context("the current folder")?;
+        check_local_names(command, &here)?;
+    }
     let batch = match &cli.batch {
+        Some(path) if path.as_os_str() == "-" => None,
         Some(path) => Some(read_batch(path)?),
         None => None,
     };
-    let interactive = one_shot.is_none() && batch.is_none();
+    let piped = one_shot.is_none() && batch.is_none() && piped_commands(&cli);
+    let interactive = one_shot.is_none() && batch.is_none() && !piped;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,12 +145,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     } else if let Some(lines) = batch {
         run_batch(&runtime, &mut shell, &lines, cli.keep_going)
+    } else if piped {
+        let stdin = std::io::BufReader::new(std::io::stdin());
+        run_piped(&runtime, &mut shell, stdin, cli.keep_going)
     } else {
         debug_assert!(interactive);
         run_interactive(&runtime, &mut shell)?
     };
     runtime.block_on(shell.quit());
     Ok(code)
+}
+
+/// Whether the commands come from standard input as a batch: `-b -`, or no
+/// command and standard input not a terminal (`sfs ... < cmds`), as `sftp -b -`.
+fn piped_commands(cli: &Cli) -> bool {
+    cli.batch
+        .as_ref()
+        .is_some_and(|path| path.as_os_str() == "-")
+        || (cli.batch.is_none() && !std::io::stdin().is_terminal())
 }
 
 fn report(err: &ClientError) -> ExitCode {

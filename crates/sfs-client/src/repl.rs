@@ -4,6 +4,9 @@
 //! Both are generic over the transport, so the interactive loop can be driven in a
 //! pseudo-terminal against a test double (`examples/shell_double.rs`).
 //!
+//! Commands piped into `sfs` (standard input not a terminal) run as a batch
+//! ([`run_piped`]), as with `sftp -b -`.
+//!
 //! Exit codes: 0 when every command succeeded, 1 when one failed,
 //! [`EXIT_INTERRUPTED`] (130) when Ctrl-C stopped a batch.
 
@@ -41,9 +44,62 @@ pub fn run_batch<T: Transport>(
     lines: &[String],
     keep_going: bool,
 ) -> ExitCode {
+    let mut lines = lines.iter().cloned();
+    run_lines(runtime, shell, |_, _| lines.next().map(Ok), keep_going)
+}
+
+/// Runs commands read from `input` (standard input when it is not a terminal,
+/// or `-b -`), one per line as they come, as `sftp -b -` does: the same rules
+/// as [`run_batch`], so the exit code says whether any command failed and the
+/// first failure stops the rest (unless `keep_going`, or the line starts with
+/// `-`). While it waits for the next line the session is kept open as in the
+/// interactive shell, so a program may feed commands slowly.
+pub fn run_piped<T: Transport, R: std::io::BufRead + Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    shell: &mut Shell<T>,
+    input: R,
+    keep_going: bool,
+) -> ExitCode {
+    let mut input = Some(input);
+    let next = move |runtime: &tokio::runtime::Runtime, shell: &mut Shell<T>| {
+        let mut reader = input.take()?;
+        // A blocking read on the blocking pool, as the interactive editor does.
+        let reading = runtime.spawn_blocking(move || {
+            let mut line = String::new();
+            let read = reader.read_line(&mut line);
+            (reader, read.map(|n| (n > 0).then_some(line)))
+        });
+        match runtime.block_on(shell.connection().idle_until(reading)) {
+            Ok((reader, Ok(Some(line)))) => {
+                input = Some(reader);
+                Some(Ok(line.trim_end_matches(['\n', '\r']).to_owned()))
+            }
+            Ok((_, Ok(None))) => None,
+            Ok((_, Err(err))) => Some(Err(err)),
+            Err(join) => Some(Err(std::io::Error::other(join))),
+        }
+    };
+    run_lines(runtime, shell, next, keep_going)
+}
+
+/// The batch loop over lines from `next` (`None` at the end).
+fn run_lines<T: Transport>(
+    runtime: &tokio::runtime::Runtime,
+    shell: &mut Shell<T>,
+    mut next: impl FnMut(&tokio::runtime::Runtime, &mut Shell<T>) -> Option<std::io::Result<String>>,
+    keep_going: bool,
+) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
-    for (number, line) in lines.iter().enumerate() {
-        let number = number + 1;
+    let mut number = 0;
+    while let Some(line) = next(runtime, shell) {
+        number += 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(err) => {
+                eprintln!("sfs: reading the commands: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
         let trimmed = line.trim_start();
         let (may_fail, text) = match trimmed.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -213,12 +269,9 @@ impl Completer for ShellHelper {
             return Ok((word_start, matching(&command_names(), word)));
         }
         let kind = find_command(first_word).and_then(|spec| {
-            // Options (`get -r`) are not arguments: count the words after them.
-            let options = before[..word_start]
-                .split_whitespace()
-                .skip(1)
-                .take_while(|w| !spec.flags.is_empty() && w.starts_with('-') && *w != "-")
-                .count();
+            // Options (`get -r`, `mget -O DIR`) are not arguments: count the words after them.
+            let words: Vec<&str> = before[..word_start].split_whitespace().skip(1).collect();
+            let options = spec.option_words(&words);
             spec.arg_kind(words_before - 1 - options)
         });
         match kind {

@@ -189,7 +189,8 @@ async fn a_certificate_for_another_name_is_refused() {
 #[tokio::test]
 async fn hostile_names_in_listings_and_shares_are_shown_escaped() {
     let mut fx = Fixture::new(hostile_state()).await;
-    let listing = fx.run("ls").await.unwrap();
+    // `-a`: the hostile `../../.bashrc` starts with a dot, hidden by default.
+    let listing = fx.run("ls -a").await.unwrap();
     assert!(!listing.contains('\x1b'), "{listing:?}");
     assert!(listing.contains("a\\x1b[2J"), "{listing}");
     assert!(listing.contains("../../.bashrc"), "{listing}");
@@ -427,7 +428,8 @@ async fn server_refusals_are_errors_and_local_failures_ask_nothing() {
     assert!(!fx.work().join("nothing-here.part").exists());
     let before = fx.state.lock().unwrap().log.len();
     let err = fx.run("put no-such-local-file").await.unwrap_err();
-    assert!(matches!(err, ClientError::Io { .. }), "{err}");
+    assert!(matches!(err, ClientError::NotAsTyped(_)), "{err}");
+    assert_eq!(err.to_string(), "no such local file no-such-local-file");
     assert_eq!(fx.state.lock().unwrap().log.len(), before, "nothing sent");
 }
 

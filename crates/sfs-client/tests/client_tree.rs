@@ -4,7 +4,6 @@
 //! behave like sftp's.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -12,31 +11,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod real_server;
 
-use real_server::Server;
+use real_server::{Captured, Server};
 use sfs_client::command::parse_line;
 use sfs_client::connection::{ClientError, ClientOptions};
 use sfs_client::shell::Shell;
 use sfs_net::memory::{memory_pair, MemoryTransport};
 use sfs_server::context::SessionSettings;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn take(&self) -> String {
-        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
-    }
-}
 
 /// A real server for alice, and a shell on it working in `<dir>/work`.
 struct Fixture {

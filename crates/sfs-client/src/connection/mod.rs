@@ -129,6 +129,11 @@ pub enum ClientError {
     /// folder without `-r`); the rest was. Each problem is already escaped.
     #[error("{} item(s) not done: {}", .0.len(), .0.join("; "))]
     Incomplete(Vec<String>),
+    /// The command cannot be done as it was typed, found by this client before
+    /// (or instead of) a request: the text (escaped) says why and what to type
+    /// instead (`mv` onto an existing name without `-f`, a missing local file).
+    #[error("{0}")]
+    NotAsTyped(String),
 }
 
 fn code_text(code: ErrorCode) -> String {

@@ -6,16 +6,16 @@
 //! backslash); a name that is exactly the pattern's text matches too, so a file
 //! named `*.txt` can be named as it is.
 //!
-//! The commands `ls` and `rm` are here; `mget`/`mput` use [`Shell::remote_glob`]
+//! The command `ls` is here; `rm`, `mget` and `mput` use [`Shell::remote_glob`]
 //! and [`local_glob`].
 
 use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 use sfs_net::Transport;
-use sfs_proto::control::{Command as Wire, Entry, EntryKind};
+use sfs_proto::control::{Command as Wire, Entry};
 
-use super::listing::{format_entry, listing};
+use super::listing::{listing, long_entry};
 use super::Shell;
 use crate::connection::ClientError;
 use crate::display::escape;
@@ -177,9 +177,27 @@ impl<T: Transport> Shell<T> {
         Ok(matched)
     }
 
-    /// `ls [PATH|PATTERN]`.
-    pub(crate) async fn ls(&mut self, path: Option<String>) -> Result<(), ClientError> {
-        let entries = match path {
+    /// `ls [-1ahlrSt] [PATH|PATTERN]`, with sftp's options: the long form by
+    /// default (`-l`), names only with `-1`; a folder's names that start with
+    /// `.` only with `-a` (a pattern or a single name shows what it names);
+    /// sorted by name, or newest first (`-t`), or largest first (`-S`), and
+    /// reversed with `-r`; sizes in binary units with `-h`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one bool per ls option, as the command table passes them"
+    )]
+    pub(crate) async fn ls(
+        &mut self,
+        _long: bool,
+        names_only: bool,
+        all: bool,
+        human: bool,
+        by_time: bool,
+        by_size: bool,
+        reverse: bool,
+        path: Option<String>,
+    ) -> Result<(), ClientError> {
+        let mut entries: Vec<Entry> = match path {
             Some(pattern) if is_pattern(&pattern) => self
                 .remote_glob(&pattern)
                 .await?
@@ -188,59 +206,34 @@ impl<T: Transport> Shell<T> {
                 .collect(),
             path => {
                 let path = path.as_deref().map(unescape).unwrap_or_default();
-                listing(&self.connection.request(Wire::List { path }).await?)
+                // A file answers with its own entry: a name the user typed is
+                // shown, dot or not.
+                let named = split_folder(path.trim_end_matches('/')).1.to_owned();
+                let replies = self.connection.request(Wire::List { path }).await?;
+                listing(&replies)
+                    .into_iter()
+                    .filter(|entry| all || !entry.name.starts_with('.') || entry.name == named)
+                    .collect()
             }
         };
+        // Stable sorts over the listing's name order, so ties stay by name.
+        if by_time {
+            entries.sort_by_key(|entry| std::cmp::Reverse(entry.mtime));
+        } else if by_size {
+            entries.sort_by_key(|entry| std::cmp::Reverse(entry.size));
+        }
+        if reverse {
+            entries.reverse();
+        }
         for entry in entries {
-            self.line(format_entry(&entry))?;
+            let line = if names_only {
+                escape(&entry.name).into_owned()
+            } else {
+                long_entry(&entry, human)
+            };
+            self.line(line)?;
         }
         Ok(())
-    }
-
-    /// `rm [-f] PATH|PATTERN...`: every name, each pattern's matching files
-    /// (folders are skipped: `rmdir` removes them). In the interactive shell a
-    /// pattern that matches more than one file asks first, unless `-f`.
-    pub(crate) async fn rm(&mut self, force: bool, paths: Vec<String>) -> Result<(), ClientError> {
-        let mut problems = Vec::new();
-        let mut targets = Vec::new();
-        let mut from_patterns = 0;
-        for path in paths {
-            if !is_pattern(&path) {
-                targets.push(unescape(&path));
-                continue;
-            }
-            match self.remote_glob(&path).await {
-                Ok(matched) => {
-                    for (full, entry) in matched {
-                        if entry.kind == EntryKind::Dir {
-                            problems.push(format!("{} is a folder (use rmdir)", escape(&full)));
-                        } else {
-                            from_patterns += 1;
-                            targets.push(full);
-                        }
-                    }
-                }
-                Err(ClientError::Incomplete(mut more)) => problems.append(&mut more),
-                Err(err) => return Err(err),
-            }
-        }
-        if from_patterns > 1 && !force && !self.confirm(&format!("delete {} files?", targets.len()))
-        {
-            return incomplete(problems);
-        }
-        let single = targets.len() == 1 && problems.is_empty();
-        for path in targets {
-            match self.expect_ok(Wire::Dele { path: path.clone() }).await {
-                Ok(()) => {}
-                // One name: its error as it is, as before patterns existed.
-                Err(err) if single => return Err(err),
-                Err(err @ (ClientError::Server { .. } | ClientError::UnexpectedReply(_))) => {
-                    problems.push(format!("{}: {err}", escape(&path)));
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        incomplete(problems)
     }
 }
 

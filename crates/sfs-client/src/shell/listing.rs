@@ -95,6 +95,11 @@ fn shares(replies: &[Reply]) -> Vec<ShareEntry> {
 
 /// One listing line: kind and mode, size, UTC modification time, escaped name.
 pub fn format_entry(entry: &Entry) -> String {
+    long_entry(entry, false)
+}
+
+/// [`format_entry`], with the size in binary units (`1.50 MiB`) when `human`.
+pub(super) fn long_entry(entry: &Entry, human: bool) -> String {
     let kind = match entry.kind {
         EntryKind::File => '-',
         EntryKind::Dir => 'd',
@@ -115,7 +120,11 @@ pub fn format_entry(entry: &Entry) -> String {
     };
     format!(
         "{kind}{mode} {:>12} {} {}{suffix}",
-        entry.size,
+        if human {
+            human_bytes(entry.size)
+        } else {
+            entry.size.to_string()
+        },
         // 0 is the protocol's "unknown" (the share tree's synthesized folders).
         if entry.mtime == 0 {
             format!("{:<16}", "-")

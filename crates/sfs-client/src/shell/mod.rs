@@ -23,7 +23,9 @@ use crate::display::escape;
 mod glob;
 mod listing;
 mod local_dir;
+mod preflight;
 mod quota;
+mod remove;
 mod resume;
 mod status;
 mod transfers;
@@ -31,6 +33,7 @@ mod tree;
 
 use listing::listing;
 pub use listing::{format_entry, human_bytes};
+pub use preflight::check_local_names;
 
 /// What the caller does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,11 +187,6 @@ impl<T: Transport> Shell<T> {
     /// `rmdir PATH`.
     pub(crate) async fn rmdir(&mut self, path: String) -> Result<(), ClientError> {
         self.expect_ok(Wire::Rmd { path }).await
-    }
-
-    /// `mv FROM TO`.
-    pub(crate) async fn mv(&mut self, from: String, to: String) -> Result<(), ClientError> {
-        self.expect_ok(Wire::Rename { from, to }).await
     }
 
     /// `share PATH USER RIGHTS`.

@@ -85,7 +85,8 @@ impl<T: Transport> Shell<T> {
             self.line(format!("{}: {}", spec.usage, spec.summary))?;
             self.line(format!("  names: {names} (any case)"))?;
             for flag in spec.flags {
-                self.line(format!("  -{}  {}", flag.letter, flag.help))?;
+                let value = flag.value.map(|v| format!(" {v}")).unwrap_or_default();
+                self.line(format!("  -{}{value}  {}", flag.letter, flag.help))?;
             }
             self.line(format!("  example: {}", spec.example))?;
             return Ok(());

@@ -6,13 +6,14 @@ use std::path::Path;
 use sfs_net::Transport;
 use sfs_proto::control::{Command as Wire, Entry, EntryKind, ErrorCode, Reply};
 
-use super::glob::{is_pattern, local_glob, no_match, unescape};
+use super::glob::{is_pattern, local_glob, no_match, remote_join, unescape};
 use super::local_dir::expand_home;
+use super::preflight::upload_source;
 use super::tree::{DownloadPlan, UploadPlan};
 use super::Shell;
 use crate::connection::{hex, ClientError, TransferDone, TransferSpec};
 use crate::display::escape;
-use crate::local::{download_destination, safe_file_name};
+use crate::local::{download_destination, safe_file_name, LocalPathError};
 
 impl<T: Transport> Shell<T> {
     /// `get [-crp] REMOTE [LOCAL]`.
@@ -21,9 +22,28 @@ impl<T: Transport> Shell<T> {
         resume: bool,
         recursive: bool,
         preserve: bool,
-        remote: String,
+        mut remote: String,
         local: Option<String>,
     ) -> Result<(), ClientError> {
+        if is_pattern(&remote) {
+            let matched = self.remote_glob(&remote).await?;
+            match matched.as_slice() {
+                // One match: as if its name had been typed (LOCAL may rename it).
+                [(one, _)] if !local.as_deref().is_some_and(|l| self.names_local_folder(l)) => {
+                    remote.clone_from(one);
+                }
+                matched => {
+                    if let Some(local) = &local {
+                        if !self.names_local_folder(local) {
+                            return Err(several_into_one(&remote, matched.len(), local));
+                        }
+                    }
+                    return self
+                        .mget(resume, recursive, preserve, local, vec![remote])
+                        .await;
+                }
+            }
+        }
         let dest = download_destination(&remote, local.as_deref().map(Path::new), &self.local_dir)?;
         let mut plan = DownloadPlan::default();
         let entry = if recursive || preserve {
@@ -43,14 +63,25 @@ impl<T: Transport> Shell<T> {
         self.run_download_plan(plan, resume, preserve).await
     }
 
-    /// `mget [-crp] REMOTE|PATTERN...`: into the local folder.
+    /// `mget [-crp] [-O DIR] REMOTE|PATTERN...`: into the local folder, or DIR.
     pub(crate) async fn mget(
         &mut self,
         resume: bool,
         recursive: bool,
         preserve: bool,
+        into: Option<String>,
         remotes: Vec<String>,
     ) -> Result<(), ClientError> {
+        let base = match into {
+            Some(dir) => {
+                let folder = self.local_dir.join(expand_home(&dir));
+                if !folder.is_dir() {
+                    return Err(LocalPathError::NoSuchFolder(escape(&dir).into_owned()).into());
+                }
+                folder
+            }
+            None => self.local_dir.clone(),
+        };
         let mut plan = DownloadPlan::default();
         for remote in remotes {
             let matched: Vec<(String, Option<Entry>)> = if is_pattern(&remote) {
@@ -73,7 +104,7 @@ impl<T: Transport> Shell<T> {
             };
             let one_name = matched.len() == 1 && !is_pattern(&remote);
             for (remote, entry) in matched {
-                let dest = match download_destination(&remote, None, &self.local_dir) {
+                let dest = match download_destination(&remote, None, &base) {
                     Ok(dest) => dest,
                     // A name the user typed: nothing moves until it is fixed.
                     Err(err) if one_name => return Err(err.into()),
@@ -104,9 +135,29 @@ impl<T: Transport> Shell<T> {
         resume: bool,
         recursive: bool,
         preserve: bool,
-        local: String,
+        mut local: String,
         remote: Option<String>,
     ) -> Result<(), ClientError> {
+        if is_pattern(&local) {
+            let found = local_glob(&expand_home(&local).to_string_lossy(), &self.local_dir)?;
+            match found.as_slice() {
+                [] => return Err(no_match(&local)),
+                [one] if !self.names_remote_folder(remote.as_deref()).await? => {
+                    local = one.to_string_lossy().into_owned();
+                }
+                found => {
+                    if let Some(remote) = &remote {
+                        if !self.names_remote_folder(Some(remote)).await? {
+                            return Err(several_into_one(&local, found.len(), remote));
+                        }
+                    }
+                    return self
+                        .mput(resume, recursive, preserve, remote, vec![local])
+                        .await;
+                }
+            }
+        }
+        upload_source(&self.local_dir, &local, recursive)?;
         let local_path = self.local_dir.join(expand_home(&local));
         if recursive && local_path.is_dir() {
             let root = self.upload_tree_root(&local_path, remote).await?;
@@ -132,14 +183,29 @@ impl<T: Transport> Shell<T> {
         }
     }
 
-    /// `mput [-crp] LOCAL|PATTERN...`: into the remote folder.
+    /// `mput [-crp] [-O DIR] LOCAL|PATTERN...`: into the remote folder, or DIR
+    /// (which must be an existing folder).
     pub(crate) async fn mput(
         &mut self,
         resume: bool,
         recursive: bool,
         preserve: bool,
+        into: Option<String>,
         locals: Vec<String>,
     ) -> Result<(), ClientError> {
+        if let Some(dir) = &into {
+            let folder = match dir.trim_end_matches('/') {
+                "" => "/",
+                folder => folder,
+            };
+            let is_folder = self
+                .remote_entry(folder)
+                .await?
+                .is_some_and(|entry| entry.kind == EntryKind::Dir);
+            if !is_folder {
+                return Err(ClientError::NoRemoteFolder(dir.clone()));
+            }
+        }
         let mut plan = UploadPlan::default();
         for local in locals {
             let paths = if is_pattern(&local) {
@@ -152,11 +218,17 @@ impl<T: Transport> Shell<T> {
                 }
                 found
             } else {
-                vec![self.local_dir.join(expand_home(&unescape(&local)))]
+                let plain = unescape(&local);
+                // Told first, and the other names still go.
+                if let Err(err) = upload_source(&self.local_dir, &plain, true) {
+                    plan.problems.push(err.to_string());
+                    continue;
+                }
+                vec![self.local_dir.join(expand_home(&plain))]
             };
             for path in paths {
                 let remote = match safe_file_name(&path.to_string_lossy()) {
-                    Ok(name) => name.to_owned(),
+                    Ok(name) => remote_join(into.as_deref().unwrap_or(""), name),
                     Err(err) => {
                         plan.problems.push(format!("skipping {err}"));
                         continue;
@@ -179,9 +251,28 @@ impl<T: Transport> Shell<T> {
         self.run_upload_plan(plan, resume, preserve).await
     }
 
+    /// Whether the local name `local` (as typed) is a folder to write into.
+    fn names_local_folder(&self, local: &str) -> bool {
+        self.local_dir.join(expand_home(local)).is_dir()
+    }
+
+    /// Whether `remote` names a remote folder to write into: it ends with `/`
+    /// (checked when used) or the server says it is a folder. `None` is the
+    /// current folder.
+    async fn names_remote_folder(&mut self, remote: Option<&str>) -> Result<bool, ClientError> {
+        match remote {
+            None => Ok(true),
+            Some(remote) if remote.ends_with('/') => Ok(true),
+            Some(remote) => Ok(self
+                .remote_entry(remote)
+                .await?
+                .is_some_and(|entry| entry.kind == EntryKind::Dir)),
+        }
+    }
+
     /// The remote entry at `path` (STAT), or `None` when the server has none
     /// to show: the transfer then gets the server's own answer.
-    async fn remote_entry(&mut self, path: &str) -> Result<Option<Entry>, ClientError> {
+    pub(super) async fn remote_entry(&mut self, path: &str) -> Result<Option<Entry>, ClientError> {
         match self
             .single(Wire::Stat {
                 path: path.to_owned(),
@@ -206,6 +297,16 @@ impl<T: Transport> Shell<T> {
         let Some(remote) = remote else {
             return Ok(name);
         };
+        if remote.ends_with('/') {
+            // `put -r DIR missing/`: said as for a file, not as a failed MKD.
+            let folder = match remote.trim_end_matches('/') {
+                "" => "/",
+                folder => folder,
+            };
+            if !self.names_remote_folder(Some(folder)).await? {
+                return Err(ClientError::NoRemoteFolder(folder.to_owned()));
+            }
+        }
         let into = remote.ends_with('/')
             || self
                 .remote_entry(&remote)
@@ -351,4 +452,14 @@ impl<T: Transport> Shell<T> {
             None => Ok(()),
         }
     }
+}
+
+/// `get PATTERN LOCAL` or `put PATTERN REMOTE` where the pattern matched
+/// several names and the target is not a folder: as sftp, nothing is moved.
+fn several_into_one(pattern: &str, count: usize, target: &str) -> ClientError {
+    ClientError::NotAsTyped(format!(
+        "{} matches {count} names, and {} is not a folder: name a folder to put them in",
+        escape(pattern),
+        escape(target)
+    ))
 }

@@ -34,7 +34,7 @@ use crate::display::escape;
 
 /// How deep a remote tree is walked at most: deeper than any server stores,
 /// so only a hostile server's endless listing reaches it.
-const MAX_TREE_DEPTH: usize = 64;
+pub(super) const MAX_TREE_DEPTH: usize = 64;
 
 /// Files to download, with their remote times, and the local folders to make first.
 #[derive(Debug, Default)]

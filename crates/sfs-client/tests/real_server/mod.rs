@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sfs_client::connection::{ClientOptions, Credentials, Remote, Reporter};
 use sfs_net::memory::{memory_pair, MemoryTransport};
@@ -24,6 +25,27 @@ pub const PASSWORD: &str = "correct horse";
 
 /// Streams of the memory pair, stream 0 included.
 pub const STREAMS: u16 = 9;
+
+/// What a shell printed, shared with the test that reads it.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// What was printed since the last call.
+    pub fn take(&self) -> String {
+        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+    }
+}
 
 /// A server with one user, alice.
 pub struct Server {
