@@ -1,3 +1,4 @@
+// Over 600 lines: downloads and uploads share the connection's job, audit and failure paths, kept in one place.
 //! The data half of RETR and STOR: reading chunks for downloads, ordering and
 //! writing chunks of uploads, and committing uploads.
 
