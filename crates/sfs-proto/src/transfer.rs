@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 use thiserror::Error;
 
 use crate::control::{TransferCredit, TransferEnd, TransferId, TransferOpen};
@@ -179,6 +179,13 @@ impl OutgoingTransfer {
         usize::try_from(room).map_or(MAX_CHUNK_DATA, |r| r.min(MAX_CHUNK_DATA))
     }
 
+    /// How many bytes may be sent now, over any number of chunks: up to the
+    /// credit limit and the end of the transfer.
+    pub fn credit_room(&self) -> u64 {
+        let end = self.open.offset.saturating_add(self.open.length);
+        end.min(self.credit).saturating_sub(self.next)
+    }
+
     /// True when every byte was handed out.
     pub fn is_complete(&self) -> bool {
         self.next == self.open.offset.saturating_add(self.open.length)
@@ -228,7 +235,7 @@ impl OutgoingTransfer {
         TransferEnd {
             transfer: self.open.transfer,
             length: self.open.length,
-            sha256: self.hasher.clone().finalize().into(),
+            sha256: self.hasher.clone().finalize(),
         }
     }
 }
@@ -431,7 +438,7 @@ impl IncomingTransfer {
                 expected: self.open.length,
             });
         }
-        let sha256: [u8; 32] = self.hasher.clone().finalize().into();
+        let sha256: [u8; 32] = self.hasher.clone().finalize();
         // Not a secret comparison: both values are known to the receiver.
         if sha256 != end.sha256 {
             return Err(TransferError::DigestMismatch);
@@ -581,8 +588,7 @@ mod tests {
         let end = out.end();
         let whole: [u8; 32] = Sha256::new_with_prefix(prefix)
             .chain_update(&rest)
-            .finalize()
-            .into();
+            .finalize();
         assert_eq!(end.sha256, whole);
         assert_eq!(end.length, rest.len() as u64, "the bytes sent");
         // A receiver seeded with the same prefix accepts it...

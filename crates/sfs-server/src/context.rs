@@ -26,7 +26,8 @@ pub const DEFAULT_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
 
 /// What a session holds besides its upload window: one chunk read ahead (a
 /// whole record) per download in flight, and the send queue the connection
-/// stops reading at.
+/// stops reading at (downloads read more than one chunk ahead only into the
+/// room that queue has left).
 pub fn memory_reserve(max_transfers: usize) -> u64 {
     let chunk = (MAX_CHUNK_DATA + 4 * 1024) as u64;
     crate::connection::MAX_QUEUED_OUTPUT as u64 + max_transfers as u64 * chunk

@@ -44,7 +44,7 @@ use std::time::{Duration, SystemTime};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 use ring::rand::{SecureRandom, SystemRandom};
-use sha2::{Digest as _, Sha256};
+use sfs_proto::digest::Sha256;
 
 use crate::accounts::Username;
 use sfs_state::path::check_single_name;
@@ -712,7 +712,7 @@ impl Home {
         let mut file = upload.parent.open_with(&upload.temp_name, &options)?;
         let mut hasher = Sha256::new();
         let copied = io::copy(&mut io::Read::take(&mut file, offset), &mut hasher)?;
-        if copied != offset || <[u8; 32]>::from(hasher.clone().finalize()) != *prefix {
+        if copied != offset || hasher.clone().finalize() != *prefix {
             // Not this file's first bytes: leave the partial as it was.
             let _ = upload
                 .parent
@@ -1060,7 +1060,7 @@ impl Upload {
     /// The SHA-256 of what was written so far (of nothing after
     /// [`Self::unhashed`]).
     pub fn digest(&self) -> Digest {
-        self.hasher.clone().unwrap_or_default().finalize().into()
+        self.hasher.clone().unwrap_or_default().finalize()
     }
 
     /// Checks the digest (unless [`Self::unhashed`]), makes the data durable and

@@ -19,9 +19,9 @@ use std::time::Duration;
 use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, Transport};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
+use sfs_proto::digest::Sha256;
 use sfs_proto::record::chunk_buffer;
 use sfs_proto::session::{ClientSession, CloseReason, Event, SessionConfig, Transmit};
-use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 
 use crate::connection::ConnectionSummary;
@@ -204,7 +204,7 @@ impl<T: Transport> TestClient<T> {
         let command = Command::Reget {
             path: path.into(),
             offset: held.len() as u64,
-            prefix: prefix.clone().finalize().into(),
+            prefix: prefix.clone().finalize(),
         };
         self.session
             .send_resuming(command, prefix)
@@ -219,7 +219,7 @@ impl<T: Transport> TestClient<T> {
             path: path.into(),
             size: data.len() as u64,
             offset: offset as u64,
-            prefix: prefix.clone().finalize().into(),
+            prefix: prefix.clone().finalize(),
         };
         let id = self
             .session

@@ -13,8 +13,8 @@ use std::io::{self, Read, Seek};
 
 use sfs_net::Transport;
 use sfs_proto::control::{Command, ErrorCode, RequestId};
+use sfs_proto::digest::Sha256;
 use sfs_proto::transfer::DEFAULT_WINDOW;
-use sha2::{Digest, Sha256};
 
 use super::report::Reporter;
 use super::transfers::{TransferDone, TransferState, UploadStep};
@@ -130,7 +130,7 @@ impl<T: Transport> Remote<T> {
         let command = Command::Reget {
             path: remote.to_owned(),
             offset,
-            prefix: prefix.clone().finalize().into(),
+            prefix: prefix.clone().finalize(),
         };
         self.send_resuming(command, prefix)
     }
@@ -245,7 +245,7 @@ impl<T: Transport> Remote<T> {
                         path: remote.clone(),
                         size: *size,
                         offset: kept,
-                        prefix: prefix.clone().finalize().into(),
+                        prefix: prefix.clone().finalize(),
                     };
                     (command, Some(prefix))
                 })

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use indicatif::ProgressBar;
 use sfs_net::Transport;
 use sfs_proto::control::{Command, ErrorCode, RequestId, TransferId};
+use sfs_proto::digest::Sha256;
 use sfs_proto::record::chunk_buffer;
-use sha2::Sha256;
 
 use super::{ClientError, Remote, MAX_CHUNK};
 use crate::display::escape;

@@ -14,10 +14,10 @@ use sfs_net::{now, Driver, Input, Transport};
 use sfs_proto::control::{
     Command, Entry, EntryKind, ErrorCode, Reply, RequestId, ShareEntry, TransferId,
 };
+use sfs_proto::digest::Sha256;
 use sfs_proto::record::chunk_buffer;
 use sfs_proto::session::{Event, ServerSession, SessionConfig};
 use sfs_proto::testing::TestPki;
-use sha2::{Digest, Sha256};
 
 /// What the double serves and what it saw.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ pub fn pattern(len: usize) -> Vec<u8> {
 
 /// The SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
+    Sha256::digest(data)
 }
 
 /// The double's one user (it takes any password).
@@ -577,7 +577,7 @@ fn answer_resume(
     };
     let mut hasher = Sha256::new();
     hasher.update(&held[..start]);
-    if <[u8; 32]>::from(hasher.clone().finalize()) != prefix {
+    if hasher.clone().finalize() != prefix {
         return error(session, id, ErrorCode::RESUME_MISMATCH, "changed");
     }
     let opened = session.open_transfer_from(id, offset, size - offset, data_streams, hasher);

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::digest::Sha256;
 use rustls::pki_types::ServerName;
-use sha2::Sha256;
 
 use crate::control::{Command, Expects, Message, Reply, RequestId};
 use crate::record::Direction;

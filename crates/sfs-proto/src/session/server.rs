@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sha2::{Digest as _, Sha256};
+use crate::digest::Sha256;
 
 use crate::bind::MAX_ASSOCIATIONS;
 use crate::control::{

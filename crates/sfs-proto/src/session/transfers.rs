@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use sha2::Sha256;
+use crate::digest::Sha256;
 
 use crate::control::{ErrorCode, Message, TransferAbort, TransferId, TransferOpen};
 use crate::session::{truncate_reason, ApiError, Event, Initiator, Session, Side};
@@ -211,6 +211,15 @@ impl<S: Side> Session<S> {
         self.outgoing
             .get(&transfer)
             .map_or(0, OutgoingTransfer::allowance)
+    }
+
+    /// How many bytes outgoing `transfer` may send now over any number of
+    /// chunks (each at most [`MAX_CHUNK_DATA`](crate::record::MAX_CHUNK_DATA)):
+    /// what a sender may read ahead. 0 for an unknown transfer.
+    pub fn send_room(&self, transfer: TransferId) -> u64 {
+        self.outgoing
+            .get(&transfer)
+            .map_or(0, OutgoingTransfer::credit_room)
     }
 
     /// Cancels a transfer in either direction and tells the peer.

@@ -19,23 +19,9 @@ pub(super) fn run(cx: &CommandContext, text: &str) -> Result<CommandResult, Repl
             ..
         }) => {
             // Size and digest from one open file, so they describe the same bytes.
-            let result = home.open_read(&real).and_then(|file| {
-                use sha2::Digest as _;
-                use std::io::Read as _;
-                let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
-                let mut hasher = sha2::Sha256::new();
-                let mut size = 0u64;
-                let mut buffer = vec![0u8; 64 * 1024];
-                loop {
-                    let read = reader.read(&mut buffer).map_err(StoreError::from)?;
-                    if read == 0 {
-                        break;
-                    }
-                    hasher.update(buffer.get(..read).unwrap_or_default());
-                    size += read as u64;
-                }
-                Ok((size, <[u8; 32]>::from(hasher.finalize())))
-            });
+            let result = home
+                .open_read(&real)
+                .and_then(|file| sfs_proto::digest::sha256_reader(file).map_err(StoreError::from));
             match result {
                 Ok((size, sha256)) => {
                     cx.record(&cx.event(kind, AuditOutcome::Ok).path(&path).bytes(size));

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use sfs_proto::control::{ErrorCode, Reply};
-use sha2::{Digest as _, Sha256};
+use sfs_proto::digest::Sha256;
 
 use super::common::Target;
 use super::{CommandContext, CommandResult};

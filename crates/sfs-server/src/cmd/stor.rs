@@ -6,7 +6,7 @@ use sfs_proto::control::{ErrorCode, Reply};
 
 use std::sync::Arc;
 
-use sha2::Sha256;
+use sfs_proto::digest::Sha256;
 
 use super::common::{authorize_at_commit, store_error_reply, Target};
 use super::{CommandContext, CommandResult};

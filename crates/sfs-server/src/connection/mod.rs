@@ -110,10 +110,11 @@ enum Completion {
         rest: PartStream,
         part: Option<Reply>,
     },
-    /// A download chunk was read (the buffer has the record header room).
+    /// Download chunks were read, in file order (each buffer has the record
+    /// header room).
     Read {
         transfer: TransferId,
-        result: std::io::Result<Vec<u8>>,
+        result: std::io::Result<Vec<Vec<u8>>>,
     },
     /// Upload bytes were appended to the temporary file.
     Written {
