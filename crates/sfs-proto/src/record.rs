@@ -1,7 +1,8 @@
 // Over 600 lines because its unit tests reach the private key schedule.
 //! The record layer of the data streams (streams 1..n).
 //!
-//! Every message on a data stream is one record, sealed with AES-256-GCM under a
+//! Every message on a data stream is one record, sealed with AES-256-GCM (or
+//! ChaCha20-Poly1305 when the TLS session negotiated it: [`RecordAead`]) under a
 //! key that belongs to one (direction, association, stream) and one key epoch
 //! (association 0 is the first association of the session, 1.. its extra data
 //! associations):
@@ -48,7 +49,9 @@
 //! then data, typically read straight from a file into it), and [`Sealer`]
 //! encrypts it there and appends the tag. Opening is in place too.
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::aead::{
+    Aad, Algorithm, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, CHACHA20_POLY1305, NONCE_LEN,
+};
 use ring::hkdf::{KeyType, Prk, Salt, HKDF_SHA256};
 use ring::hmac;
 use thiserror::Error;
@@ -189,16 +192,42 @@ pub enum Record<'a> {
     End(TransferEnd),
 }
 
+/// The AEAD that seals data records: the one of the TLS 1.3 cipher suite the
+/// session negotiated on stream 0 (`TLS_CHACHA20_POLY1305_SHA256` gives
+/// ChaCha20-Poly1305, RFC 8439; either AES-GCM suite gives AES-256-GCM), so a
+/// client without AES instructions, which lists ChaCha20 first, gets it on the
+/// data streams too. Both have 32-byte keys, 12-byte nonces and 16-byte tags:
+/// the record format and key schedule are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordAead {
+    /// AES-256-GCM (NIST SP 800-38D).
+    #[default]
+    Aes256Gcm,
+    /// ChaCha20-Poly1305 (RFC 8439).
+    ChaCha20Poly1305,
+}
+
+impl RecordAead {
+    fn algorithm(self) -> &'static Algorithm {
+        match self {
+            Self::Aes256Gcm => &AES_256_GCM,
+            Self::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+        }
+    }
+}
+
 /// The secret all stream keys of one session come from.
 pub struct RecordSecret {
     prk: Prk,
     records_per_key: u64,
+    aead: RecordAead,
 }
 
 impl std::fmt::Debug for RecordSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordSecret")
             .field("records_per_key", &self.records_per_key)
+            .field("aead", &self.aead)
             .finish_non_exhaustive()
     }
 }
@@ -228,7 +257,20 @@ impl RecordSecret {
         Self {
             prk,
             records_per_key: RECORDS_PER_KEY,
+            aead: RecordAead::default(),
         }
+    }
+
+    /// Seals with `aead` instead of AES-256-GCM (see [`RecordAead`]).
+    #[must_use]
+    pub fn with_aead(mut self, aead: RecordAead) -> Self {
+        self.aead = aead;
+        self
+    }
+
+    /// The AEAD records are sealed with.
+    pub fn aead(&self) -> RecordAead {
+        self.aead
     }
 
     /// Changes keys every `records` records instead of every [`RECORDS_PER_KEY`]:
@@ -261,6 +303,7 @@ impl RecordSecret {
                 stream,
             },
             self.records_per_key,
+            self.aead.algorithm(),
         )
     }
 
@@ -315,7 +358,7 @@ impl RecordSecret {
             .expand(&[b"sfs v1 key"], Len(32))
             .and_then(|okm| okm.fill(&mut key))
             .expect("32-byte HKDF output");
-        let (_, iv) = key_and_iv(&secret);
+        let (_, iv) = key_and_iv(&secret, self.aead.algorithm());
         let mut h = sha2::Sha256::new();
         h.update(key);
         h.update(iv);
@@ -324,11 +367,11 @@ impl RecordSecret {
 }
 
 /// The AEAD key and IV of one epoch's traffic secret.
-fn key_and_iv(secret: &Prk) -> (LessSafeKey, [u8; NONCE_LEN]) {
+fn key_and_iv(secret: &Prk, aead: &'static Algorithm) -> (LessSafeKey, [u8; NONCE_LEN]) {
     // HKDF-Expand fails only if the output is over 255 hash lengths; 32 and 12
     // bytes are far below.
     let okm = secret
-        .expand(&[b"sfs v1 key"], &AES_256_GCM)
+        .expand(&[b"sfs v1 key"], aead)
         .expect("32-byte HKDF output");
     let key = LessSafeKey::new(UnboundKey::from(okm));
     let mut iv = [0; NONCE_LEN];
@@ -366,11 +409,12 @@ struct KeyState {
     lane: Lane,
     next_seq: u64,
     records_per_key: u64,
+    aead: &'static Algorithm,
 }
 
 impl KeyState {
-    fn new(secret: Prk, lane: Lane, records_per_key: u64) -> Self {
-        let (key, iv) = key_and_iv(&secret);
+    fn new(secret: Prk, lane: Lane, records_per_key: u64, aead: &'static Algorithm) -> Self {
+        let (key, iv) = key_and_iv(&secret, aead);
         Self {
             secret,
             key,
@@ -378,6 +422,7 @@ impl KeyState {
             lane,
             next_seq: 0,
             records_per_key,
+            aead,
         }
     }
 
@@ -417,7 +462,7 @@ impl KeyState {
         }
         if seq != 0 && seq % self.records_per_key == 0 {
             self.secret = expand_secret(&self.secret, &[b"sfs v1 ku"]);
-            (self.key, self.iv) = key_and_iv(&self.secret);
+            (self.key, self.iv) = key_and_iv(&self.secret, self.aead);
         }
         self.next_seq += 1;
         Ok(seq)

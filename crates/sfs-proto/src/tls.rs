@@ -17,7 +17,7 @@ use rustls::{
 };
 use thiserror::Error;
 
-use crate::record::{RecordSecret, EXPORTER_LABEL, EXPORTER_LEN};
+use crate::record::{RecordAead, RecordSecret, EXPORTER_LABEL, EXPORTER_LEN};
 
 /// The ALPN protocol id both sides offer and require.
 pub const ALPN_PROTOCOL: &[u8] = b"sfs/1";
@@ -52,7 +52,46 @@ pub enum ConfigError {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    provider_preferring(if aes_in_hardware() {
+        RecordAead::Aes256Gcm
+    } else {
+        RecordAead::ChaCha20Poly1305
+    })
+}
+
+/// ring's provider with the TLS 1.3 suites of `aead` first. A server follows the
+/// client's order (rustls' default), so the client's preference decides.
+fn provider_preferring(aead: RecordAead) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let chacha_first = aead == RecordAead::ChaCha20Poly1305;
+    // A stable sort keeps ring's own order within each group.
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| (suite.suite() == CHACHA20_SUITE) != chacha_first);
+    Arc::new(provider)
+}
+
+const CHACHA20_SUITE: rustls::CipherSuite = rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256;
+
+/// Whether this CPU has AES and carry-less multiply instructions. Without them
+/// AES-GCM runs in constant-time software several times slower than
+/// ChaCha20-Poly1305, so the client then lists ChaCha20 first, as BoringSSL and
+/// browsers do on such CPUs (and as the emulated CPU of the test VM is).
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 /// A client configuration that trusts exactly the CA certificates in `ca_pem`, for
@@ -64,6 +103,27 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// [`ConfigError`] if `ca_pem` holds no certificate or an unparsable one, or
 /// rustls refuses the configuration.
 pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, ConfigError> {
+    client_config_with(ca_pem, provider())
+}
+
+/// [`client_config`] that asks for the TLS 1.3 suites of `aead` first, whatever
+/// this CPU has: for tests of both record AEADs.
+///
+/// # Errors
+///
+/// As [`client_config`].
+#[cfg(feature = "testing")]
+pub fn client_config_preferring(
+    ca_pem: &[u8],
+    aead: RecordAead,
+) -> Result<Arc<ClientConfig>, ConfigError> {
+    client_config_with(ca_pem, provider_preferring(aead))
+}
+
+fn client_config_with(
+    ca_pem: &[u8],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<ClientConfig>, ConfigError> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(cert?)?;
@@ -71,7 +131,7 @@ pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, ConfigError> {
     if roots.is_empty() {
         return Err(ConfigError::NoCertificate);
     }
-    let mut config = ClientConfig::builder_with_provider(provider())
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -384,6 +444,10 @@ impl TlsDriver {
         let exported =
             self.conn
                 .export_keying_material([0u8; EXPORTER_LEN], EXPORTER_LABEL, None)?;
-        Ok(RecordSecret::from_exporter(&exported))
+        let aead = match self.conn.negotiated_cipher_suite().map(|s| s.suite()) {
+            Some(CHACHA20_SUITE) => RecordAead::ChaCha20Poly1305,
+            _ => RecordAead::Aes256Gcm,
+        };
+        Ok(RecordSecret::from_exporter(&exported).with_aead(aead))
     }
 }

@@ -828,3 +828,45 @@ fn a_transfer_whose_digest_does_not_match_fails() {
     assert_eq!(close_reason(&pair.client_events), None);
     assert_eq!(pair.client.open_transfers(), 0);
 }
+
+/// The data records follow the TLS suite: a client that lists ChaCha20 first
+/// (one without AES instructions does) gets ChaCha20-Poly1305 records, one that
+/// lists AES first gets AES-256-GCM, and a download round-trips under each.
+#[test]
+fn records_use_the_aead_of_the_negotiated_suite() {
+    use sfs_proto::record::RecordAead;
+    use sfs_proto::session::{SessionConfig, StreamCounts};
+    let pki = pki();
+    for (aead, suite) in [
+        (
+            RecordAead::ChaCha20Poly1305,
+            "TLS13_CHACHA20_POLY1305_SHA256",
+        ),
+        (RecordAead::Aes256Gcm, "TLS13_AES_256_GCM_SHA384"),
+    ] {
+        let client = sfs_proto::tls::client_config_preferring(pki.ca_pem.as_bytes(), aead).unwrap();
+        let mut pair = Pair::with_configs(
+            client,
+            pki.server_config(),
+            "localhost",
+            SessionConfig::new(StreamCounts {
+                outbound: 3,
+                inbound: 3,
+            }),
+        );
+        pair.drive();
+        for side in [pair.client.tls_negotiated(), pair.server.tls_negotiated()] {
+            assert_eq!(side.map(|(_, s)| s).as_deref(), Some(suite), "{aead:?}");
+        }
+        let data = test_data(300_000);
+        let transfer = start_download(&mut pair, &data, 2);
+        pair.send_file(End::Server, transfer, &data, usize::MAX);
+        assert_eq!(assemble(&pair.client_chunks, data.len()), data, "{aead:?}");
+        assert!(
+            pair.client_events.iter().any(
+                |e| matches!(e, Event::TransferFinished { transfer: t, .. } if *t == transfer)
+            ),
+            "{aead:?}"
+        );
+    }
+}
