@@ -19,8 +19,8 @@ use clap::Parser;
 use rustls_pki_types::ServerName;
 use sfs_client::command::parse_words;
 use sfs_client::connection::{
-    ClientError, ClientOptions, Credentials, InterruptSource, Remote, Reporter,
-    DEFAULT_MEMORY_BUDGET,
+    connect_failure, os_words, tls_failure, ClientError, ClientOptions, Credentials,
+    InterruptSource, Remote, Reporter, DEFAULT_MEMORY_BUDGET,
 };
 use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
@@ -99,13 +99,34 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("sfs: {}", one_line(&format!("{error:#}")));
+            eprintln!("sfs: {}", one_line(&chain_line(&error)));
             ExitCode::FAILURE
         }
     }
 }
 
 type Sctp = SctpAssociation;
+
+/// An error and its causes as one line, each cause once: a cause whose text the
+/// line already holds is skipped (an error that shows its source and also hands
+/// it on would otherwise print it twice), and OS errors lose `(os error N)`.
+fn chain_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => os_words(io),
+            None => cause.to_string(),
+        };
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.batch.is_some() && !cli.command.is_empty() {
@@ -164,13 +185,16 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
         })?),
         None => None,
     };
-    let ca = std::fs::read(&cli.ca).with_context(|| {
-        format!(
-            "reading the CA certificate {} (use --ca, or run from the server's folder)",
-            cli.ca.display()
+    let ca_name = escape(&cli.ca.to_string_lossy()).into_owned();
+    let ca = std::fs::read(&cli.ca).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read the CA certificate {ca_name}: {} (use --ca FILE, or run from the server's folder)",
+            os_words(&err)
         )
     })?;
-    let tls = sfs_proto::tls::client_config(&ca).context("the CA certificate")?;
+    let tls = sfs_proto::tls::client_config(&ca).map_err(|err| {
+        anyhow::anyhow!("{ca_name} is not a usable CA certificate: {err} (use --ca FILE)")
+    })?;
     let server_name = match &cli.server_name {
         Some(name) => ServerName::try_from(name.clone()).context("--server-name")?,
         // `peers` is not empty: parse_addrs refuses an empty list.
@@ -191,7 +215,7 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
     let association =
         SctpAssociation::connect(&peers, local.as_deref(), &SctpConfig::default(), timeout)
             .await
-            .with_context(|| format!("connecting to {}", list(&peers)))?;
+            .map_err(|err| anyhow::anyhow!("{}", connect_failure(&err, &list(&peers))))?;
     let visible = !cli.quiet && std::io::stdout().is_terminal();
     let options = ClientOptions {
         memory_budget: cli.memory_budget,
@@ -206,8 +230,13 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
     )
     .await
     .map_err(|err| match err {
+        ClientError::Server { .. } if cli.register => anyhow::anyhow!("registration failed: {err}"),
         ClientError::Server { .. } => anyhow::anyhow!("login failed: {err}"),
-        other => anyhow::anyhow!("connecting to {}: {other}", list(&peers)),
+        ClientError::Tls(tls) => anyhow::anyhow!("{}", tls_failure(&tls, Some(&ca_name))),
+        // Already a sentence that names the server ("the server turned the
+        // connection away: the server is full; try again later").
+        ClientError::Closed(reason) => anyhow::anyhow!("{reason}"),
+        other => anyhow::anyhow!("{}: {other}", list(&peers)),
     })?;
     let interrupt: InterruptSource = Arc::new(|| {
         Box::pin(async {

@@ -181,7 +181,10 @@ async fn a_certificate_for_another_name_is_refused() {
     )
     .await;
     match result {
-        Err(ClientError::Closed(reason)) => assert!(reason.contains("TLS"), "{reason}"),
+        Err(err @ ClientError::Tls(_)) => assert_eq!(
+            err.to_string(),
+            "the server's certificate is for localhost, not other.example (use --server-name NAME)"
+        ),
         other => panic!("expected a TLS failure, got {:?}", other.map(|_| ())),
     }
 }
@@ -208,7 +211,11 @@ async fn hostile_names_in_listings_and_shares_are_shown_escaped() {
     // A server error message is escaped too.
     let err = fx.run("stat missing").await.unwrap_err();
     assert!(!err.to_string().contains('\x1b'), "{err}");
-    assert!(err.to_string().contains("not found"), "{err}");
+    assert!(
+        matches!(err, ClientError::Server { code, .. } if code == ErrorCode::NOT_FOUND),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "missing: no such file\\x1b[2J");
 }
 
 #[tokio::test]
@@ -422,12 +429,21 @@ async fn server_refusals_are_errors_and_local_failures_ask_nothing() {
         "{err}"
     );
     let err = fx.run("get nothing-here").await.unwrap_err();
-    assert!(err.to_string().contains("not found"), "{err}");
+    assert!(
+        matches!(err, ClientError::Server { code, .. } if code == ErrorCode::NOT_FOUND),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "nothing-here: no such file");
     assert!(!fx.work().join("nothing-here").exists());
     assert!(!fx.work().join("nothing-here.part").exists());
     let before = fx.state.lock().unwrap().log.len();
     let err = fx.run("put no-such-local-file").await.unwrap_err();
     assert!(matches!(err, ClientError::Io { .. }), "{err}");
+    let local = fx.work().join("no-such-local-file");
+    assert_eq!(
+        err.to_string(),
+        format!("no such local file or folder {}", local.display())
+    );
     assert_eq!(fx.state.lock().unwrap().log.len(), before, "nothing sent");
 }
 

@@ -243,7 +243,9 @@ fn rm_of_a_pattern_asks_before_deleting_several_files() {
     pane.keys(&["C-u", "rm 'note*'", "Enter"]);
     pane.prompt();
     pane.keys(&["get notes.txt x", "Enter"]);
-    pane.wait_for("the file gone", |s| s.contains("not found"));
+    pane.wait_for("the file gone", |s| {
+        s.contains("sfs: notes.txt: no such file\n")
+    });
     assert!(!pane.screen().contains("delete 1 files"));
     pane.keys(&["C-d"]);
     pane.wait_for("the exit", |s| s.contains("shell_double: bye"));

@@ -235,7 +235,7 @@ impl<T: Transport> Shell<T> {
                 // One name: its error as it is, as before patterns existed.
                 Err(err) if single => return Err(err),
                 Err(err @ (ClientError::Server { .. } | ClientError::UnexpectedReply(_))) => {
-                    problems.push(format!("{}: {err}", escape(&path)));
+                    problems.push(err.about(&escape(&path)));
                 }
                 Err(err) => return Err(err),
             }

@@ -270,10 +270,10 @@ impl<T: Transport> Shell<T> {
     }
 }
 
-fn local_io(path: &Path, source: io::Error) -> ClientError {
+fn local_io(path: &Path, error: io::Error) -> ClientError {
     ClientError::Io {
         path: escape(&path.to_string_lossy()).into_owned(),
-        source,
+        error,
     }
 }
 
