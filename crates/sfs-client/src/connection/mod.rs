@@ -117,6 +117,10 @@ pub enum ClientError {
         /// What the filesystem said (in the text, so not a `source`).
         error: io::Error,
     },
+    /// The command was not used as it must be (`help` of no command); the
+    /// text says what to type instead.
+    #[error("{0}")]
+    Usage(String),
     /// The server answered something that does not fit the request.
     #[error("unexpected answer from the server: {0}")]
     UnexpectedReply(String),
@@ -170,6 +174,7 @@ impl ClientError {
             | ClientError::NoRemoteFolder(_)
             | ClientError::Closed(_)
             | ClientError::Tls(_)
+            | ClientError::Usage(_)
             | ClientError::Interrupted => true,
             _ => false,
         };

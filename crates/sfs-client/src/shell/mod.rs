@@ -31,6 +31,7 @@ mod tree;
 
 use listing::listing;
 pub use listing::{format_entry, human_bytes};
+pub use status::help_lines;
 
 /// What the caller does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
