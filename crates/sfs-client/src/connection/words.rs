@@ -373,6 +373,31 @@ mod tests {
     }
 
     #[test]
+    fn connect_failures_say_what_to_check() {
+        let refused = sfs_sctp::Error::Io {
+            op: "sctp_connectx",
+            source: io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        };
+        assert_eq!(
+            connect_failure(&refused, "127.0.0.1:7373"),
+            "cannot connect to 127.0.0.1:7373: connection refused (check --peer and --port, and that sfs-server runs there)"
+        );
+        let unreachable = sfs_sctp::Error::Io {
+            op: "sctp_connectx",
+            source: io::Error::from_raw_os_error(libc::ENETUNREACH),
+        };
+        assert_eq!(
+            connect_failure(&unreachable, "192.0.2.1:7373"),
+            "cannot connect to 192.0.2.1:7373: network is unreachable (check --peer, --local and the network)"
+        );
+        let timeout = sfs_sctp::Error::ConnectTimeout(std::time::Duration::from_secs(10));
+        assert_eq!(
+            connect_failure(&timeout, "192.0.2.1:7373"),
+            "no answer from 192.0.2.1:7373 within 10 s: check --peer and the network, or raise --connect-timeout"
+        );
+    }
+
+    #[test]
     fn a_refusal_says_its_words_once() {
         let code = ErrorCode::IS_A_DIRECTORY;
         assert_eq!(
