@@ -26,6 +26,7 @@ use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
 use sfs_client::repl::{one_line, run_batch, run_interactive, EXIT_INTERRUPTED};
 use sfs_client::shell::{help_lines, Shell};
+use sfs_proto::report::error_line;
 use sfs_sctp::{SctpAssociation, SctpConfig};
 use zeroize::Zeroizing;
 
@@ -102,7 +103,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("sfs: {}", one_line(&chain_line(&error)));
+            eprintln!("sfs: {}", one_line(&error_line(error.as_ref())));
             ExitCode::FAILURE
         }
     }
@@ -150,48 +151,6 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     };
     eprintln!("sfs: {}; see sfs --help", one_line(&text));
     ExitCode::FAILURE
-}
-
-/// An error and its causes as one line, each cause once: a cause whose text the
-/// line already holds is skipped (an error that shows its source and also hands
-/// it on would otherwise print it twice), and OS errors lose `(os error N)`.
-fn chain_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = without_os_numbers(&cause.to_string());
-        let words = match cause.downcast_ref::<std::io::Error>() {
-            Some(io) => os_words(io),
-            None => text.clone(),
-        };
-        if line.contains(&text) || line.to_lowercase().contains(&words.to_lowercase()) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&words);
-    }
-    line
-}
-
-/// `text` without the ` (os error N)` the standard library adds.
-fn without_os_numbers(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(" (os error ") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + " (os error ".len()..];
-        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        match after[digits..].strip_prefix(')') {
-            Some(tail) if digits > 0 => rest = tail,
-            _ => {
-                out.push_str(" (os error ");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -410,31 +369,4 @@ fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {
         .lines()
         .collect::<Result<_, _>>()
         .with_context(|| format!("reading the batch file {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cause_already_in_the_line_is_not_repeated() {
-        // An error whose text shows its source and also hands it on.
-        #[derive(Debug, thiserror::Error)]
-        #[error("connect: {source}")]
-        struct Shows {
-            source: std::io::Error,
-        }
-        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        let error = anyhow::Error::new(Shows { source: refused }).context("reaching the server");
-        assert_eq!(
-            chain_line(&error),
-            "reaching the server: connect: Connection refused"
-        );
-        let missing = std::io::Error::from_raw_os_error(libc::ENOENT);
-        let error = anyhow::Error::new(missing).context("opening the batch file cmds.txt");
-        assert_eq!(
-            chain_line(&error),
-            "opening the batch file cmds.txt: no such file or directory"
-        );
-    }
 }

@@ -13,6 +13,7 @@ use std::io;
 use rustls::CertificateError;
 use sfs_proto::codec::EncodeError;
 use sfs_proto::control::{Command, ErrorCode, MAX_PATH_LEN, MAX_USER_LEN};
+pub use sfs_proto::report::os_words;
 use sfs_proto::session::{ApiError, CloseReason, Initiator};
 use sfs_proto::tls::TlsError;
 
@@ -235,20 +236,6 @@ pub(crate) fn local_io(path: &str, error: &io::Error) -> String {
         _ => os_words(error),
     };
     format!("{path}: {words}")
-}
-
-/// The OS's text for `error`, without ` (os error N)` and starting lower case.
-pub fn os_words(error: &io::Error) -> String {
-    let text = error.to_string();
-    let text = match text.rsplit_once(" (os error ") {
-        Some((words, _)) => words,
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// Why the session refused to send a command, in words: usually a value beyond
