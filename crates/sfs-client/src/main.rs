@@ -222,12 +222,18 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
     };
     let peers = parse_addrs(peer, cli.port).context("--peer")?;
     let local = match &cli.local {
-        Some(list) => Some(parse_addrs(list, 0).or_else(|_| {
-            // Local addresses need no port: accept bare addresses with port 0.
-            list.split(',')
-                .map(|a| a.trim().parse().map(|ip| SocketAddr::new(ip, 0)))
-                .collect::<Result<Vec<_>, _>>()
-        })?),
+        Some(list) => Some(
+            parse_addrs(list, 0)
+                .or_else(|_| {
+                    // Local addresses need no port: accept bare addresses with port 0.
+                    list.split(',')
+                        .map(|a| a.trim().parse().map(|ip| SocketAddr::new(ip, 0)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .with_context(|| {
+                    format!("--local {}: not a list of local addresses", escape(list))
+                })?,
+        ),
         None => None,
     };
     let ca_name = escape(&cli.ca.to_string_lossy()).into_owned();

@@ -77,7 +77,11 @@ async fn an_idle_session_ends_with_its_reason() {
     };
     let server = Server::new(settings);
     let (mut connection, _, _) = server.connect().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The shell waiting for the user, without keepalives.
+    connection.set_keepalive(Duration::from_secs(3600));
+    connection
+        .idle_until(tokio::time::sleep(Duration::from_millis(1500)))
+        .await;
     let err = connection
         .request(sfs_proto::control::Command::Pwd)
         .await

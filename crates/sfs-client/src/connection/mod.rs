@@ -584,13 +584,23 @@ impl<T: Transport> Remote<T> {
     }
 
     fn transport_lost(&mut self, err: Option<TransportError>) {
+        if self.session.is_closed() {
+            // The peer's Close came in before the transport ended: its reason
+            // ("idle for 10 minutes") is the one to show.
+            self.handle_events();
+        }
         if !self.session.is_closed() {
             self.session.handle_transport_closed();
         }
         if self.closed.is_none() {
             self.closed = Some(match err {
-                Some(err) => format!("the connection to the server was lost: {err}"),
-                None => "the server closed the connection".to_owned(),
+                Some(TransportError::Closed) | None => {
+                    "the server closed the connection".to_owned()
+                }
+                Some(err) => format!(
+                    "the connection to the server was lost: {}",
+                    sfs_proto::report::error_line(&err)
+                ),
             });
         }
     }
@@ -669,9 +679,9 @@ impl<T: Transport> Remote<T> {
                     }
                 }
                 Event::Closed(reason) => {
-                    let text = words::closed(&reason);
                     self.tls_failure.clone_from(&reason.tls);
-                    self.closed = Some(text);
+                    // A lost transport already said how it was lost.
+                    self.closed.get_or_insert_with(|| words::closed(&reason));
                     for index in 0..self.transfers.len() {
                         let err = self.closed_error().unwrap_or(ClientError::Interrupted);
                         self.finish_transfer(index, Err(err));

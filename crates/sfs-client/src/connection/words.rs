@@ -175,14 +175,13 @@ pub(crate) fn closed(reason: &CloseReason) -> String {
     }
     let why = without_code(reason.code, &reason.reason);
     match (reason.by, reason.code) {
+        // The transport ended without a Close from the server.
+        (_, ErrorCode::TRANSPORT_CLOSED) => "the server closed the connection".to_owned(),
         (Initiator::Remote, ErrorCode::BUSY) => {
             format!("the server turned the connection away: {why}")
         }
         (Initiator::Remote, ErrorCode::NO_ERROR) => "the server ended the session".to_owned(),
         (Initiator::Remote, _) => format!("the server ended the session: {why}"),
-        (Initiator::Local, ErrorCode::TRANSPORT_CLOSED) => {
-            format!("the connection to the server was lost: {why}")
-        }
         (Initiator::Local, _) => format!("the session ended: {why}"),
     }
 }

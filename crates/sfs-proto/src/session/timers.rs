@@ -64,11 +64,14 @@ impl<S: Side> Session<S> {
 }
 
 /// The Close reason of an idle session, for the user at the other end: "idle
-/// for 10 minutes" (whole minutes when the timeout is), else in seconds.
+/// for 10 minutes" (whole minutes when the timeout is), else in seconds, else
+/// in milliseconds.
 fn idle_reason(timeout: Duration) -> String {
     let secs = timeout.as_secs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    let span = if secs >= 60 && secs % 60 == 0 {
+    let span = if timeout.subsec_nanos() != 0 {
+        format!("{} ms", timeout.as_millis())
+    } else if secs >= 60 && secs % 60 == 0 {
         plural(secs / 60, "minute")
     } else {
         plural(secs, "second")
@@ -86,5 +89,6 @@ mod tests {
         assert_eq!(idle_reason(Duration::from_secs(60)), "idle for 1 minute");
         assert_eq!(idle_reason(Duration::from_secs(90)), "idle for 90 seconds");
         assert_eq!(idle_reason(Duration::from_secs(1)), "idle for 1 second");
+        assert_eq!(idle_reason(Duration::from_millis(1500)), "idle for 1500 ms");
     }
 }
