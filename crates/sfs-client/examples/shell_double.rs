@@ -30,6 +30,13 @@ fn main() -> ExitCode {
         file_entry("slow.bin", 64 << 20),
         file_entry("evil\x1b[2J", 5),
     ];
+    // SHELL_DOUBLE_IDLE_SECS=N: the double ends the session after N idle
+    // seconds, and the shell sends no keepalive to stop it.
+    let idle = std::env::var("SHELL_DOUBLE_IDLE_SECS")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .map(Duration::from_secs);
+    state.idle_timeout = idle;
     let pki = TestPki::new(&["localhost"]);
     let transport = support::start(&pki, Arc::new(Mutex::new(state)));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -61,6 +68,9 @@ fn main() -> ExitCode {
         })
     });
     connection.set_interrupt(interrupt);
+    if idle.is_some() {
+        connection.set_keepalive(Duration::from_secs(3600));
+    }
     let local = std::env::current_dir().expect("a current folder");
     let mut shell = Shell::new(connection, cwd, local, Box::new(std::io::stdout()), false);
     let code = match run_interactive(&runtime, &mut shell) {

@@ -60,20 +60,20 @@ pub enum LocalPathError {
     )]
     PartNotOurs(String),
     /// The local filesystem refused.
-    #[error("{path}: {source}")]
+    #[error("{}", crate::connection::local_io_words(.path, .error))]
     Io {
         /// The local path involved.
         path: String,
-        /// What the filesystem said.
-        source: io::Error,
+        /// What the filesystem said (in the text, so not a `source`).
+        error: io::Error,
     },
 }
 
 impl LocalPathError {
-    fn io(path: &Path, source: io::Error) -> Self {
+    fn io(path: &Path, error: io::Error) -> Self {
         LocalPathError::Io {
             path: escape(&path.to_string_lossy()).into_owned(),
-            source,
+            error,
         }
     }
 }

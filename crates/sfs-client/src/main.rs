@@ -7,7 +7,7 @@
 //! sfs --peer 198.51.100.1 --user alice -b commands.txt        # a batch file
 //! ```
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,15 +17,16 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use rustls_pki_types::ServerName;
-use sfs_client::command::parse_words;
+use sfs_client::command::{parse_words, ShellCommand};
 use sfs_client::connection::{
-    ClientError, ClientOptions, Credentials, InterruptSource, Remote, Reporter,
-    DEFAULT_MEMORY_BUDGET,
+    connect_failure, os_words, tls_failure, ClientError, ClientOptions, Credentials,
+    InterruptSource, Remote, Reporter, DEFAULT_MEMORY_BUDGET,
 };
 use sfs_client::display::escape;
 use sfs_client::peers::parse_addrs;
 use sfs_client::repl::{one_line, run_batch, run_interactive, run_piped, EXIT_INTERRUPTED};
-use sfs_client::shell::{check_local_names, Shell};
+use sfs_client::shell::{check_local_names, help_lines, Shell};
+use sfs_proto::report::error_line;
 use sfs_sctp::{SctpAssociation, SctpConfig};
 use zeroize::Zeroizing;
 
@@ -41,7 +42,7 @@ struct Cli {
     /// The server's addresses, comma-separated, with an optional port on any of
     /// them (it applies to all): `198.51.100.1,203.0.113.1:7373`.
     #[arg(long, env = "SFS_PEER", value_name = "ADDR[,ADDR..][:PORT]")]
-    peer: String,
+    peer: Option<String>,
     /// The port, when no address in --peer names one.
     #[arg(long, default_value_t = 7373)]
     port: u16,
@@ -97,11 +98,14 @@ const EXAMPLES: &str = "Examples:
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("sfs: {}", one_line(&format!("{error:#}")));
+            eprintln!("sfs: {}", one_line(&error_line(error.as_ref())));
             ExitCode::FAILURE
         }
     }
@@ -109,16 +113,75 @@ fn main() -> ExitCode {
 
 type Sctp = SctpAssociation;
 
+/// What a command line that clap refused prints: `--help` and `--version` as
+/// clap writes them; a mistake as one line with a hint, exit 1 like every
+/// other failure.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ErrorKind};
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        // Printing help can only fail on a closed stdout, which leaves nothing to say.
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let context = |kind| match err.get(kind) {
+        Some(clap::error::ContextValue::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    let arg = context(ContextKind::InvalidArg)
+        .map(|arg| arg.split_whitespace().next().unwrap_or_default().to_owned());
+    let text = match (err.kind(), arg) {
+        (ErrorKind::UnknownArgument, Some(arg)) => format!("unknown option {arg}"),
+        (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(arg)) => {
+            match context(ContextKind::InvalidValue) {
+                Some(value) if !value.is_empty() => {
+                    format!("{value:?} is not a valid value for {arg}")
+                }
+                _ => format!("{arg} needs a value"),
+            }
+        }
+        // Anything else: clap's own first line, without its "error: ".
+        _ => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_owned()
+        }
+    };
+    eprintln!("sfs: {}; see sfs --help", one_line(&text));
+    ExitCode::FAILURE
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.batch.is_some() && !cli.command.is_empty() {
         bail!("give either -b FILE or a COMMAND, not both");
     }
     // Parse a one-shot command before connecting, so typos cost no round trip.
+    // Options come before the command: a first word like `--password` is an
+    // option this program does not have, not a command name.
+    if let Some(first) = cli.command.first().filter(|w| w.starts_with('-')) {
+        bail!("unknown option {}; see sfs --help", escape(first));
+    }
     let one_shot = if cli.command.is_empty() {
         None
     } else {
         Some(parse_words(&cli.command)?)
     };
+    // `sfs help [COMMAND]` needs no server.
+    if let Some(ShellCommand::Help { topic }) = &one_shot {
+        let lines = help_lines(topic.as_deref()).map_err(|text| anyhow::anyhow!(text))?;
+        let mut out = std::io::stdout().lock();
+        // A reader that went away (`sfs help | head`) is not a failure.
+        let _ = lines.iter().try_for_each(|line| writeln!(out, "{line}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Local files first, so a mistake there costs no connection.
+    if let Some(path) = &cli.password_file {
+        check_password_file(path)?;
+    }
     // A local name that is not there is told before connecting and logging in.
     if let Some(command) = &one_shot {
         let here = std::env::current_dir().context("the current folder")?;
@@ -175,23 +238,35 @@ fn report(err: &ClientError) -> ExitCode {
 }
 
 async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
-    let peers = parse_addrs(&cli.peer, cli.port).context("--peer")?;
+    let Some(peer) = &cli.peer else {
+        bail!("no server given: use --peer ADDR (or set SFS_PEER); see sfs --help");
+    };
+    let peers = parse_addrs(peer, cli.port).context("--peer")?;
     let local = match &cli.local {
-        Some(list) => Some(parse_addrs(list, 0).or_else(|_| {
-            // Local addresses need no port: accept bare addresses with port 0.
-            list.split(',')
-                .map(|a| a.trim().parse().map(|ip| SocketAddr::new(ip, 0)))
-                .collect::<Result<Vec<_>, _>>()
-        })?),
+        Some(list) => Some(
+            parse_addrs(list, 0)
+                .or_else(|_| {
+                    // Local addresses need no port: accept bare addresses with port 0.
+                    list.split(',')
+                        .map(|a| a.trim().parse().map(|ip| SocketAddr::new(ip, 0)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .with_context(|| {
+                    format!("--local {}: not a list of local addresses", escape(list))
+                })?,
+        ),
         None => None,
     };
-    let ca = std::fs::read(&cli.ca).with_context(|| {
-        format!(
-            "reading the CA certificate {} (use --ca, or run from the server's folder)",
-            cli.ca.display()
+    let ca_name = escape(&cli.ca.to_string_lossy()).into_owned();
+    let ca = std::fs::read(&cli.ca).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read the CA certificate {ca_name}: {} (use --ca FILE, or run from the server's folder)",
+            os_words(&err)
         )
     })?;
-    let tls = sfs_proto::tls::client_config(&ca).context("the CA certificate")?;
+    let tls = sfs_proto::tls::client_config(&ca).map_err(|err| {
+        anyhow::anyhow!("{ca_name} is not a usable CA certificate: {err} (use --ca FILE)")
+    })?;
     let server_name = match &cli.server_name {
         Some(name) => ServerName::try_from(name.clone()).context("--server-name")?,
         // `peers` is not empty: parse_addrs refuses an empty list.
@@ -212,7 +287,7 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
     let association =
         SctpAssociation::connect(&peers, local.as_deref(), &SctpConfig::default(), timeout)
             .await
-            .with_context(|| format!("connecting to {}", list(&peers)))?;
+            .map_err(|err| anyhow::anyhow!("{}", connect_failure(&err, &list(&peers))))?;
     let visible = !cli.quiet && std::io::stdout().is_terminal();
     let options = ClientOptions {
         memory_budget: cli.memory_budget,
@@ -227,8 +302,13 @@ async fn connect(cli: &Cli) -> anyhow::Result<Shell<Sctp>> {
     )
     .await
     .map_err(|err| match err {
+        ClientError::Server { .. } if cli.register => anyhow::anyhow!("registration failed: {err}"),
         ClientError::Server { .. } => anyhow::anyhow!("login failed: {err}"),
-        other => anyhow::anyhow!("connecting to {}: {other}", list(&peers)),
+        ClientError::Tls(tls) => anyhow::anyhow!("{}", tls_failure(&tls, Some(&ca_name))),
+        // Already a sentence that names the server ("the server turned the
+        // connection away: the server is full; try again later").
+        ClientError::Closed(reason) => anyhow::anyhow!("{reason}"),
+        other => anyhow::anyhow!("{}: {other}", list(&peers)),
     })?;
     let interrupt: InterruptSource = Arc::new(|| {
         Box::pin(async {
@@ -287,6 +367,26 @@ fn password(cli: &Cli, user: &str) -> anyhow::Result<Zeroizing<String>> {
         }
     }
     Ok(password)
+}
+
+/// Refuses a password file that others may read, as ssh refuses such a key:
+/// the password would be theirs too.
+fn check_password_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = escape(&path.to_string_lossy()).into_owned();
+    let mode = std::fs::metadata(path)
+        .map_err(|err| {
+            anyhow::anyhow!("cannot read the password file {shown}: {}", os_words(&err))
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "the password file {shown} can be read by others (mode {:04o}): run `chmod 600 {shown}`",
+            mode & 0o7777
+        );
+    }
+    Ok(())
 }
 
 fn read_batch(path: &Path) -> anyhow::Result<Vec<String>> {

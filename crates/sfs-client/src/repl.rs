@@ -36,6 +36,11 @@ pub fn one_line(text: &str) -> String {
     text.replace('\n', " ")
 }
 
+/// Whether `err` is the session ending (its text is the session's close reason).
+fn ends_session(err: &ClientError) -> bool {
+    matches!(err, ClientError::Closed(_) | ClientError::Tls(_))
+}
+
 /// Runs the lines of a batch file. Stops at the first failure unless
 /// `keep_going`; a line starting with `-` may fail without stopping.
 pub fn run_batch<T: Transport>(
@@ -107,18 +112,23 @@ fn run_lines<T: Transport>(
         };
         let result = match parse_line(text) {
             Ok(None) => continue,
-            Ok(Some(command)) => runtime
-                .block_on(shell.execute(command))
-                .map_err(|e| (e.to_string(), matches!(e, ClientError::Interrupted))),
-            Err(err) => Err((err.to_string(), false)),
+            Ok(Some(command)) => runtime.block_on(shell.execute(command)).map_err(|e| {
+                let interrupted = matches!(e, ClientError::Interrupted);
+                (e.to_string(), interrupted, ends_session(&e))
+            }),
+            Err(err) => Err((err.to_string(), false, false)),
         };
         match result {
             Ok(Flow::Quit) => break,
             Ok(Flow::Continue) => {}
-            Err((message, interrupted)) => {
+            Err((message, interrupted, ended)) => {
                 eprintln!("sfs: line {number}: {}", one_line(&message));
                 if interrupted {
                     return ExitCode::from(EXIT_INTERRUPTED);
+                }
+                if ended {
+                    // The line said why; nothing more can run.
+                    return ExitCode::FAILURE;
                 }
                 if may_fail {
                     continue;
@@ -129,8 +139,8 @@ fn run_lines<T: Transport>(
                 }
             }
         }
-        if shell.connection().closed_reason().is_some() {
-            eprintln!("sfs: the connection ended");
+        if let Some(reason) = shell.connection().closed_reason() {
+            eprintln!("sfs: {}", one_line(reason));
             return ExitCode::FAILURE;
         }
     }
@@ -187,6 +197,13 @@ pub fn run_interactive<T: Transport>(
             .block_on(shell.connection().idle_until(reading))
             .context("reading a command")?;
         editor = returned;
+        // The session ended while the user was typing (the server's idle
+        // timeout, a lost association): say why, once, and do not run the line.
+        if let Some(reason) = shell.connection().closed_reason() {
+            eprintln!("sfs: {}", one_line(reason));
+            last_failed = true;
+            break;
+        }
         let line = match line {
             Ok(line) => line,
             // Ctrl-C at the prompt drops the line, as in bash and sftp.
@@ -217,13 +234,15 @@ pub fn run_interactive<T: Transport>(
                 eprintln!("sfs: interrupted");
                 last_failed = true;
             }
+            // The line below says why the session ended.
+            Err(err) if ends_session(&err) => last_failed = true,
             Err(err) => {
                 eprintln!("sfs: {}", one_line(&err.to_string()));
                 last_failed = true;
             }
         }
         if let Some(reason) = shell.connection().closed_reason() {
-            eprintln!("sfs: the connection ended: {reason}");
+            eprintln!("sfs: {}", one_line(reason));
             last_failed = true;
             break;
         }

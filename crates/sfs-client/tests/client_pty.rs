@@ -31,6 +31,11 @@ struct Pane {
 
 impl Pane {
     fn start() -> Pane {
+        Self::start_with("")
+    }
+
+    /// [`Self::start`] with `env` (`NAME=value ...`) set for the shell.
+    fn start_with(env: &str) -> Pane {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let socket = format!(
             "sfs-pty-{}-{}",
@@ -41,7 +46,7 @@ impl Pane {
         let history = dir.path().join("history");
         // The status goes to a file: tmux's #{pane_dead_status} is filled in late.
         let command = format!(
-            "SFS_HISTORY='{}' '{}'; echo $? > '{}'",
+            "{env} SFS_HISTORY='{}' '{}'; echo $? > '{}'",
             history.display(),
             shell_double().display(),
             dir.path().join("status").display()
@@ -243,8 +248,33 @@ fn rm_of_a_pattern_asks_before_deleting_several_files() {
     pane.keys(&["C-u", "rm 'note*'", "Enter"]);
     pane.prompt();
     pane.keys(&["get notes.txt x", "Enter"]);
-    pane.wait_for("the file gone", |s| s.contains("not found"));
+    pane.wait_for("the file gone", |s| {
+        s.contains("sfs: notes.txt: no such file\n")
+    });
     assert!(!pane.screen().contains("delete 1 files"));
     pane.keys(&["C-d"]);
     pane.wait_for("the exit", |s| s.contains("shell_double: bye"));
+}
+
+#[test]
+fn a_session_the_server_ends_while_idle_says_why_once() {
+    let pane = Pane::start_with("SHELL_DOUBLE_IDLE_SECS=1");
+    std::thread::sleep(Duration::from_millis(2000));
+    pane.keys(&["pwd", "Enter"]);
+    let screen = pane.wait_for("the exit", |s| s.contains("shell_double: bye"));
+    assert_eq!(
+        count(
+            &screen,
+            "sfs: the server ended the session: idle for 1 second\n"
+        ),
+        1,
+        "{screen}"
+    );
+    assert_eq!(count(&screen, "sfs: "), 1, "one line: {screen}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pane.exit_status().is_none() {
+        assert!(Instant::now() < deadline, "no exit status");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(pane.exit_status(), Some(1));
 }

@@ -76,6 +76,7 @@ fn client_failing_commands_exit_non_zero_with_one_line_on_stderr() {
     assert!(!work.path().join("no-such-file.part").exists());
 
     std::fs::write(work.path().join("wrong"), "not the password\n").unwrap();
+    client_util::private(&work.path().join("wrong"));
     let wrong = server
         .client("alice", work.path())
         .arg("--password-file")

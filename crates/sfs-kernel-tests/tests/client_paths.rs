@@ -67,6 +67,14 @@ fn path_line<'a>(status: &'a [String], addr: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {addr} in {status:#?}"))
 }
 
+/// The state word of `addr`'s line in `status` (`active`, `unconfirmed`, ...).
+fn path_state<'a>(status: &'a [String], addr: &str) -> &'a str {
+    path_line(status, addr)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+}
+
 #[test]
 fn client_status_shows_both_paths_then_the_cut_one_inactive() {
     let (topo, server) = setup();
@@ -106,12 +114,22 @@ fn client_status_shows_both_paths_then_the_cut_one_inactive() {
     );
     assert!(path_line(&status, &a).contains("active"), "{status:#?}");
     assert!(path_line(&status, &a).contains("primary"), "{status:#?}");
-    assert!(path_line(&status, &b).contains("active"), "{status:#?}");
+    // Path B has carried nothing yet: `unconfirmed` until a heartbeat comes
+    // back on it (every 500 ms), then `active`; never `active` unanswered.
+    assert!(
+        ["active", "unconfirmed"].contains(&path_state(&status, &b)),
+        "{status:#?}"
+    );
     assert!(
         status.iter().any(|l| l.starts_with("streams: ")),
         "{status:#?}"
     );
     assert!(status.iter().any(|l| l.contains("TLS 1.3")), "{status:#?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while path_state(&shell.status(), &b) != "active" {
+        assert!(Instant::now() < deadline, "path B never confirmed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     topo.cut(Path::A).expect("cut path A");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -99,6 +99,7 @@ pub mod codec;
 pub mod control;
 pub mod digest;
 pub mod record;
+pub mod report;
 pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -23,7 +23,9 @@ pub enum PathState {
     PotentiallyFailed,
     /// Confirmed and usable.
     Active,
-    /// Learnt from the peer's INIT, not yet confirmed by a heartbeat.
+    /// Not yet confirmed: the kernel says so for an address learnt from the
+    /// peer's INIT (`SCTP_UNCONFIRMED`), and this crate says so for an address
+    /// given to `connect` that has never answered (see [`PathInfo::state`]).
     Unconfirmed,
     /// Any other value (the kernel uses 0xffff for "unknown").
     Unknown(i32),
@@ -52,7 +54,11 @@ impl PathState {
 pub struct PathInfo {
     /// The peer address.
     pub addr: SocketAddr,
-    /// Its state.
+    /// Its state. Linux reports the addresses given to `connect` as active as
+    /// soon as the association is up, whether or not any of them ever answered
+    /// (RFC 4960 section 5.4 counts them as confirmed); such a path that has no
+    /// round-trip measurement yet (no heartbeat acknowledged, no data
+    /// acknowledged on it) is reported here as [`PathState::Unconfirmed`].
     pub state: PathState,
     /// Smoothed round-trip time.
     pub srtt: Duration,
@@ -184,6 +190,7 @@ impl SctpAssociation {
     }
 
     fn path_info_with(&self, peer: SocketAddr, primary: Option<SocketAddr>) -> Result<PathInfo> {
+        let rto = self.rto_info();
         let mut info = sys::PeerAddrInfo {
             assoc_id: self.assoc_id,
             address: socket::storage_for(&peer),
@@ -198,7 +205,20 @@ impl SctpAssociation {
         .map_err(|e| Error::io("reading peer address info", e))?;
         let mut path = PathInfo::from_raw(&info, peer, false);
         path.primary = primary == Some(path.addr);
+        if let Some(rto) = rto {
+            path.state = answered_state(path.state, path.srtt, path.rto, &rto);
+        }
         Ok(path)
+    }
+
+    /// The association's RTO settings (`SCTP_RTOINFO`), if they can be read.
+    fn rto_info(&self) -> Option<sys::RtoInfo> {
+        let mut rto = sys::RtoInfo {
+            assoc_id: self.assoc_id,
+            ..sys::Pod::zeroed()
+        };
+        sys::read_option(self.fd.get_ref(), SOL_SCTP, sys::SCTP_RTOINFO, &mut rto).ok()?;
+        Some(rto)
     }
 
     /// [`path_info`](Self::path_info) for every peer address.
@@ -258,6 +278,28 @@ impl SctpAssociation {
     }
 }
 
+/// The state to report for a path the kernel calls `state`: an active path
+/// that was never measured is unconfirmed. A path is measured once a heartbeat
+/// or data sent on it was acknowledged; until then the kernel keeps its
+/// smoothed RTT at 0 and its RTO at the initial value or above (backed off).
+/// A measured path on a fast link also shows a smoothed RTT of 0 ms, but its
+/// RTO is then the minimum, so both conditions are needed.
+fn answered_state(
+    state: PathState,
+    srtt: Duration,
+    rto: Duration,
+    info: &sys::RtoInfo,
+) -> PathState {
+    let initial = Duration::from_millis(u64::from(info.initial));
+    let min = Duration::from_millis(u64::from(info.min));
+    let never_measured = srtt.is_zero() && rto >= initial && rto > min;
+    if state == PathState::Active && never_measured {
+        PathState::Unconfirmed
+    } else {
+        state
+    }
+}
+
 pub(crate) fn read_status(fd: &Socket) -> Result<sys::Status> {
     let mut status: sys::Status = sys::Pod::zeroed();
     sys::read_option(fd, SOL_SCTP, sys::SCTP_STATUS, &mut status)
@@ -295,5 +337,37 @@ mod tests {
             }
         );
         assert_eq!(PathState::from_raw(0xffff), PathState::Unknown(0xffff));
+    }
+
+    #[test]
+    fn an_active_path_that_never_answered_is_unconfirmed() {
+        let info = sys::RtoInfo {
+            assoc_id: 0,
+            initial: 300,
+            max: 1000,
+            min: 100,
+        };
+        let ms = Duration::from_millis;
+        // Never measured: RTT 0, RTO still the initial one (or backed off).
+        for rto in [300, 600] {
+            assert_eq!(
+                answered_state(PathState::Active, ms(0), ms(rto), &info),
+                PathState::Unconfirmed
+            );
+        }
+        // Measured: an RTT, or a sub-millisecond one with the RTO at its minimum.
+        assert_eq!(
+            answered_state(PathState::Active, ms(12), ms(300), &info),
+            PathState::Active
+        );
+        assert_eq!(
+            answered_state(PathState::Active, ms(0), ms(100), &info),
+            PathState::Active
+        );
+        // Other states are the kernel's.
+        assert_eq!(
+            answered_state(PathState::Inactive, ms(0), ms(300), &info),
+            PathState::Inactive
+        );
     }
 }

@@ -405,17 +405,24 @@ impl AuditLog {
     ///
     /// # Errors
     ///
-    /// The [`io::Error`] of writing or flushing the line; the event is then lost (it
-    /// still went to the `sfs::audit` log target).
+    /// The [`io::Error`] of writing or flushing the line; the event is then
+    /// logged as a warning to the `sfs::audit` log target, so it is not lost.
+    ///
+    /// Every event also goes to `sfs::audit` at debug level
+    /// (`RUST_LOG=sfs::audit=debug`), not to the console by default: the
+    /// console is for startup, warnings and errors, and the file has the events.
     pub fn record(&self, event: &AuditEvent<'_>) -> io::Result<()> {
         let mut line = event.format_line(SystemTime::now());
-        log::info!(target: "sfs::audit", "{line}");
+        log::debug!(target: "sfs::audit", "{line}");
         line.push('\n');
         // A std Mutex: nothing awaits while it is held. A poisoned lock only means
         // another thread panicked mid-write; the writer itself is still usable.
         let mut out = self.out.lock().unwrap_or_else(|poison| poison.into_inner());
-        out.write_all(line.as_bytes())?;
-        out.flush()
+        let written = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+        if written.is_err() {
+            log::warn!(target: "sfs::audit", "not in server.log: {}", line.trim_end());
+        }
+        written
     }
 }
 

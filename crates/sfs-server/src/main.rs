@@ -41,7 +41,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sfs-server: error: {error:#}");
+            // Each cause once: an error that shows its source and also hands
+            // it on would otherwise print it twice.
+            eprintln!(
+                "sfs-server: error: {}",
+                sfs_proto::report::error_line(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

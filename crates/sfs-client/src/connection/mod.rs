@@ -34,6 +34,7 @@ use rustls_pki_types::ServerName;
 use sfs_net::{now, Driver, Input, PathChange, PathStatus, Receive, Transport, TransportError};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
 use sfs_proto::session::{ApiError, ClientSession, Event, StreamCounts};
+use sfs_proto::tls::TlsError;
 use zeroize::Zeroizing;
 
 use crate::display::escape;
@@ -43,11 +44,15 @@ mod queue;
 mod report;
 mod resume;
 mod transfers;
+mod words;
 
 pub use queue::{ClientOptions, ServerLimits, DEFAULT_MEMORY_BUDGET};
 pub use report::Reporter;
 pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
 use transfers::{PendingTransfer, TransferState};
+pub(crate) use words::local_io as local_io_words;
+use words::Subject;
+pub use words::{connect_failure, os_words, tls as tls_failure};
 
 /// The most file data put in one chunk record. Small enough that a chunk never
 /// holds up other streams for long (a record holds at most 64 KiB).
@@ -60,15 +65,24 @@ pub const MAX_CHUNK: usize = 60 * 1024;
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Why a request or a transfer failed.
+///
+/// Each variant's text is one line for the user that says its whole story:
+/// none hands on a `source` that its text already shows (see [`words`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server refused the request.
-    #[error("{}: {}", code_text(*.code), escape(.message))]
+    /// The server refused the request. Shown as the path it was about, the
+    /// server's message (or the code's words when it sent none) and, where one
+    /// helps, what to do: `docs: is a folder (use `get -r` for a folder)`.
+    #[error("{}", words::refusal(*.code, .message, .path.as_deref(), *.hint))]
     Server {
         /// The code the server sent.
         code: ErrorCode,
         /// Its message (from the server: shown escaped).
         message: String,
+        /// The remote path the request named, as typed (escaped), if any.
+        path: Option<String>,
+        /// What to do about it, where the message alone does not say.
+        hint: Option<&'static str>,
     },
     /// Two transfers of one command would write the same file (`mget /a/x /b/x`).
     /// Nothing was transferred.
@@ -84,25 +98,35 @@ pub enum ClientError {
     /// The user interrupted (Ctrl-C) before the answer came.
     #[error("interrupted")]
     Interrupted,
-    /// The session ended.
-    #[error("connection closed: {0}")]
+    /// The session ended; the text says who ended it and why ("the server
+    /// ended the session: idle for 10 minutes").
+    #[error("{0}")]
     Closed(String),
+    /// The TLS handshake failed: the server's certificate was refused, or the
+    /// peer does not speak SFS. [`tls_failure`] says it with the CA file's name.
+    #[error("{}", words::tls(.0, None))]
+    Tls(TlsError),
     /// A local path could not be used for a download.
     #[error(transparent)]
     LocalPath(#[from] LocalPathError),
     /// A local file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}", words::local_io(.path, .error))]
     Io {
         /// The local path (escaped).
         path: String,
-        /// What the filesystem said.
-        source: io::Error,
+        /// What the filesystem said (in the text, so not a `source`).
+        error: io::Error,
     },
+    /// The command was not used as it must be (`help` of no command); the
+    /// text says what to type instead.
+    #[error("{0}")]
+    Usage(String),
     /// The server answered something that does not fit the request.
     #[error("unexpected answer from the server: {0}")]
     UnexpectedReply(String),
-    /// The protocol session refused an operation.
-    #[error("protocol: {0}")]
+    /// The protocol session refused an operation (a path beyond the wire
+    /// limit, for example).
+    #[error("{}", words::api(.0))]
     Api(#[from] ApiError),
     /// A transfer failed a check of this client's (its `.part`, its digest).
     #[error("transfer failed: {0}")]
@@ -112,7 +136,7 @@ pub enum ClientError {
     /// failed its length or digest check (`TRANSFER_FAILED`). Shown as the code's
     /// words and the reason the protocol carries, so a stall never reads as an
     /// integrity failure.
-    #[error("{}: {}", code_text(*.code), escape(.reason))]
+    #[error("{}", words::transfer_ended(*.code, .reason))]
     TransferEnded {
         /// Why, as a protocol code.
         code: ErrorCode,
@@ -136,20 +160,34 @@ pub enum ClientError {
     NotAsTyped(String),
 }
 
-fn code_text(code: ErrorCode) -> String {
-    // The Display of ErrorCode reads "not found (0x0007)"; users want the words.
-    let text = code.to_string();
-    match text.rsplit_once(" (0x") {
-        Some((words, _)) => words.to_owned(),
-        None => text,
-    }
-}
-
 impl ClientError {
-    fn io(path: &std::path::Path, source: io::Error) -> Self {
+    fn io(path: &std::path::Path, error: io::Error) -> Self {
         ClientError::Io {
             path: escape(&path.to_string_lossy()).into_owned(),
-            source,
+            error,
+        }
+    }
+
+    /// The error as one line about `subject` (a path, already escaped): the
+    /// error alone when it names its path itself, else `subject: error`.
+    pub fn about(&self, subject: &str) -> String {
+        let names_itself = match self {
+            ClientError::Server { path, .. } => path.is_some(),
+            ClientError::Io { .. }
+            | ClientError::LocalPath(_)
+            | ClientError::SameTarget { .. }
+            | ClientError::NoRemoteFolder(_)
+            | ClientError::Closed(_)
+            | ClientError::Tls(_)
+            | ClientError::Usage(_)
+            | ClientError::NotAsTyped(_)
+            | ClientError::Interrupted => true,
+            _ => false,
+        };
+        if names_itself {
+            self.to_string()
+        } else {
+            format!("{subject}: {self}")
         }
     }
 }
@@ -185,6 +223,8 @@ impl std::fmt::Debug for Credentials {
 struct Answer {
     replies: Vec<Reply>,
     complete: bool,
+    /// What the request is about, for the words of a refusal.
+    subject: Subject,
 }
 
 /// A session with a server, logged in. See the module docs.
@@ -194,6 +234,8 @@ pub struct Remote<T: Transport> {
     answers: HashMap<RequestId, Answer>,
     transfers: Vec<PendingTransfer>,
     closed: Option<String>,
+    /// The TLS failure that ended the session, if that is what ended it.
+    tls_failure: Option<TlsError>,
     reporter: Reporter,
     interrupt: Option<InterruptSource>,
     user: String,
@@ -267,14 +309,15 @@ impl<T: Transport> Remote<T> {
     ) -> Result<(Self, String), ClientError> {
         let config = options.session_config(transport.streams());
         let own_max_requests = config.max_pending_requests;
-        let session = ClientSession::new(tls, server_name, config, now())
-            .map_err(|err| ClientError::Closed(format!("TLS setup: {err}")))?;
+        let session =
+            ClientSession::new(tls, server_name, config, now()).map_err(ClientError::Tls)?;
         let mut connection = Remote {
             session,
             driver: Driver::new(Arc::new(transport)),
             answers: HashMap::new(),
             transfers: Vec::new(),
             closed: None,
+            tls_failure: None,
             reporter,
             interrupt: None,
             user: credentials.user.clone(),
@@ -395,12 +438,28 @@ impl<T: Transport> Remote<T> {
     /// the session refuses the command (too many requests in flight, a field
     /// beyond the wire limits).
     pub fn send(&mut self, command: Command) -> Result<RequestId, ClientError> {
-        if let Some(reason) = &self.closed {
-            return Err(ClientError::Closed(reason.clone()));
+        if let Some(err) = self.closed_error() {
+            return Err(err);
         }
+        let subject = Subject::of(&command);
         let id = self.session.send_command(command)?;
-        self.answers.insert(id, Answer::default());
+        self.answers.insert(
+            id,
+            Answer {
+                subject,
+                ..Answer::default()
+            },
+        );
         Ok(id)
+    }
+
+    /// Why nothing more can be done, once the session has ended.
+    fn closed_error(&self) -> Option<ClientError> {
+        match (&self.tls_failure, &self.closed) {
+            (Some(tls), _) => Some(ClientError::Tls(tls.clone())),
+            (None, Some(reason)) => Some(ClientError::Closed(reason.clone())),
+            (None, None) => None,
+        }
     }
 
     /// Waits for every part of the answer to `id`. A server error becomes
@@ -436,10 +495,7 @@ impl<T: Transport> Remote<T> {
     fn take_answer(&mut self, id: RequestId) -> Result<Vec<Reply>, ClientError> {
         let answer = self.answers.remove(&id).unwrap_or_default();
         if let Some(Reply::Error { code, message }) = answer.replies.last() {
-            return Err(ClientError::Server {
-                code: *code,
-                message: message.clone(),
-            });
+            return Err(answer.subject.refused(*code, message));
         }
         Ok(answer.replies)
     }
@@ -514,8 +570,8 @@ impl<T: Transport> Remote<T> {
             if done(self) {
                 return Ok(());
             }
-            if let Some(reason) = &self.closed {
-                return Err(ClientError::Closed(reason.clone()));
+            if let Some(err) = self.closed_error() {
+                return Err(err);
             }
             let input = tokio::select! {
                 // The user's Ctrl-C wins over any amount of pending input.
@@ -534,13 +590,23 @@ impl<T: Transport> Remote<T> {
     }
 
     fn transport_lost(&mut self, err: Option<TransportError>) {
+        if self.session.is_closed() {
+            // The peer's Close came in before the transport ended: its reason
+            // ("idle for 10 minutes") is the one to show.
+            self.handle_events();
+        }
         if !self.session.is_closed() {
             self.session.handle_transport_closed();
         }
         if self.closed.is_none() {
             self.closed = Some(match err {
-                Some(err) => err.to_string(),
-                None => "the server closed the connection".to_owned(),
+                Some(TransportError::Closed) | None => {
+                    "the server closed the connection".to_owned()
+                }
+                Some(err) => format!(
+                    "the connection to the server was lost: {}",
+                    sfs_proto::report::error_line(&err)
+                ),
             });
         }
     }
@@ -622,13 +688,12 @@ impl<T: Transport> Remote<T> {
                     }
                 }
                 Event::Closed(reason) => {
-                    let mut text = reason.reason.clone();
-                    if let Some(tls) = &reason.tls {
-                        text = format!("TLS: {tls}");
-                    }
-                    self.closed = Some(escape(&text).into_owned());
+                    self.tls_failure.clone_from(&reason.tls);
+                    // A lost transport already said how it was lost.
+                    self.closed.get_or_insert_with(|| words::closed(&reason));
                     for index in 0..self.transfers.len() {
-                        self.finish_transfer(index, Err(ClientError::Closed(escape(&text).into())));
+                        let err = self.closed_error().unwrap_or(ClientError::Interrupted);
+                        self.finish_transfer(index, Err(err));
                     }
                 }
                 Event::Connected | Event::CreditAvailable { .. } => {}
@@ -672,7 +737,8 @@ impl<T: Transport> Remote<T> {
                             self.session
                                 .abort_transfer(transfer, ErrorCode::ABORTED, "refused");
                     }
-                    self.finish_transfer(index, Err(ClientError::Server { code, message }));
+                    let refused = self.transfers[index].kind.subject().refused(code, &message);
+                    self.finish_transfer(index, Err(refused));
                 }
                 Reply::Ok => {
                     // The final answer of STOR: the server has the file durably.

@@ -76,6 +76,18 @@ pub fn check_distinct_targets(specs: &[TransferSpec]) -> Result<(), ClientError>
     Ok(())
 }
 
+impl TransferState {
+    /// What the transfer's request is about, for the words of a refusal.
+    pub(super) fn subject(&self) -> super::words::Subject {
+        match self {
+            TransferState::Download { remote, .. } => {
+                super::words::Subject::transfer("RETR", remote)
+            }
+            TransferState::Upload { remote, .. } => super::words::Subject::transfer("STOR", remote),
+        }
+    }
+}
+
 /// A transfer that completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferDone {

@@ -34,6 +34,7 @@ mod tree;
 use listing::listing;
 pub use listing::{format_entry, human_bytes};
 pub use preflight::check_local_names;
+pub use status::help_lines;
 
 /// What the caller does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,10 +269,10 @@ impl<T: Transport> Shell<T> {
     }
 }
 
-fn local_io(path: &Path, source: io::Error) -> ClientError {
+fn local_io(path: &Path, error: io::Error) -> ClientError {
     ClientError::Io {
         path: escape(&path.to_string_lossy()).into_owned(),
-        source,
+        error,
     }
 }
 

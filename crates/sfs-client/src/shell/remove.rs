@@ -98,7 +98,7 @@ impl<T: Transport> Shell<T> {
                 // One name: its error as it is, as before patterns existed.
                 Err(err) if single => return Err(err),
                 Err(err @ (ClientError::Server { .. } | ClientError::UnexpectedReply(_))) => {
-                    problems.push(format!("{}: {err}", escape(&path)));
+                    problems.push(err.about(&escape(&path)));
                 }
                 Err(err) => return Err(err),
             }
@@ -146,7 +146,7 @@ impl<T: Transport> Shell<T> {
             match answer {
                 Ok(_) => {}
                 Err(err @ ClientError::Server { .. }) => {
-                    plan.problems.push(format!("{}: {err}", escape(path)));
+                    plan.problems.push(err.about(&escape(path)));
                 }
                 Err(err) => return Err(err),
             }
@@ -156,7 +156,7 @@ impl<T: Transport> Shell<T> {
             match self.expect_ok(Wire::Rmd { path: dir.clone() }).await {
                 Ok(()) => {}
                 Err(err @ ClientError::Server { .. }) => {
-                    plan.problems.push(format!("{}: {err}", escape(dir)));
+                    plan.problems.push(err.about(&escape(dir)));
                 }
                 Err(err) => return Err(err),
             }
@@ -185,7 +185,7 @@ impl<T: Transport> Shell<T> {
                 let replies = match answer {
                     Ok(replies) => replies,
                     Err(err @ ClientError::Server { .. }) => {
-                        plan.problems.push(format!("{}: {err}", escape(&dir)));
+                        plan.problems.push(err.about(&escape(&dir)));
                         continue;
                     }
                     Err(err) => return Err(err),

@@ -77,26 +77,9 @@ impl<T: Transport> Shell<T> {
 
     /// `help [COMMAND]`.
     pub(crate) async fn help(&mut self, topic: Option<String>) -> Result<(), ClientError> {
-        if let Some(topic) = topic.as_deref() {
-            let spec = crate::command::find_command(topic).ok_or_else(|| {
-                ClientError::UnexpectedReply(format!("no command `{}`", escape(topic)))
-            })?;
-            let names = spec.names.join(", ");
-            self.line(format!("{}: {}", spec.usage, spec.summary))?;
-            self.line(format!("  names: {names} (any case)"))?;
-            for flag in spec.flags {
-                let value = flag.value.map(|v| format!(" {v}")).unwrap_or_default();
-                self.line(format!("  -{}{value}  {}", flag.letter, flag.help))?;
-            }
-            self.line(format!("  example: {}", spec.example))?;
-            return Ok(());
-        }
-        self.line(
-            "Commands (any case; the original names LIST, RETR, STOR, ... work too):".into(),
-        )?;
-        for spec in COMMANDS {
-            self.line(format!("  {:<30} {}", spec.usage, spec.summary))?;
-            self.line(format!("  {:<30}   e.g. {}", "", spec.example))?;
+        let lines = help_lines(topic.as_deref()).map_err(ClientError::Usage)?;
+        for line in lines {
+            self.line(line)?;
         }
         Ok(())
     }
@@ -111,4 +94,33 @@ fn path_state_text(state: PathState) -> String {
         PathState::Unknown(raw) => format!("unknown({raw})"),
         other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// The text of `help [COMMAND]`, one line each; it needs no connection (the
+/// binary prints it for `sfs help` without a server).
+///
+/// # Errors
+///
+/// The line to show when `topic` names no command.
+pub fn help_lines(topic: Option<&str>) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    if let Some(topic) = topic {
+        let spec = crate::command::find_command(topic)
+            .ok_or_else(|| format!("no command `{}` (type `help` for the list)", escape(topic)))?;
+        let names = spec.names.join(", ");
+        lines.push(format!("{}: {}", spec.usage, spec.summary));
+        lines.push(format!("  names: {names} (any case)"));
+        for flag in spec.flags {
+            let value = flag.value.map(|v| format!(" {v}")).unwrap_or_default();
+            lines.push(format!("  -{}{value}  {}", flag.letter, flag.help));
+        }
+        lines.push(format!("  example: {}", spec.example));
+        return Ok(lines);
+    }
+    lines.push("Commands (any case; the original names LIST, RETR, STOR, ... work too):".into());
+    for spec in COMMANDS {
+        lines.push(format!("  {:<30} {}", spec.usage, spec.summary));
+        lines.push(format!("  {:<30}   e.g. {}", "", spec.example));
+    }
+    Ok(lines)
 }

@@ -441,7 +441,7 @@ impl<T: Transport> Shell<T> {
                 }
                 Err(err) => {
                     if many {
-                        eprintln!("sfs: {from}: {err}");
+                        eprintln!("sfs: {}", err.about(&from));
                     }
                     first_error.get_or_insert(err);
                 }

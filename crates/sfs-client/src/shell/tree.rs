@@ -29,7 +29,9 @@ use sfs_proto::control::{Command as Wire, EntryKind, ErrorCode, Reply};
 use super::glob::remote_join;
 use super::listing::listing;
 use super::Shell;
-use crate::connection::{check_distinct_targets, ClientError, TransferDone, TransferSpec};
+use crate::connection::{
+    check_distinct_targets, local_io_words, ClientError, TransferDone, TransferSpec,
+};
 use crate::display::escape;
 
 /// How deep a remote tree is walked at most: deeper than any server stores,
@@ -154,7 +156,7 @@ impl UploadPlan {
                 Ok(entries) => entries,
                 Err(err) => {
                     self.problems
-                        .push(format!("{}: {err}", escape(&dir.to_string_lossy())));
+                        .push(local_io_words(&escape(&dir.to_string_lossy()), &err));
                     continue;
                 }
             };
@@ -179,7 +181,7 @@ impl UploadPlan {
                     Ok(_) => self
                         .problems
                         .push(format!("skipping {shown}: not a regular file")),
-                    Err(err) => self.problems.push(format!("{shown}: {err}")),
+                    Err(err) => self.problems.push(local_io_words(&shown, &err)),
                 }
             }
         }
@@ -225,7 +227,7 @@ impl<T: Transport> Shell<T> {
                 let replies = match answer {
                     Ok(replies) => replies,
                     Err(err @ ClientError::Server { .. }) => {
-                        plan.problems.push(format!("{}: {err}", escape(remote_dir)));
+                        plan.problems.push(err.about(&escape(remote_dir)));
                         continue;
                     }
                     Err(err) => return Err(err),
@@ -263,7 +265,7 @@ impl<T: Transport> Shell<T> {
                 continue;
             }
             if let Err(err) = make_local_dir(&dir) {
-                problems.push(format!("{}: {err}", escape(&dir.to_string_lossy())));
+                problems.push(local_io_words(&escape(&dir.to_string_lossy()), &err));
                 broken.push(dir);
             }
         }
@@ -330,7 +332,7 @@ impl<T: Transport> Shell<T> {
                     // Inside a folder that failed: that one failure says it.
                     let inside = |b: &String| dir.starts_with(&format!("{b}/"));
                     if !broken.iter().any(inside) {
-                        problems.push(format!("{}: {err}", escape(&dir)));
+                        problems.push(err.about(&escape(&dir)));
                     }
                     broken.push(dir);
                 }

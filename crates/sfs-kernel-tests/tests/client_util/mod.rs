@@ -81,6 +81,8 @@ impl Server {
         }
         run_ok(&mut cert);
         std::fs::write(root.join("password"), format!("{PASSWORD}\n")).expect("password file");
+        // sfs refuses a password file others can read.
+        private(&root.join("password"));
         for (user, role) in [("alice", "admin"), ("bob", "user")] {
             run_ok(
                 Command::new(&admin)
@@ -226,4 +228,11 @@ pub fn write_pattern(path: &Path, len: usize) {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Makes `file` readable by its owner only (mode 0600), as `sfs` requires of a
+/// password file.
+pub fn private(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
 }

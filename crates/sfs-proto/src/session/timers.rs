@@ -1,7 +1,7 @@
 //! The session's timers: the handshake (and, on the server, login) deadline and
 //! the idle timeout. Time only moves when the embedder passes `now`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::control::ErrorCode;
 use crate::session::{Initiator, Session, Side, State};
@@ -52,12 +52,42 @@ impl<S: Side> Session<S> {
         if let Some(deadline) = self.session_deadline() {
             if now >= deadline {
                 let reason = if self.handshake_deadline.is_some_and(|d| now >= d) {
-                    "handshake or login took too long"
+                    "handshake or login took too long".to_owned()
                 } else {
-                    "idle"
+                    idle_reason(self.config.idle_timeout.unwrap_or_default())
                 };
                 self.close_with(Initiator::Local, ErrorCode::TIMED_OUT, reason, None);
             }
         }
+    }
+}
+
+/// The Close reason of an idle session, for the user at the other end: "idle
+/// for 10 minutes" (whole minutes when the timeout is), else in seconds, else
+/// in milliseconds.
+fn idle_reason(timeout: Duration) -> String {
+    let secs = timeout.as_secs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let span = if timeout.subsec_nanos() != 0 {
+        format!("{} ms", timeout.as_millis())
+    } else if secs >= 60 && secs % 60 == 0 {
+        plural(secs / 60, "minute")
+    } else {
+        plural(secs, "second")
+    };
+    format!("idle for {span}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_reason_says_how_long() {
+        assert_eq!(idle_reason(Duration::from_secs(600)), "idle for 10 minutes");
+        assert_eq!(idle_reason(Duration::from_secs(60)), "idle for 1 minute");
+        assert_eq!(idle_reason(Duration::from_secs(90)), "idle for 90 seconds");
+        assert_eq!(idle_reason(Duration::from_secs(1)), "idle for 1 second");
+        assert_eq!(idle_reason(Duration::from_millis(1500)), "idle for 1500 ms");
     }
 }

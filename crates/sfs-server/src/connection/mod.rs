@@ -48,6 +48,7 @@
 
 mod admission;
 mod data_transfer;
+mod notices;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -218,6 +219,7 @@ async fn serve_inner<T: Transport>(
         refusal,
         cwd: VirtualPath::root(),
         attempts: ConnectionAttempts::new(),
+        notices: notices::Notices::default(),
         queue: VecDeque::new(),
         running: false,
         streaming: None,
@@ -255,6 +257,8 @@ struct ConnectionTask<T: Transport> {
     refusal: Option<crate::limits::Refusal>,
     cwd: VirtualPath,
     attempts: ConnectionAttempts,
+    /// Transport notices, for at most one console line.
+    notices: notices::Notices,
     /// Commands waiting for the one running before them.
     queue: VecDeque<(RequestId, Command)>,
     /// A queued command is running (or still streaming its answer).
@@ -355,6 +359,9 @@ impl<T: Transport> ConnectionTask<T> {
                 }
             }
         }
+        if let Some(line) = self.notices.finish() {
+            log::info!("{line}");
+        }
         self.driver.transport().shutdown();
         // Uploads not committed are dropped here, which removes their temporary
         // files; jobs still running finish on their own (a commit in progress
@@ -395,13 +402,15 @@ impl<T: Transport> ConnectionTask<T> {
                 }
                 self.write_log(&line);
             }
-            Input::Notice(text) => log::info!("transport: {text}"),
+            Input::Notice(text) => self.notices.note(text),
             Input::AssociationLost { index, error } => {
                 log::info!("association {index} lost: {error:?}");
             }
             Input::TransportClosed(error) => {
+                self.notices.association_lost();
+                // The audit log records the disconnection; this is detail.
                 if let Some(error) = error {
-                    log::info!("transport closed: {error}");
+                    log::debug!("transport closed: {error}");
                 }
             }
         }
