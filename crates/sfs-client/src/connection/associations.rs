@@ -78,11 +78,18 @@ pub struct AssociationStatus {
     pub streams: StreamCounts,
 }
 
-/// A throughput measurement under way.
+/// A throughput measurement under way. Only the time during which transfers
+/// ran counts, so the gaps between transfers (and the user's typing between
+/// commands) do not read as a slower path.
 #[derive(Debug, Clone, Copy)]
 struct Measure {
-    started: Instant,
+    /// When the measurement was last brought up to date.
+    last: Instant,
+    /// Time with transfers running, so far.
+    busy: Duration,
+    /// The byte counters when it started.
     bytes: u64,
+    /// The bound associations it measures.
     associations: u16,
 }
 
@@ -391,8 +398,9 @@ impl<T: Transport> Remote<T> {
             .filter(|p| p.result.is_none() && p.transfer.is_some())
             .map(|p| p.associations)
             .collect();
-        let clean = !running.is_empty()
-            && running.iter().all(|used| *used == mask)
+        // A sample says something about the bound associations only while
+        // every running transfer uses all of them, and none is coming or going.
+        let clean = running.iter().all(|used| *used == mask)
             && self.extras.opening() == 0
             && self.extras.detaching.is_empty();
         if !clean {
@@ -402,20 +410,34 @@ impl<T: Transport> Remote<T> {
         let counters = self.driver.counters();
         let bytes = counters.sent() + counters.received();
         let at = Instant::now();
-        let Some(measure) = self.extras.measure.filter(|m| m.associations == mask) else {
-            self.extras.measure = Some(Measure {
-                started: at,
-                bytes,
-                associations: mask,
-            });
-            return;
+        let measure = match self.extras.measure.filter(|m| m.associations == mask) {
+            Some(measure) => measure,
+            None if running.is_empty() => return,
+            None => {
+                self.extras.measure = Some(Measure {
+                    last: at,
+                    busy: Duration::ZERO,
+                    bytes,
+                    associations: mask,
+                });
+                return;
+            }
         };
-        let elapsed = at.duration_since(measure.started);
-        if elapsed < SAMPLE_INTERVAL {
+        let busy = if running.is_empty() {
+            measure.busy
+        } else {
+            measure.busy + at.duration_since(measure.last)
+        };
+        if busy < SAMPLE_INTERVAL {
+            self.extras.measure = Some(Measure {
+                last: at,
+                busy,
+                ..measure
+            });
             return;
         }
         #[allow(clippy::cast_precision_loss)] // rates need no 53-bit precision
-        let rate = bytes.saturating_sub(measure.bytes) as f64 / elapsed.as_secs_f64();
+        let rate = bytes.saturating_sub(measure.bytes) as f64 / busy.as_secs_f64();
         self.extras.measure = None;
         let open = self.bound_count();
         match self.extras.policy.sample(rate, open, self.extras.limit) {

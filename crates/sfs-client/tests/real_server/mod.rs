@@ -230,6 +230,11 @@ pub struct Tap {
     pub kill_after: std::sync::atomic::AtomicU64,
     killed: tokio::sync::Notify,
     dead: std::sync::atomic::AtomicBool,
+    /// Data bytes per second this end receives at most (0: no limit), as if
+    /// each association had a bottleneck of its own.
+    pub rate: std::sync::atomic::AtomicU64,
+    /// When the bottleneck is free for the next data message.
+    next_free: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Tap {
@@ -274,13 +279,25 @@ impl Transport for Tapped {
         if self.tap.is_dead() {
             return Err(sfs_net::TransportError::Closed);
         }
+        // Paced before a message is taken, so a cancelled wait loses nothing.
+        let free = *self.tap.next_free.lock().unwrap();
+        if let Some(free) = free {
+            tokio::time::sleep_until(free).await;
+        }
         let event = tokio::select! {
             event = self.inner.recv() => event?,
             () = self.tap.killed.notified() => return Err(sfs_net::TransportError::Closed),
         };
-        if let sfs_net::TransportEvent::Message { stream, .. } = &event {
+        if let sfs_net::TransportEvent::Message { stream, data } = &event {
             if *stream != 0 && self.tap.count(&self.tap.data_received) {
                 self.inner.shutdown();
+            }
+            let rate = self.tap.rate.load(std::sync::atomic::Ordering::Relaxed);
+            if *stream != 0 && rate > 0 {
+                let cost = std::time::Duration::from_secs_f64(data.len() as f64 / rate as f64);
+                let now = tokio::time::Instant::now();
+                let mut free = self.tap.next_free.lock().unwrap();
+                *free = Some(free.map_or(now, |f| f.max(now)) + cost);
             }
         }
         Ok(event)
@@ -310,6 +327,8 @@ pub struct TappedConnector {
     /// (association, data messages): the association opened as that one is
     /// cut after that many.
     plan: Arc<std::sync::Mutex<Option<(usize, u64)>>>,
+    /// Data bytes per second each new association receives at most (0: no limit).
+    pub rate: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl TappedConnector {
@@ -321,6 +340,10 @@ impl TappedConnector {
             self.shutdown.subscribe(),
         ));
         let tap = Arc::new(Tap::default());
+        tap.rate.store(
+            self.rate.load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut taps = self.taps.lock().unwrap();
         if let Some((index, after)) = *self.plan.lock().unwrap() {
             if index == taps.len() {
@@ -362,17 +385,20 @@ impl sfs_net::Connector for TappedConnector {
 impl Server {
     /// A connection logged in as alice whose extra associations (as `options`
     /// say) are opened through a [`TappedConnector`], which is returned too.
-    /// `cut` is passed to [`TappedConnector::cut_after`].
+    /// `cut` is passed to [`TappedConnector::cut_after`]; each association
+    /// receives at most `rate` data bytes per second (0: no limit).
     pub async fn connect_tapped(
         &self,
         options: ClientOptions,
         cut: Option<(usize, u64)>,
+        rate: u64,
     ) -> (Remote<Tapped>, String, TappedConnector) {
         let connector = TappedConnector {
             ctx: self.ctx.clone(),
             shutdown: self.shutdown.clone(),
             taps: Arc::default(),
             plan: Arc::new(std::sync::Mutex::new(cut)),
+            rate: Arc::new(std::sync::atomic::AtomicU64::new(rate)),
         };
         let first = connector.pair();
         let credentials = Credentials {
