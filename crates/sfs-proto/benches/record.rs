@@ -23,8 +23,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let secret = RecordSecret::from_exporter(&[42; 32]);
-    let mut sealer = secret.sealer(Direction::ServerToClient, 1);
-    let mut opener = secret.opener(Direction::ServerToClient, 1);
+    let mut sealer = secret.sealer(Direction::ServerToClient, 0, 1);
+    let mut opener = secret.opener(Direction::ServerToClient, 0, 1);
     let mut record = chunk_buffer(MAX_CHUNK_DATA);
     record.resize(MAX_RECORD_LEN - TAG_LEN, 0x5a);
     let mut offset = 0u64;

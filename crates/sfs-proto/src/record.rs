@@ -2,18 +2,24 @@
 //! The record layer of the data streams (streams 1..n).
 //!
 //! Every message on a data stream is one record, sealed with AES-256-GCM under a
-//! key that belongs to one (direction, stream) pair and one key epoch:
+//! key that belongs to one (direction, association, stream) and one key epoch
+//! (association 0 is the first association of the session, 1.. its extra data
+//! associations):
 //!
 //! ```text
 //! TLS exporter (label EXPORTER_LABEL, 32 bytes)
 //!   └─ HKDF-Extract(salt = HKDF_SALT)                                = PRK
-//!        └─ HKDF-Expand(PRK, "sfs v1 traffic" | dir | stream, 32)    = secret[0]
+//!        ├─ HKDF-Expand(PRK, "sfs v1 traffic" | dir | association:u8 | stream:u16, 32)
+//!        │                                                             = secret[0]
+//!        └─ HKDF-Expand(PRK, "sfs v1 bind", 32)                      = bind key
 //! secret[e + 1] = HKDF-Expand(secret[e], "sfs v1 ku", 32)   (key update)
 //! key[e]        = HKDF-Expand(secret[e], "sfs v1 key", 32)
 //! IV[e]         = HKDF-Expand(secret[e], "sfs v1 iv", 12)
 //! epoch e       = seq / RECORDS_PER_KEY
 //! nonce = IV[e] XOR (0^4 | seq:u64)
-//! AAD   = version | dir | stream:u16 | seq:u64 | type | plaintext length:u32
+//! AAD   = version | dir | association:u8 | stream:u16 | seq:u64 | type
+//!         | plaintext length:u32
+//! bind proof = HMAC-SHA256(bind key, "sfs v1 bind" | index:u8 | ticket[16])
 //! ```
 //!
 //! A record on the wire:
@@ -44,6 +50,7 @@
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hkdf::{KeyType, Prk, Salt, HKDF_SHA256};
+use ring::hmac;
 use thiserror::Error;
 
 use crate::control::{TransferEnd, TransferId, PROTOCOL_VERSION};
@@ -234,43 +241,75 @@ impl RecordSecret {
         self
     }
 
-    /// The first traffic secret of one (direction, stream).
-    fn traffic_secret(&self, direction: Direction, stream: u16) -> Prk {
+    /// The first traffic secret of one (direction, association, stream).
+    fn traffic_secret(&self, direction: Direction, association: u8, stream: u16) -> Prk {
         let dir = [direction.byte()];
+        let association = [association];
         let stream_be = stream.to_be_bytes();
-        expand_secret(&self.prk, &[b"sfs v1 traffic", &dir, &stream_be])
+        expand_secret(
+            &self.prk,
+            &[b"sfs v1 traffic", &dir, &association, &stream_be],
+        )
     }
 
-    fn key_state(&self, direction: Direction, stream: u16) -> KeyState {
+    fn key_state(&self, direction: Direction, association: u8, stream: u16) -> KeyState {
         KeyState::new(
-            self.traffic_secret(direction, stream),
-            direction,
-            stream,
+            self.traffic_secret(direction, association, stream),
+            Lane {
+                direction,
+                association,
+                stream,
+            },
             self.records_per_key,
         )
     }
 
-    /// The sealer for records sent in `direction` on `stream`.
-    pub fn sealer(&self, direction: Direction, stream: u16) -> Sealer {
+    /// The sealer for records sent in `direction` on `stream` of association
+    /// `association` (0 = the first association).
+    pub fn sealer(&self, direction: Direction, association: u8, stream: u16) -> Sealer {
         Sealer {
-            state: self.key_state(direction, stream),
+            state: self.key_state(direction, association, stream),
         }
     }
 
-    /// The opener for records received from `direction` on `stream`.
-    pub fn opener(&self, direction: Direction, stream: u16) -> Opener {
+    /// The opener for records received from `direction` on `stream` of
+    /// association `association`.
+    pub fn opener(&self, direction: Direction, association: u8, stream: u16) -> Opener {
         Opener {
-            state: self.key_state(direction, stream),
+            state: self.key_state(direction, association, stream),
             failure: None,
         }
     }
 
-    /// A SHA-256 fingerprint of the first key and IV of one (direction, stream), so
-    /// tests can compare keys without seeing them.
+    /// The proof of a `BIND` for association `index` with `ticket`:
+    /// `HMAC-SHA256(bind_key, "sfs v1 bind" | index | ticket)`.
+    pub fn bind_proof(&self, index: u8, ticket: &[u8; 16]) -> [u8; 32] {
+        let tag = hmac::sign(&self.bind_key(), &bind_input(index, ticket));
+        let mut proof = [0; 32];
+        proof.copy_from_slice(tag.as_ref());
+        proof
+    }
+
+    /// Checks a `BIND` proof in constant time.
+    pub fn verify_bind_proof(&self, index: u8, ticket: &[u8; 16], proof: &[u8; 32]) -> bool {
+        hmac::verify(&self.bind_key(), &bind_input(index, ticket), proof).is_ok()
+    }
+
+    fn bind_key(&self) -> hmac::Key {
+        // HKDF-Expand fails only if the output is over 255 hash lengths; this is one.
+        hmac::Key::from(
+            self.prk
+                .expand(&[crate::bind::BIND_LABEL], hmac::HMAC_SHA256)
+                .expect("32-byte HKDF output"),
+        )
+    }
+
+    /// A SHA-256 fingerprint of the first key and IV of one (direction,
+    /// association, stream), so tests can compare keys without seeing them.
     #[cfg(feature = "testing")]
-    pub fn fingerprint(&self, direction: Direction, stream: u16) -> [u8; 32] {
+    pub fn fingerprint(&self, direction: Direction, association: u8, stream: u16) -> [u8; 32] {
         use sha2::Digest;
-        let secret = self.traffic_secret(direction, stream);
+        let secret = self.traffic_secret(direction, association, stream);
         let mut key = [0; 32];
         secret
             .expand(&[b"sfs v1 key"], Len(32))
@@ -300,27 +339,43 @@ fn key_and_iv(secret: &Prk) -> (LessSafeKey, [u8; NONCE_LEN]) {
     (key, iv)
 }
 
-/// The keys of one (direction, stream) and where it is in its sequence space.
+/// The input of a `BIND` proof.
+fn bind_input(index: u8, ticket: &[u8; 16]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(crate::bind::BIND_LABEL.len() + 1 + ticket.len());
+    input.extend_from_slice(crate::bind::BIND_LABEL);
+    input.push(index);
+    input.extend_from_slice(ticket);
+    input
+}
+
+/// What one key belongs to, bound into every record's AAD.
+#[derive(Clone, Copy)]
+struct Lane {
+    direction: Direction,
+    association: u8,
+    stream: u16,
+}
+
+/// The keys of one (direction, association, stream) and where it is in its
+/// sequence space.
 struct KeyState {
     /// The current epoch's traffic secret, kept only to derive the next one.
     secret: Prk,
     key: LessSafeKey,
     iv: [u8; NONCE_LEN],
-    direction: Direction,
-    stream: u16,
+    lane: Lane,
     next_seq: u64,
     records_per_key: u64,
 }
 
 impl KeyState {
-    fn new(secret: Prk, direction: Direction, stream: u16, records_per_key: u64) -> Self {
+    fn new(secret: Prk, lane: Lane, records_per_key: u64) -> Self {
         let (key, iv) = key_and_iv(&secret);
         Self {
             secret,
             key,
             iv,
-            direction,
-            stream,
+            lane,
             next_seq: 0,
             records_per_key,
         }
@@ -339,15 +394,16 @@ impl KeyState {
         Nonce::assume_unique_for_key(nonce)
     }
 
-    fn aad(&self, seq: u64, ty: RecordType, plaintext_len: usize) -> [u8; 17] {
-        let mut aad = [0; 17];
+    fn aad(&self, seq: u64, ty: RecordType, plaintext_len: usize) -> [u8; 18] {
+        let mut aad = [0; 18];
         aad[0] = PROTOCOL_VERSION;
-        aad[1] = self.direction.byte();
-        aad[2..4].copy_from_slice(&self.stream.to_be_bytes());
-        aad[4..12].copy_from_slice(&seq.to_be_bytes());
-        aad[12] = ty.byte();
+        aad[1] = self.lane.direction.byte();
+        aad[2] = self.lane.association;
+        aad[3..5].copy_from_slice(&self.lane.stream.to_be_bytes());
+        aad[5..13].copy_from_slice(&seq.to_be_bytes());
+        aad[13] = ty.byte();
         // plaintext_len <= MAX_RECORD_LEN, checked by both callers.
-        aad[13..17].copy_from_slice(&(plaintext_len as u32).to_be_bytes());
+        aad[14..18].copy_from_slice(&(plaintext_len as u32).to_be_bytes());
         aad
     }
 
@@ -376,8 +432,9 @@ pub struct Sealer {
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sealer")
-            .field("direction", &self.state.direction)
-            .field("stream", &self.state.stream)
+            .field("direction", &self.state.lane.direction)
+            .field("association", &self.state.lane.association)
+            .field("stream", &self.state.lane.stream)
             .field("next_seq", &self.state.next_seq)
             .finish_non_exhaustive()
     }
@@ -478,8 +535,9 @@ pub struct Opener {
 impl std::fmt::Debug for Opener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opener")
-            .field("direction", &self.state.direction)
-            .field("stream", &self.state.stream)
+            .field("direction", &self.state.lane.direction)
+            .field("association", &self.state.lane.association)
+            .field("stream", &self.state.lane.stream)
             .field("next_seq", &self.state.next_seq)
             .field("failure", &self.failure)
             .finish_non_exhaustive()
@@ -618,8 +676,8 @@ mod tests {
     #[test]
     fn chunk_round_trip_without_reallocation() {
         let s = secret(1);
-        let mut sealer = s.sealer(Direction::ClientToServer, 3);
-        let mut opener = s.opener(Direction::ClientToServer, 3);
+        let mut sealer = s.sealer(Direction::ClientToServer, 0, 3);
+        let mut opener = s.opener(Direction::ClientToServer, 0, 3);
         let data = vec![7u8; MAX_CHUNK_DATA];
         let mut buf = chunk_buffer(data.len());
         buf.extend_from_slice(&data);
@@ -641,8 +699,8 @@ mod tests {
     #[test]
     fn end_round_trip() {
         let s = secret(2);
-        let mut sealer = s.sealer(Direction::ServerToClient, 1);
-        let mut opener = s.opener(Direction::ServerToClient, 1);
+        let mut sealer = s.sealer(Direction::ServerToClient, 0, 1);
+        let mut opener = s.opener(Direction::ServerToClient, 0, 1);
         let end = TransferEnd {
             transfer: TransferId(5),
             length: 77,
@@ -655,7 +713,7 @@ mod tests {
 
     #[test]
     fn oversized_chunk_refused() {
-        let mut sealer = secret(1).sealer(Direction::ClientToServer, 1);
+        let mut sealer = secret(1).sealer(Direction::ClientToServer, 0, 1);
         let mut buf = chunk_buffer(MAX_CHUNK_DATA + 1);
         buf.resize(CHUNK_PREFIX_LEN + MAX_CHUNK_DATA + 1, 0);
         assert_eq!(
@@ -672,8 +730,8 @@ mod tests {
     #[test]
     fn keys_change_every_epoch_on_both_sides() {
         let s = secret(4).with_records_per_key(3);
-        let mut sealer = s.sealer(Direction::ClientToServer, 1);
-        let mut opener = s.opener(Direction::ClientToServer, 1);
+        let mut sealer = s.sealer(Direction::ClientToServer, 0, 1);
+        let mut opener = s.opener(Direction::ClientToServer, 0, 1);
         let mut keys = Vec::new();
         for seq in 0..20u64 {
             assert_eq!(sealer.key_epoch(), seq / 3);
@@ -709,8 +767,8 @@ mod tests {
     #[test]
     fn sequence_space_enforced_on_both_sides() {
         let s = secret(4);
-        let mut sealer = s.sealer(Direction::ClientToServer, 1);
-        let mut opener = s.opener(Direction::ClientToServer, 1);
+        let mut sealer = s.sealer(Direction::ClientToServer, 0, 1);
+        let mut opener = s.opener(Direction::ClientToServer, 0, 1);
         // Both ends jump to the end of the sequence space (in one epoch, as
         // u64::MAX - 1 is not a multiple of RECORDS_PER_KEY).
         sealer.state.next_seq = u64::MAX - 1;
@@ -731,8 +789,8 @@ mod tests {
     #[test]
     fn failure_is_sticky() {
         let s = secret(5);
-        let mut sealer = s.sealer(Direction::ClientToServer, 1);
-        let mut opener = s.opener(Direction::ClientToServer, 1);
+        let mut sealer = s.sealer(Direction::ClientToServer, 0, 1);
+        let mut opener = s.opener(Direction::ClientToServer, 0, 1);
         let mut good = sealed_chunk(&mut sealer, 1, 0, b"hello");
         let mut bad = good.clone();
         bad[RECORD_HEADER_LEN] ^= 1;
@@ -745,7 +803,7 @@ mod tests {
     #[test]
     fn nonce_differs_per_sequence() {
         let s = secret(6);
-        let mut sealer = s.sealer(Direction::ClientToServer, 1);
+        let mut sealer = s.sealer(Direction::ClientToServer, 0, 1);
         let a = sealed_chunk(&mut sealer, 1, 0, &[0; 32]);
         let b = sealed_chunk(&mut sealer, 1, 0, &[0; 32]);
         assert_ne!(a[RECORD_HEADER_LEN..], b[RECORD_HEADER_LEN..]);

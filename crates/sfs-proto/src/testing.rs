@@ -1,3 +1,4 @@
+// Over 600 lines: the test PKI, the faulty link and the pair driver (with its extra associations) belong together.
 //! Test helpers for this crate and the crates built on it (feature `testing`):
 //! a generated PKI, an in-memory transport with SCTP's message semantics and
 //! fault injection, and a driver that runs a client and a server session over it.
@@ -16,15 +17,16 @@
 //! assert!(pair.server_requests().iter().any(|(r, c)| *r == id && *c == Command::Pwd));
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::ServerName;
 
-use crate::control::{Command, RequestId, TransferId};
-use crate::session::{ClientSession, Event, ServerSession, SessionConfig, StreamCounts};
+use crate::bind::BindError;
+use crate::control::{Command, Reply, RequestId, TransferId};
+use crate::session::{ClientSession, Event, ServerSession, SessionConfig, StreamCounts, Transmit};
 
 /// A throwaway CA and a server certificate signed by it.
 #[derive(Debug, Clone)]
@@ -330,6 +332,11 @@ pub struct Pair {
     pub client_chunks: Vec<(TransferId, u64, Vec<u8>)>,
     /// Chunks the server received: (transfer, offset, data).
     pub server_chunks: Vec<(TransferId, u64, Vec<u8>)>,
+    /// The links of the extra data associations, by index. A transmit for an
+    /// association without a link is dropped.
+    pub extra: BTreeMap<u8, MemLink>,
+    /// Transmits sent on each association, by index (to see the lanes used).
+    pub sent_on: BTreeMap<u8, usize>,
 }
 
 impl Pair {
@@ -366,7 +373,135 @@ impl Pair {
             server_events: Vec::new(),
             client_chunks: Vec::new(),
             server_chunks: Vec::new(),
+            extra: BTreeMap::new(),
+            sent_on: BTreeMap::new(),
         }
+    }
+
+    /// Puts one transmit from `from` on the link of its association.
+    pub fn send_transmit(&mut self, from: End, t: Transmit) {
+        *self.sent_on.entry(t.association).or_default() += 1;
+        let link = if t.association == 0 {
+            Some(&mut self.link)
+        } else {
+            self.extra.get_mut(&t.association)
+        };
+        if let Some(link) = link {
+            let _ = link.send(from, t.stream, t.bytes);
+        }
+    }
+
+    /// Delivers one message to each side from each link; true if any moved.
+    fn deliver(&mut self) -> bool {
+        let mut progress = false;
+        let indices: Vec<u8> = std::iter::once(0)
+            .chain(self.extra.keys().copied())
+            .collect();
+        for index in indices {
+            for to in [End::Server, End::Client] {
+                let link = if index == 0 {
+                    &mut self.link
+                } else {
+                    match self.extra.get_mut(&index) {
+                        Some(link) => link,
+                        None => continue,
+                    }
+                };
+                let Some((stream, mut bytes)) = link.recv(to) else {
+                    continue;
+                };
+                progress = true;
+                let (session_chunk, chunks) = match to {
+                    End::Server => (
+                        self.server
+                            .handle_message_on(index, stream, &mut bytes, self.now),
+                        &mut self.server_chunks,
+                    ),
+                    End::Client => (
+                        self.client
+                            .handle_message_on(index, stream, &mut bytes, self.now),
+                        &mut self.client_chunks,
+                    ),
+                };
+                if let Some(chunk) = session_chunk {
+                    chunks.push((chunk.transfer, chunk.offset, chunk.data.to_vec()));
+                }
+            }
+        }
+        progress
+    }
+
+    /// Binds one extra data association the way a client and server do (ASSOC,
+    /// AssocTicket, BIND checked by the server) and gives it a link of `streams`
+    /// streams each way. Returns its index.
+    ///
+    /// # Errors
+    ///
+    /// The server's [`BindError`]; the client was told (the association is
+    /// lost before it was attached).
+    ///
+    /// # Panics
+    ///
+    /// If ASSOC is not answered with a ticket (a test helper: the test fails).
+    pub fn bind_association(&mut self, streams: u16) -> Result<u8, BindError> {
+        let (index, ticket) = self.request_ticket();
+        let counts = StreamCounts {
+            outbound: streams,
+            inbound: streams,
+        };
+        let bind = self
+            .client
+            .bind_association(index, ticket, counts)
+            .expect("client binds");
+        match self.server.verify_bind(&bind, counts, self.now) {
+            Ok(index) => {
+                self.extra.insert(index, MemLink::new(streams));
+                self.drive();
+                Ok(index)
+            }
+            Err(error) => {
+                self.client.handle_association_lost(index);
+                self.drive();
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends ASSOC and has the server grant it with a ticket made from a
+    /// counter; returns the index and the ticket the client received.
+    ///
+    /// # Panics
+    ///
+    /// If the server refuses (a test helper: the test fails).
+    pub fn request_ticket(&mut self) -> (u8, [u8; 16]) {
+        let id = self
+            .client
+            .send_command(Command::Assoc)
+            .expect("send ASSOC");
+        self.drive();
+        let ticket = [self.sent_on.values().sum::<usize>() as u8; 16];
+        let index = self
+            .server
+            .grant_association(id, ticket, self.now)
+            .expect("ASSOC granted");
+        self.drive();
+        let received = self.client_events.iter().find_map(|e| match e {
+            Event::Response {
+                id: i,
+                reply: Reply::AssocTicket { index, ticket },
+            } if *i == id => Some((*index, *ticket)),
+            _ => None,
+        });
+        assert_eq!(received, Some((index, ticket)), "{:?}", self.client_events);
+        (index, ticket)
+    }
+
+    /// Association `index` fails: its link goes, and both sides are told.
+    pub fn lose_association(&mut self, index: u8) {
+        self.extra.remove(&index);
+        self.client.handle_association_lost(index);
+        self.server.handle_association_lost(index);
+        self.drive();
     }
 
     /// Moves every pending transmit onto the link and delivers everything, until
@@ -375,27 +510,14 @@ impl Pair {
         for _ in 0..100_000 {
             let mut progress = false;
             while let Some(t) = self.client.poll_transmit() {
-                let _ = self.link.send(End::Client, t.stream, t.bytes);
+                self.send_transmit(End::Client, t);
                 progress = true;
             }
             while let Some(t) = self.server.poll_transmit() {
-                let _ = self.link.send(End::Server, t.stream, t.bytes);
+                self.send_transmit(End::Server, t);
                 progress = true;
             }
-            if let Some((stream, mut bytes)) = self.link.recv(End::Server) {
-                if let Some(chunk) = self.server.handle_message(stream, &mut bytes, self.now) {
-                    self.server_chunks
-                        .push((chunk.transfer, chunk.offset, chunk.data.to_vec()));
-                }
-                progress = true;
-            }
-            if let Some((stream, mut bytes)) = self.link.recv(End::Client) {
-                if let Some(chunk) = self.client.handle_message(stream, &mut bytes, self.now) {
-                    self.client_chunks
-                        .push((chunk.transfer, chunk.offset, chunk.data.to_vec()));
-                }
-                progress = true;
-            }
+            progress |= self.deliver();
             while let Some(e) = self.client.poll_event() {
                 self.client_events.push(e);
             }
@@ -483,7 +605,7 @@ impl Pair {
                 End::Server => self.server.send_chunk(transfer, buf),
             };
             let Ok(t) = sent else { break };
-            let _ = self.link.send(from, t.stream, t.bytes);
+            self.send_transmit(from, t);
         }
         self.drive();
     }

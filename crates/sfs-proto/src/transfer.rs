@@ -3,10 +3,14 @@
 //! hashed, and still buffers.
 //!
 //! A transfer is `length` bytes starting at file offset `offset`, sent as chunk
-//! records spread round-robin over data streams `1..=streams`, and closed by one
-//! `End` record on *each* of those streams. Because every stream is strictly
-//! sequenced, once the `End` of a stream is in, every chunk sent before it on that
-//! stream is in too; so when all `End`s are in, a gap means truncation, not delay.
+//! records spread round-robin over its *lanes*, and closed by one `End` record
+//! on *each* lane. A lane is one data stream (`1..=streams`) of one association
+//! of the transfer's mask (`associations`, bit k = association k; several when
+//! the session has extra data associations). The round robin interleaves the
+//! associations, so consecutive chunks go on different ones. Because every
+//! stream is strictly sequenced, once the `End` of a lane is in, every chunk
+//! sent before it on that lane is in too; so when all `End`s are in, a gap means
+//! truncation, not delay.
 //!
 //! The receiver writes each chunk at its offset at once (zero copy), hashes in
 //! offset order, and keeps copies only of the chunks that arrived ahead of a gap,
@@ -59,6 +63,9 @@ pub enum TransferError {
     /// A chunk or `End` on a stream the transfer does not use.
     #[error("record on stream {0}, which the transfer does not use")]
     WrongStream(u16),
+    /// A chunk or `End` on an association the transfer does not use.
+    #[error("record on association {0}, which the transfer does not use")]
+    WrongAssociation(u8),
     /// A second `End` on one stream, or a chunk after it.
     #[error("record after the end of the transfer on stream {0}")]
     AfterEnd(u16),
@@ -86,6 +93,39 @@ pub enum TransferError {
     DigestMismatch,
 }
 
+/// One (association, data stream) a transfer's records travel on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lane {
+    /// The association (0 = the first association of the session).
+    pub association: u8,
+    /// The data stream (1 and up).
+    pub stream: u16,
+}
+
+impl Lane {
+    /// A lane of association `association`, stream `stream`.
+    pub fn new(association: u8, stream: u16) -> Self {
+        Self {
+            association,
+            stream,
+        }
+    }
+}
+
+/// The associations of a mask, in increasing order.
+fn mask_associations(mask: u16) -> Vec<u8> {
+    // Bit positions are below 16, so they fit a u8.
+    (0..16u8).filter(|k| mask & (1 << k) != 0).collect()
+}
+
+/// Every lane of `open`, in the order the round robin first uses them.
+pub fn lanes(open: &TransferOpen) -> Vec<Lane> {
+    let associations = mask_associations(open.associations | 1);
+    (1..=open.streams.max(1))
+        .flat_map(|stream| associations.iter().map(move |&a| Lane::new(a, stream)))
+        .collect()
+}
+
 /// The sender's side of one transfer.
 #[derive(Debug, Clone)]
 pub struct OutgoingTransfer {
@@ -94,7 +134,8 @@ pub struct OutgoingTransfer {
     credit: u64,
     credited: bool,
     hasher: Sha256,
-    next_stream: u16,
+    lanes: Vec<Lane>,
+    next_lane: usize,
 }
 
 impl OutgoingTransfer {
@@ -106,7 +147,8 @@ impl OutgoingTransfer {
             credit: open.offset,
             credited: false,
             hasher: Sha256::new(),
-            next_stream: 0,
+            lanes: lanes(&open),
+            next_lane: 0,
         }
     }
 
@@ -142,19 +184,24 @@ impl OutgoingTransfer {
         self.next == self.open.offset.saturating_add(self.open.length)
     }
 
-    /// Takes `data` as the next chunk: returns its offset and the stream it goes
+    /// Takes `data` as the next chunk: returns its offset and the lane it goes
     /// on. The caller checked `data.len() <= allowance()`.
-    pub fn take_chunk(&mut self, data: &[u8]) -> (u64, u16) {
+    pub fn take_chunk(&mut self, data: &[u8]) -> (u64, Lane) {
         let offset = self.next;
         self.hasher.update(data);
         self.next += data.len() as u64;
-        (offset, self.advance_stream())
+        (offset, self.advance_lane())
     }
 
-    fn advance_stream(&mut self) -> u16 {
-        let stream = self.next_stream % self.open.streams.max(1) + 1;
-        self.next_stream = self.next_stream.wrapping_add(1);
-        stream
+    fn advance_lane(&mut self) -> Lane {
+        let lane = self.lanes[self.next_lane % self.lanes.len()];
+        self.next_lane = (self.next_lane + 1) % self.lanes.len();
+        lane
+    }
+
+    /// Every lane of the transfer: its `End` goes on each.
+    pub fn lanes(&self) -> &[Lane] {
+        &self.lanes
     }
 
     /// Makes the digest in this transfer's `End` records disagree with the data
@@ -212,7 +259,11 @@ pub struct IncomingTransfer {
     granted: u64,
     announced: bool,
     end: Option<TransferEnd>,
-    ended_streams: Vec<bool>,
+    /// The transfer's associations, in the order of `ended_lanes`.
+    associations: Vec<u8>,
+    /// Whether the `End` of each lane is in: association position times
+    /// `streams`, plus stream - 1.
+    ended_lanes: Vec<bool>,
 }
 
 impl IncomingTransfer {
@@ -231,7 +282,8 @@ impl IncomingTransfer {
             granted: open.offset,
             announced: false,
             end: None,
-            ended_streams: vec![false; usize::from(open.streams)],
+            associations: mask_associations(open.associations | 1),
+            ended_lanes: vec![false; lanes(&open).len()],
         }
     }
 
@@ -259,28 +311,36 @@ impl IncomingTransfer {
         self.ahead_bytes
     }
 
-    fn stream_slot(&mut self, stream: u16) -> Result<&mut bool, TransferError> {
-        stream
+    fn lane_slot(&mut self, lane: Lane) -> Result<&mut bool, TransferError> {
+        let position = self
+            .associations
+            .iter()
+            .position(|&a| a == lane.association)
+            .ok_or(TransferError::WrongAssociation(lane.association))?;
+        let streams = usize::from(self.open.streams.max(1));
+        lane.stream
             .checked_sub(1)
-            .and_then(|i| self.ended_streams.get_mut(usize::from(i)))
-            .ok_or(TransferError::WrongStream(stream))
+            .map(usize::from)
+            .filter(|&i| i < streams)
+            .and_then(|i| self.ended_lanes.get_mut(position * streams + i))
+            .ok_or(TransferError::WrongStream(lane.stream))
     }
 
-    /// Accepts one chunk that arrived on `stream`. On success the caller writes
+    /// Accepts one chunk that arrived on `lane`. On success the caller writes
     /// `data` at `offset`.
     ///
     /// # Errors
     ///
-    /// A [`TransferError`] for a chunk on a stream outside the transfer, outside
+    /// A [`TransferError`] for a chunk on a lane outside the transfer, outside
     /// the announced range, beyond the granted credit, or overlapping what was received.
     pub fn accept_chunk(
         &mut self,
-        stream: u16,
+        lane: Lane,
         offset: u64,
         data: &[u8],
     ) -> Result<Progress, TransferError> {
-        if *self.stream_slot(stream)? {
-            return Err(TransferError::AfterEnd(stream));
+        if *self.lane_slot(lane)? {
+            return Err(TransferError::AfterEnd(lane.stream));
         }
         let len = data.len();
         if len == 0 {
@@ -332,16 +392,16 @@ impl IncomingTransfer {
         self.progress()
     }
 
-    /// Accepts the `End` record that arrived on `stream`.
+    /// Accepts the `End` record that arrived on `lane`.
     ///
     /// # Errors
     ///
-    /// A [`TransferError`] for an `End` on a wrong stream, inconsistent with an
+    /// A [`TransferError`] for an `End` on a wrong lane, inconsistent with an
     /// earlier one, or disagreeing with the data in length or digest.
-    pub fn accept_end(&mut self, stream: u16, end: TransferEnd) -> Result<Progress, TransferError> {
-        let slot = self.stream_slot(stream)?;
+    pub fn accept_end(&mut self, lane: Lane, end: TransferEnd) -> Result<Progress, TransferError> {
+        let slot = self.lane_slot(lane)?;
         if *slot {
-            return Err(TransferError::AfterEnd(stream));
+            return Err(TransferError::AfterEnd(lane.stream));
         }
         *slot = true;
         if end.length != self.open.length {
@@ -361,7 +421,7 @@ impl IncomingTransfer {
         let Some(end) = self.end else {
             return Ok(Progress::Pending);
         };
-        if !self.ended_streams.iter().all(|&ended| ended) {
+        if !self.ended_lanes.iter().all(|&ended| ended) {
             return Ok(Progress::Pending);
         }
         let expected_end = self.open.offset.saturating_add(self.open.length);
@@ -438,6 +498,10 @@ impl IncomingTransfer {
 mod tests {
     use super::*;
 
+    fn lane(stream: u16) -> Lane {
+        Lane::new(0, stream)
+    }
+
     fn open(length: u64, streams: u16) -> TransferOpen {
         TransferOpen {
             transfer: TransferId(1),
@@ -452,7 +516,7 @@ mod tests {
         data: &[u8],
         streams: u16,
         chunk: usize,
-    ) -> (Vec<(u16, u64, Vec<u8>)>, TransferEnd) {
+    ) -> (Vec<(Lane, u64, Vec<u8>)>, TransferEnd) {
         let mut out = OutgoingTransfer::new(open(data.len() as u64, streams));
         out.apply_credit(&TransferCredit {
             transfer: TransferId(1),
@@ -484,10 +548,10 @@ mod tests {
             );
         }
         assert_eq!(inc.buffered(), 0);
-        assert_eq!(inc.accept_end(1, end), Ok(Progress::Pending));
-        assert_eq!(inc.accept_end(2, end), Ok(Progress::Pending));
+        assert_eq!(inc.accept_end(lane(1), end), Ok(Progress::Pending));
+        assert_eq!(inc.accept_end(lane(2), end), Ok(Progress::Pending));
         assert!(matches!(
-            inc.accept_end(3, end),
+            inc.accept_end(lane(3), end),
             Ok(Progress::Finished {
                 length: 300_000,
                 ..
@@ -528,9 +592,9 @@ mod tests {
         for (stream, offset, piece) in &chunks {
             inc.accept_chunk(*stream, *offset, piece).unwrap();
         }
-        inc.accept_end(1, end).unwrap();
+        inc.accept_end(lane(1), end).unwrap();
         assert_eq!(
-            inc.accept_end(2, end),
+            inc.accept_end(lane(2), end),
             Ok(Progress::Finished {
                 length: rest.len() as u64,
                 sha256: whole
@@ -543,8 +607,8 @@ mod tests {
         for (stream, offset, piece) in &chunks {
             other.accept_chunk(*stream, *offset, piece).unwrap();
         }
-        other.accept_end(1, end).unwrap();
-        assert!(other.accept_end(2, end).is_err());
+        other.accept_end(lane(1), end).unwrap();
+        assert!(other.accept_end(lane(2), end).is_err());
     }
 
     #[test]
@@ -556,9 +620,9 @@ mod tests {
         for (stream, offset, piece) in chunks.iter().skip(1) {
             inc.accept_chunk(*stream, *offset, piece).unwrap();
         }
-        inc.accept_end(1, end).unwrap();
+        inc.accept_end(lane(1), end).unwrap();
         assert!(matches!(
-            inc.accept_end(2, end),
+            inc.accept_end(lane(2), end),
             Err(TransferError::Truncated { .. })
         ));
     }
@@ -567,43 +631,43 @@ mod tests {
     fn overlap_range_credit_and_digest_checks() {
         let mut inc = IncomingTransfer::new(open(3 * 1024 * 1024, 1), MIN_WINDOW);
         assert_eq!(
-            inc.accept_chunk(1, 100, &[0; 1]),
+            inc.accept_chunk(lane(1), 100, &[0; 1]),
             Err(TransferError::BeyondCredit)
         );
         inc.credit_update().unwrap();
-        inc.accept_chunk(1, 200, &[0; 10]).unwrap();
+        inc.accept_chunk(lane(1), 200, &[0; 10]).unwrap();
         assert_eq!(
-            inc.accept_chunk(1, 205, &[0; 10]),
+            inc.accept_chunk(lane(1), 205, &[0; 10]),
             Err(TransferError::Overlap { offset: 205 })
         );
         assert_eq!(
-            inc.accept_chunk(1, 195, &[0; 10]),
+            inc.accept_chunk(lane(1), 195, &[0; 10]),
             Err(TransferError::Overlap { offset: 195 })
         );
         assert!(matches!(
-            inc.accept_chunk(1, 50, &[0; 10]),
+            inc.accept_chunk(lane(1), 50, &[0; 10]),
             Err(TransferError::OutOfRange { .. })
         ));
         assert_eq!(
-            inc.accept_chunk(1, 100 + MIN_WINDOW, &[0; 1]),
+            inc.accept_chunk(lane(1), 100 + MIN_WINDOW, &[0; 1]),
             Err(TransferError::BeyondCredit)
         );
         assert_eq!(
-            inc.accept_chunk(2, 300, &[0; 1]),
+            inc.accept_chunk(lane(2), 300, &[0; 1]),
             Err(TransferError::WrongStream(2))
         );
         assert_eq!(
-            inc.accept_chunk(1, 300, &[]),
+            inc.accept_chunk(lane(1), 300, &[]),
             Err(TransferError::EmptyChunk)
         );
 
         let mut inc = IncomingTransfer::new(open(4, 1), MIN_WINDOW);
         assert_eq!(inc.credit_update().map(|c| c.limit), Some(104));
-        inc.accept_chunk(1, 100, b"abcd").unwrap();
+        inc.accept_chunk(lane(1), 100, b"abcd").unwrap();
         let mut end = OutgoingTransfer::new(open(4, 1));
         end.take_chunk(b"abce");
         assert_eq!(
-            inc.accept_end(1, end.end()),
+            inc.accept_end(lane(1), end.end()),
             Err(TransferError::DigestMismatch)
         );
     }
@@ -616,7 +680,8 @@ mod tests {
             .expect("the first credit is always sent");
         assert_eq!(first.limit, 100 + 2 * 1024 * 1024);
         assert_eq!(inc.credit_update(), None);
-        inc.accept_chunk(1, 100, &vec![0; 600 * 1024]).unwrap();
+        inc.accept_chunk(lane(1), 100, &vec![0; 600 * 1024])
+            .unwrap();
         assert_eq!(
             inc.credit_update().map(|c| c.limit),
             Some(100 + 2 * 1024 * 1024 + 600 * 1024)

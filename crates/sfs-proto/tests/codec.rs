@@ -442,7 +442,7 @@ proptest! {
     #[test]
     fn random_records_never_open(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let secret = RecordSecret::from_exporter(&[7; 32]);
-        let mut opener = secret.opener(Direction::ServerToClient, 1);
+        let mut opener = secret.opener(Direction::ServerToClient, 0, 1);
         let mut buf = bytes;
         prop_assert!(opener.open(&mut buf).is_err());
     }

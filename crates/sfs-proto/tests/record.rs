@@ -26,9 +26,9 @@ fn chunk(sealer: &mut Sealer, transfer: u32, offset: u64, data: &[u8]) -> Vec<u8
 fn flipping_any_bit_is_fatal_and_yields_no_plaintext() {
     let s = secret(1);
     let data = b"attack at dawn, bring the file".to_vec();
-    let mut sealer = s.sealer(Direction::ServerToClient, 1);
+    let mut sealer = s.sealer(Direction::ServerToClient, 0, 1);
     let good = chunk(&mut sealer, 4, 0, &data);
-    let mut end_sealer = s.sealer(Direction::ServerToClient, 1);
+    let mut end_sealer = s.sealer(Direction::ServerToClient, 0, 1);
     let mut good_end = Vec::new();
     end_sealer
         .seal_end(
@@ -44,7 +44,7 @@ fn flipping_any_bit_is_fatal_and_yields_no_plaintext() {
         for bit in 0..record.len() * 8 {
             let mut bad = record.clone();
             bad[bit / 8] ^= 0x80 >> (bit % 8);
-            let mut opener = s.opener(Direction::ServerToClient, 1);
+            let mut opener = s.opener(Direction::ServerToClient, 0, 1);
             let result = opener.open(&mut bad);
             assert!(result.is_err(), "bit {bit} accepted");
             assert!(bad.iter().all(|&b| b == 0), "bit {bit}: buffer not wiped");
@@ -58,12 +58,12 @@ fn flipping_any_bit_is_fatal_and_yields_no_plaintext() {
 #[test]
 fn replay_loss_and_reorder_are_refused() {
     let s = secret(2);
-    let mut sealer = s.sealer(Direction::ClientToServer, 1);
+    let mut sealer = s.sealer(Direction::ClientToServer, 0, 1);
     let r0 = chunk(&mut sealer, 1, 0, b"zero");
     let r1 = chunk(&mut sealer, 1, 4, b"one!");
     let r2 = chunk(&mut sealer, 1, 8, b"two!");
 
-    let mut opener = s.opener(Direction::ClientToServer, 1);
+    let mut opener = s.opener(Direction::ClientToServer, 0, 1);
     assert!(opener.open(&mut r0.clone()).is_ok());
     assert_eq!(
         opener.open(&mut r0.clone()),
@@ -74,7 +74,7 @@ fn replay_loss_and_reorder_are_refused() {
         "replay"
     );
 
-    let mut opener = s.opener(Direction::ClientToServer, 1);
+    let mut opener = s.opener(Direction::ClientToServer, 0, 1);
     assert!(opener.open(&mut r0.clone()).is_ok());
     assert_eq!(
         opener.open(&mut r2.clone()),
@@ -91,7 +91,7 @@ fn replay_loss_and_reorder_are_refused() {
 
     // Rewriting the sequence number in the header to the expected one does not
     // help: it is bound into the nonce and the AAD.
-    let mut opener = s.opener(Direction::ClientToServer, 1);
+    let mut opener = s.opener(Direction::ClientToServer, 0, 1);
     let mut forged = r1.clone();
     forged[2..RECORD_HEADER_LEN].copy_from_slice(&0u64.to_be_bytes());
     assert_eq!(opener.open(&mut forged), Err(RecordError::Authentication));
@@ -102,7 +102,7 @@ fn splices_from_other_streams_directions_and_sessions_are_refused() {
     let s = secret(3);
     let other_session = secret(4);
     let record_from = |secret: &RecordSecret, dir, stream| {
-        let mut sealer = secret.sealer(dir, stream);
+        let mut sealer = secret.sealer(dir, 0, stream);
         chunk(&mut sealer, 1, 0, b"payload")
     };
     let cases = [
@@ -120,7 +120,7 @@ fn splices_from_other_streams_directions_and_sessions_are_refused() {
         ),
     ];
     for (what, mut record) in cases {
-        let mut opener = s.opener(Direction::ServerToClient, 1);
+        let mut opener = s.opener(Direction::ServerToClient, 0, 1);
         assert_eq!(
             opener.open(&mut record),
             Err(RecordError::Authentication),
@@ -132,17 +132,17 @@ fn splices_from_other_streams_directions_and_sessions_are_refused() {
 #[test]
 fn splice_from_another_transfer_on_the_same_stream_is_refused() {
     let s = secret(5);
-    let mut sealer = s.sealer(Direction::ServerToClient, 1);
+    let mut sealer = s.sealer(Direction::ServerToClient, 0, 1);
     let t1 = chunk(&mut sealer, 1, 0, b"transfer one");
     let t2 = chunk(&mut sealer, 2, 0, b"transfer two");
     // Putting transfer 2's record where transfer 1's was is a reordering.
-    let mut opener = s.opener(Direction::ServerToClient, 1);
+    let mut opener = s.opener(Direction::ServerToClient, 0, 1);
     assert!(matches!(
         opener.open(&mut t2.clone()),
         Err(RecordError::OutOfOrder { .. })
     ));
     // And the genuine order opens, each naming its own transfer.
-    let mut opener = s.opener(Direction::ServerToClient, 1);
+    let mut opener = s.opener(Direction::ServerToClient, 0, 1);
     let mut a = t1;
     let mut b = t2;
     assert!(matches!(
@@ -164,10 +164,10 @@ fn splice_from_another_transfer_on_the_same_stream_is_refused() {
 #[test]
 fn truncated_and_extended_records_are_refused() {
     let s = secret(6);
-    let mut sealer = s.sealer(Direction::ServerToClient, 1);
+    let mut sealer = s.sealer(Direction::ServerToClient, 0, 1);
     let good = chunk(&mut sealer, 1, 0, b"some data here");
     for len in 0..good.len() {
-        let mut opener = s.opener(Direction::ServerToClient, 1);
+        let mut opener = s.opener(Direction::ServerToClient, 0, 1);
         assert!(
             opener.open(&mut good[..len].to_vec()).is_err(),
             "cut to {len}"
@@ -175,7 +175,7 @@ fn truncated_and_extended_records_are_refused() {
     }
     let mut longer = good.clone();
     longer.push(0);
-    let mut opener = s.opener(Direction::ServerToClient, 1);
+    let mut opener = s.opener(Direction::ServerToClient, 0, 1);
     assert!(opener.open(&mut longer).is_err());
     assert_eq!(good.len(), CHUNK_PREFIX_LEN + 14 + TAG_LEN);
 }

@@ -25,11 +25,11 @@ fn chunk(sealer: &mut Sealer, offset: u64) -> Vec<u8> {
 
 #[test]
 fn a_record_sealed_under_the_old_key_after_the_switch_is_refused() {
-    let mut sealer = secret(EPOCH).sealer(Direction::ClientToServer, 1);
+    let mut sealer = secret(EPOCH).sealer(Direction::ClientToServer, 0, 1);
     // The same stream's keys, but switching later: at sequence EPOCH it still
     // seals under the key of epoch 0.
-    let mut stale = secret(2 * EPOCH).sealer(Direction::ClientToServer, 1);
-    let mut opener = secret(EPOCH).opener(Direction::ClientToServer, 1);
+    let mut stale = secret(2 * EPOCH).sealer(Direction::ClientToServer, 0, 1);
+    let mut opener = secret(EPOCH).opener(Direction::ClientToServer, 0, 1);
     for seq in 0..EPOCH {
         let mut record = chunk(&mut sealer, seq);
         assert_eq!(record, chunk(&mut stale, seq), "epoch 0 is shared");
@@ -49,9 +49,9 @@ fn a_receiver_asked_to_skip_a_key_epoch_refuses() {
     // A sender updating its key after every record is at epoch EPOCH when it
     // seals sequence EPOCH, where the receiver steps only to epoch 1: the record
     // asks it to skip epochs 2..=EPOCH of its own schedule.
-    let mut hasty = secret(1).sealer(Direction::ServerToClient, 2);
-    let mut opener = secret(EPOCH).opener(Direction::ServerToClient, 2);
-    let mut honest = secret(EPOCH).sealer(Direction::ServerToClient, 2);
+    let mut hasty = secret(1).sealer(Direction::ServerToClient, 0, 2);
+    let mut opener = secret(EPOCH).opener(Direction::ServerToClient, 0, 2);
+    let mut honest = secret(EPOCH).sealer(Direction::ServerToClient, 0, 2);
     for seq in 0..EPOCH {
         chunk(&mut hasty, seq);
         let mut record = chunk(&mut honest, seq);
@@ -64,8 +64,8 @@ fn a_receiver_asked_to_skip_a_key_epoch_refuses() {
 
     // Jumping the sequence number into a later epoch is refused before any key
     // is derived for it.
-    let mut sealer = secret(EPOCH).sealer(Direction::ServerToClient, 2);
-    let mut opener = secret(EPOCH).opener(Direction::ServerToClient, 2);
+    let mut sealer = secret(EPOCH).sealer(Direction::ServerToClient, 0, 2);
+    let mut opener = secret(EPOCH).opener(Direction::ServerToClient, 0, 2);
     let mut first = chunk(&mut sealer, 0);
     assert!(opener.open(&mut first).is_ok());
     let mut later = Vec::new();

@@ -14,12 +14,12 @@ fuzz_target!(|data: &[u8]| {
     let secret = RecordSecret::from_exporter(&[0x42; 32]);
 
     // Random bytes as a record.
-    let mut opener = never_seals.opener(Direction::ServerToClient, 1);
+    let mut opener = never_seals.opener(Direction::ServerToClient, 0, 1);
     let mut raw = data.to_vec();
     assert!(opener.open(&mut raw).is_err(), "random bytes opened");
 
     // A genuine record of the input, then the input's first bytes as edits.
-    let mut sealer = secret.sealer(Direction::ServerToClient, 1);
+    let mut sealer = secret.sealer(Direction::ServerToClient, 0, 1);
     let payload = data.get(..data.len().min(1000)).unwrap_or_default();
     let mut record = chunk_buffer(payload.len());
     record.extend_from_slice(payload);
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         edited[at] ^= pair[1];
     }
     let changed = edited != record;
-    let mut opener = secret.opener(Direction::ServerToClient, 1);
+    let mut opener = secret.opener(Direction::ServerToClient, 0, 1);
     let opened = opener.open(&mut edited).is_ok();
     assert_eq!(
         opened, !changed,

@@ -116,6 +116,13 @@ pub(crate) enum Expects {
     },
     /// `Ok`, then the session ends.
     Quit,
+    /// An `AssocTicket` (or `Error`).
+    Assoc,
+    /// `Ok` once no open transfer uses association `index` (or `Error`).
+    Detach {
+        /// The association being retired.
+        index: u8,
+    },
     /// Ordinary replies, the last one without `more` set.
     Answer,
 }
@@ -342,11 +349,11 @@ commands! {
     };
     /// Ask for a ticket to bind one more data association to this session
     /// (answered with `AssocTicket`, or `Error` with `ASSOCIATION_LIMIT`).
-    Assoc = 0x1c, "ASSOC", [];
+    Assoc = 0x1c, "ASSOC", [expects Assoc];
     /// Retire extra association `index`: the server stops putting it into new
     /// transfers and answers `Ok` once no open transfer uses it; the client then
     /// shuts it down. An unknown or unbound index, or 0, is `BAD_REQUEST`.
-    Detach = 0x1d, "DETACH", [] {
+    Detach = 0x1d, "DETACH", [expects Detach { index }] {
         /// The association to retire (1..=15).
         index: u8 = u8,
     };

@@ -105,6 +105,26 @@ impl Session<Client> {
         Ok(id)
     }
 
+    /// True if every association of `mask` is bound here and has more than
+    /// `streams` streams in the direction of the transfer (`upload`: ours).
+    fn lanes_fit(&self, mask: u16, streams: u16, upload: bool) -> bool {
+        let bound = self.associations();
+        if mask & !bound != 0 {
+            return false;
+        }
+        (1..crate::bind::MAX_ASSOCIATIONS)
+            .filter(|k| mask & (1 << k) != 0)
+            .all(|k| {
+                let counts = self.streams_of(k);
+                let negotiated = if upload {
+                    counts.outbound
+                } else {
+                    counts.inbound
+                };
+                streams < negotiated
+            })
+    }
+
     /// Requests sent and not yet fully answered.
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
@@ -119,6 +139,11 @@ impl Session<Client> {
             self.violation(format!("reply to unknown request {id}"));
             return;
         };
+        if let (Expects::Detach { index }, Reply::Ok) = (pending, &reply) {
+            // Passed on once no transfer here uses the association either.
+            self.hold_detach(id, index);
+            return;
+        }
         let mut last = reply.is_last_part();
         if let Reply::TransferOpen(open) = &reply {
             let open = *open;
@@ -136,7 +161,12 @@ impl Session<Client> {
                 ),
                 _ => (0, false),
             };
-            if !fits || open.streams == 0 || open.streams >= negotiated {
+            let upload = matches!(pending, Expects::Upload { .. } | Expects::UploadFrom { .. });
+            if !fits
+                || open.streams == 0
+                || open.streams >= negotiated
+                || !self.lanes_fit(open.associations, open.streams, upload)
+            {
                 self.violation(format!("transfer open does not fit request {id}"));
                 return;
             }

@@ -40,6 +40,7 @@ impl<S: Side> Session<S> {
         self.outgoing.clear();
         self.incoming.clear();
         self.pending.clear();
+        self.assoc.clear();
         self.events.push_back(Event::Closed(CloseReason {
             by,
             code,

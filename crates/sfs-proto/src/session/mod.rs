@@ -77,7 +77,7 @@ use crate::control::{
 };
 use crate::record::{Direction, Opener, RecordError, RecordSecret, Sealer};
 use crate::tls::{TlsDriver, TlsError};
-use crate::transfer::{IncomingTransfer, OutgoingTransfer, DEFAULT_WINDOW};
+use crate::transfer::{IncomingTransfer, Lane, OutgoingTransfer, DEFAULT_WINDOW};
 
 /// The client's session with the server.
 pub type ClientSession = Session<Client>;
@@ -370,8 +370,10 @@ pub struct Session<S: Side> {
     plaintext: Vec<u8>,
     frames: FrameDecoder,
     secret: Option<RecordSecret>,
-    sealers: HashMap<u16, Sealer>,
-    openers: HashMap<u16, Opener>,
+    sealers: HashMap<Lane, Sealer>,
+    openers: HashMap<Lane, Opener>,
+    /// The extra data associations: bound, retiring, tickets, detaches.
+    assoc: assoc::Associations,
     outgoing: HashMap<TransferId, OutgoingTransfer>,
     incoming: HashMap<TransferId, IncomingTransfer>,
     /// Every transfer id below this was seen; records and messages for those no
@@ -382,7 +384,7 @@ pub struct Session<S: Side> {
     /// End records owed, sealed only when `poll_transmit` hands them out: a
     /// record's sequence number must follow the order in which the application
     /// sends, and chunks it seals in between go out first.
-    ends_out: VecDeque<(u16, TransferEnd)>,
+    ends_out: VecDeque<(Lane, TransferEnd)>,
     events: VecDeque<Event>,
     state: State,
     handshake_deadline: Option<Instant>,
@@ -416,6 +418,7 @@ impl<S: Side> Session<S> {
             secret: None,
             sealers: HashMap::new(),
             openers: HashMap::new(),
+            assoc: assoc::Associations::default(),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
             transfers_seen_below: 0,
@@ -468,7 +471,7 @@ impl<S: Side> Session<S> {
             self.finish_control();
             None
         } else if S::data_allowed(self) {
-            self.receive_record(stream, msg)
+            self.receive_record(Lane::new(0, stream), msg)
         } else {
             None
         }
@@ -487,6 +490,7 @@ impl<S: Side> Session<S> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.settle_detaches();
         self.events.pop_front()
     }
 
@@ -555,24 +559,36 @@ impl<S: Side> Session<S> {
     }
 
     /// The key epoch of the next data record sent (this side's direction) or
-    /// received (the peer's) on `stream`, if a record went that way yet: how many
-    /// key updates that stream has been through.
+    /// received (the peer's) on `stream` of association 0, if a record went that
+    /// way yet: how many key updates that stream has been through.
     #[cfg(feature = "testing")]
     pub fn key_epoch(&self, direction: Direction, stream: u16) -> Option<u64> {
+        self.key_epoch_on(direction, Lane::new(0, stream))
+    }
+
+    /// As [`Self::key_epoch`], for any lane (association, stream).
+    #[cfg(feature = "testing")]
+    pub fn key_epoch_on(&self, direction: Direction, lane: Lane) -> Option<u64> {
         if direction == S::DIRECTION {
-            self.sealers.get(&stream).map(Sealer::key_epoch)
+            self.sealers.get(&lane).map(Sealer::key_epoch)
         } else {
-            self.openers.get(&stream).map(Opener::key_epoch)
+            self.openers.get(&lane).map(Opener::key_epoch)
         }
     }
 
-    /// The record secret's fingerprint of one (direction, stream) key, to check
-    /// in tests that both sides derived the same keys.
+    /// The record secret's fingerprint of one (direction, stream) key of
+    /// association 0, to check in tests that both sides derived the same keys.
     #[cfg(feature = "testing")]
     pub fn key_fingerprint(&self, direction: Direction, stream: u16) -> Option<[u8; 32]> {
+        self.key_fingerprint_on(direction, Lane::new(0, stream))
+    }
+
+    /// As [`Self::key_fingerprint`], for any lane (association, stream).
+    #[cfg(feature = "testing")]
+    pub fn key_fingerprint_on(&self, direction: Direction, lane: Lane) -> Option<[u8; 32]> {
         self.secret
             .as_ref()
-            .map(|s| s.fingerprint(direction, stream))
+            .map(|s| s.fingerprint(direction, lane.association, lane.stream))
     }
 }
 

@@ -4,16 +4,16 @@
 use crate::control::{ErrorCode, TransferId};
 use crate::record::{Record, RecordError, Sealer, CHUNK_PREFIX_LEN};
 use crate::session::{ApiError, Chunk, Event, Initiator, Session, Side, State, Transmit};
-use crate::transfer::{IncomingTransfer, Progress, TransferError};
+use crate::transfer::{IncomingTransfer, Lane, Progress, TransferError};
 
 impl<S: Side> Session<S> {
-    pub(super) fn sealer(&mut self, stream: u16) -> Option<&mut Sealer> {
+    pub(super) fn sealer(&mut self, lane: Lane) -> Option<&mut Sealer> {
         let secret = self.secret.as_ref()?;
         let side = S::DIRECTION;
         Some(
             self.sealers
-                .entry(stream)
-                .or_insert_with(|| secret.sealer(side, stream)),
+                .entry(lane)
+                .or_insert_with(|| secret.sealer(side, lane.association, lane.stream)),
         )
     }
 
@@ -60,8 +60,8 @@ impl<S: Side> Session<S> {
         if len == 0 || len > allowance {
             return Err(ApiError::ChunkNotAllowed { len, allowance });
         }
-        let (offset, stream) = out.take_chunk(&buf[CHUNK_PREFIX_LEN..]);
-        let sealed = match self.sealer(stream) {
+        let (offset, lane) = out.take_chunk(&buf[CHUNK_PREFIX_LEN..]);
+        let sealed = match self.sealer(lane) {
             Some(sealer) => sealer.seal_chunk(transfer, offset, &mut buf),
             None => Err(RecordError::BadBuffer),
         };
@@ -71,26 +71,32 @@ impl<S: Side> Session<S> {
         }
         self.finish_outgoing_if_done(transfer);
         Ok(Transmit {
-            association: 0,
-            stream,
+            association: lane.association,
+            stream: lane.stream,
             bytes: buf,
         })
     }
 
-    /// Opens one data record and feeds it to its transfer.
+    /// Opens one data record that arrived on `lane` and feeds it to its transfer.
     pub(super) fn receive_record<'a>(
         &mut self,
-        stream: u16,
+        lane: Lane,
         msg: &'a mut [u8],
     ) -> Option<Chunk<'a>> {
+        let Lane {
+            association,
+            stream,
+        } = lane;
         if self.state != State::Open {
             if self.state == State::Handshaking {
                 self.violation("data record before the handshake completed");
             }
             return None;
         }
-        if stream >= self.config.streams.inbound {
-            self.violation(format!("message on stream {stream}, not negotiated"));
+        if stream >= self.streams_of(association).inbound {
+            self.violation(format!(
+                "message on stream {stream} of association {association}, not negotiated"
+            ));
             return None;
         }
         let peer = self.peer_direction();
@@ -100,8 +106,8 @@ impl<S: Side> Session<S> {
         };
         let opener = self
             .openers
-            .entry(stream)
-            .or_insert_with(|| secret.opener(peer, stream));
+            .entry(lane)
+            .or_insert_with(|| secret.opener(peer, association, stream));
         let record = match opener.open(msg) {
             Ok(record) => record,
             Err(error) => {
@@ -112,7 +118,7 @@ impl<S: Side> Session<S> {
                 self.close_with(
                     Initiator::Local,
                     code,
-                    format!("stream {stream}: {error}"),
+                    format!("association {association} stream {stream}: {error}"),
                     None,
                 );
                 return None;
@@ -133,7 +139,7 @@ impl<S: Side> Session<S> {
                     self.unknown_transfer_record(transfer);
                     return None;
                 };
-                let result = incoming.accept_chunk(stream, offset, data);
+                let result = incoming.accept_chunk(lane, offset, data);
                 (
                     transfer,
                     result,
@@ -149,7 +155,7 @@ impl<S: Side> Session<S> {
                     self.unknown_transfer_record(end.transfer);
                     return None;
                 };
-                (end.transfer, incoming.accept_end(stream, end), None)
+                (end.transfer, incoming.accept_end(lane, end), None)
             }
         };
         match result {
@@ -216,6 +222,7 @@ impl<S: Side> Session<S> {
 
     /// The next message to send, or `None` when there is nothing to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.settle_detaches();
         // Stream 0 first, so that a TransferOpen or credit is never queued behind
         // a burst of records.
         if let Some(bytes) = self.tls.poll_message() {
@@ -225,16 +232,16 @@ impl<S: Side> Session<S> {
                 bytes,
             });
         }
-        let (stream, end) = self.ends_out.pop_front()?;
+        let (lane, end) = self.ends_out.pop_front()?;
         let mut bytes = Vec::new();
-        let sealed = match self.sealer(stream) {
+        let sealed = match self.sealer(lane) {
             Some(sealer) => sealer.seal_end(&end, &mut bytes),
             None => Err(RecordError::BadBuffer),
         };
         match sealed {
             Ok(_) => Some(Transmit {
-                association: 0,
-                stream,
+                association: lane.association,
+                stream: lane.stream,
                 bytes,
             }),
             Err(error) => {

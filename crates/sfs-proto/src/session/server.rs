@@ -107,6 +107,11 @@ impl Session<Server> {
             }
             Command::Login { user, password } => (user, password, false),
             Command::Register { user, password } => (user, password, true),
+            Command::Detach { index } if self.side.logged_in => {
+                // The session answers it itself, once no transfer uses `index`.
+                self.start_detach(id, index);
+                return;
+            }
             command if self.side.logged_in => {
                 self.pending.insert(id, command.expects());
                 self.events.push_back(Event::Request { id, command });
@@ -163,6 +168,10 @@ impl Session<Server> {
         let limits = self.announced_limits();
         self.reply(id, limits);
         while let Some((held_id, command)) = self.side.held.pop_front() {
+            if let Command::Detach { index } = command {
+                self.start_detach(held_id, index);
+                continue;
+            }
             self.pending.insert(held_id, command.expects());
             self.events.push_back(Event::Request {
                 id: held_id,
@@ -289,9 +298,9 @@ impl Session<Server> {
     ) -> Result<TransferId, ApiError> {
         self.check_open()?;
         let pending = *self.pending.get(&id).ok_or(ApiError::UnknownRequest(id))?;
-        let negotiated = match pending {
-            Expects::Download { .. } => self.config.streams.outbound,
-            Expects::Upload { .. } | Expects::UploadFrom { .. } => self.config.streams.inbound,
+        let outbound = match pending {
+            Expects::Download { .. } => true,
+            Expects::Upload { .. } | Expects::UploadFrom { .. } => false,
             _ => return Err(ApiError::WrongRequest(id)),
         };
         if offset.checked_add(length).is_none() {
@@ -307,7 +316,7 @@ impl Session<Server> {
         if !fits {
             return Err(ApiError::WrongRequest(id));
         }
-        let streams = streams.min(negotiated.saturating_sub(1));
+        let (associations, streams) = self.transfer_lanes(outbound, streams);
         if streams == 0 {
             return Err(ApiError::NoDataStreams);
         }
@@ -320,7 +329,7 @@ impl Session<Server> {
             offset,
             length,
             streams,
-            associations: 1,
+            associations,
         };
         self.send_message(&Message::Response {
             id,

@@ -18,10 +18,8 @@ impl<S: Side> Session<S> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let session = self.session_deadline();
         let stall = self.next_stall().filter(|_| self.state == State::Open);
-        match (session, stall) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let ticket = self.next_ticket_expiry();
+        [session, stall, ticket].into_iter().flatten().min()
     }
 
     /// The handshake, login or idle deadline: passing it closes the session.
@@ -50,6 +48,7 @@ impl<S: Side> Session<S> {
         if self.state == State::Open {
             self.abort_stalled(now);
         }
+        self.expire_tickets(now);
         if let Some(deadline) = self.session_deadline() {
             if now >= deadline {
                 let reason = if self.handshake_deadline.is_some_and(|d| now >= d) {

@@ -193,10 +193,10 @@ impl<S: Side> Session<S> {
             return;
         }
         let end = out.end();
-        let streams = out.open().streams;
+        let lanes = out.lanes().to_vec();
         self.outgoing.remove(&transfer);
-        for stream in 1..=streams {
-            self.ends_out.push_back((stream, end));
+        for lane in lanes {
+            self.ends_out.push_back((lane, end));
         }
         self.events.push_back(Event::TransferSent {
             transfer,
