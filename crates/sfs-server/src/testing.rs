@@ -280,6 +280,8 @@ impl<T: Transport> TestClient<T> {
             .await
             .expect("a BIND_ACK before the association closed");
         if !ack.is_bound() {
+            // Refused: the index is free again on both sides.
+            self.session.handle_association_lost(index);
             return Err(ack.status);
         }
         self.driver.add_association(index, Arc::new(transport));

@@ -18,6 +18,12 @@
 //!   forever.
 //! - [`handle_transport_closed()`](Session::handle_transport_closed): the
 //!   association is gone.
+//! - With extra data associations (see [`crate::bind`]):
+//!   [`handle_message_on(association, stream, bytes, now)`](Session::handle_message_on)
+//!   for a message of association 1..=15, and
+//!   [`handle_association_lost(index)`](Session::handle_association_lost) when
+//!   one fails or closes. Bind them with `grant_association` and `verify_bind`
+//!   (server) or `bind_association` (client).
 //!
 //! **Commands** from the application: `send_command` (client), `accept_login`,
 //! `reject_login`, `respond`, `open_transfer` (server), and on both sides
@@ -25,8 +31,9 @@
 //!
 //! **Outputs**, to drain after every input and every command, in this order:
 //! 1. [`poll_transmit`](Session::poll_transmit) until `None`: send each
-//!    [`Transmit`] as one SCTP message on its stream, in the order given (records
-//!    are sealed when handed out, so this order is each stream's sequence).
+//!    [`Transmit`] as one SCTP message on its stream of its association, in the
+//!    order given (records are sealed when handed out, so this order is each
+//!    stream's sequence).
 //! 2. [`poll_event`](Session::poll_event) until `None`: act on each [`Event`];
 //!    acting may queue more transmits, so go back to 1.
 //! 3. [`poll_timeout`](Session::poll_timeout): arm one timer for the returned
@@ -51,7 +58,7 @@
 //!
 //! This file holds the public types and the methods both sides share;
 //! `control.rs` the TLS framing of control messages, `records.rs` the data
-//! records, `transfers.rs` the transfer registry, `timers.rs` the timers, and
+//! records, `assoc.rs` the extra data associations, `transfers.rs` the transfer registry, `timers.rs` the timers, and
 //! `client.rs`/`server.rs` the side-specific parts.
 
 mod assoc;

@@ -29,6 +29,13 @@
 //!   commit job checks the digest of what was written, fsyncs, renames over the
 //!   target and fsyncs the folder, and only then is the STOR answered `Ok`.
 //!
+//! - **Extra data associations** (the private `bind` module): [`open`] reads the
+//!   first message of every new association; a `BIND` reaches the session that
+//!   issued its ticket through [`ServerContext::associations`], which checks it,
+//!   answers `BIND_ACK` and attaches it to its `Driver`. Chunks then spread over
+//!   every bound association; a lost one fails only the transfers that used it
+//!   (`ASSOCIATION_LOST`; an upload keeps its partial for `reput`).
+//!
 //! Memory per session is bounded: upload bytes held in memory are capped by
 //! [`SessionSettings::max_buffered_upload`](crate::context::SessionSettings) (the
 //! loop stops reading from the network until writes catch up, while the session's
