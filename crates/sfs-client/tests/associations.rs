@@ -321,3 +321,47 @@ async fn auto_grows_while_each_association_adds_throughput() {
     assert!(received.iter().all(|count| *count > 0), "{received:?}");
     remote.quit().await;
 }
+
+/// `auto` on a path with one bottleneck for all associations (a clean link's
+/// capacity): the extra association adds nothing, so it is retired (DETACH)
+/// and the session goes on with one, no transfer failing on the way.
+#[tokio::test]
+async fn auto_retires_an_association_that_did_not_help() {
+    const FILES: usize = 40;
+    const LEN: usize = 160 * 1024;
+    let server = Server::new(SessionSettings {
+        max_associations: 3,
+        max_transfers: 4,
+        ..SessionSettings::default()
+    });
+    std::fs::create_dir_all(server.home()).unwrap();
+    for i in 0..FILES {
+        std::fs::write(server.home().join(format!("f{i}")), content(i, LEN)).unwrap();
+    }
+    let options = ClientOptions {
+        associations: Associations::Auto,
+        ..ClientOptions::default()
+    };
+    let (mut remote, _cwd, connector) = server
+        .connect_tapped_with(options, None, 1_000_000, true)
+        .await;
+    let local = tempfile::tempdir().unwrap();
+    let specs: Vec<TransferSpec> = (0..FILES)
+        .map(|i| TransferSpec::Download {
+            remote: format!("f{i}"),
+            dest: local.path().join(format!("f{i}")),
+            resume: false,
+        })
+        .collect();
+    for result in remote.transfer_all(&specs).await {
+        result.expect("a download");
+    }
+    for i in 0..FILES {
+        let got = std::fs::read(local.path().join(format!("f{i}"))).unwrap();
+        assert_eq!(digest(&got), digest(&content(i, LEN)), "f{i}");
+    }
+    assert_eq!(connector.count(), 2, "tried one extra association");
+    assert_eq!(remote.associations().len(), 1, "and retired it");
+    assert!(remote.reporter().notices().is_empty());
+    remote.quit().await;
+}

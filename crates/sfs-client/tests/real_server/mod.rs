@@ -233,8 +233,9 @@ pub struct Tap {
     /// Data bytes per second this end receives at most (0: no limit), as if
     /// each association had a bottleneck of its own.
     pub rate: std::sync::atomic::AtomicU64,
-    /// When the bottleneck is free for the next data message.
-    next_free: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// When the bottleneck is free for the next data message (shared by
+    /// every association when they share one bottleneck).
+    next_free: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl Tap {
@@ -329,6 +330,8 @@ pub struct TappedConnector {
     plan: Arc<std::sync::Mutex<Option<(usize, u64)>>>,
     /// Data bytes per second each new association receives at most (0: no limit).
     pub rate: Arc<std::sync::atomic::AtomicU64>,
+    /// One bottleneck for all associations instead of one each.
+    shared: Option<Arc<std::sync::Mutex<Option<tokio::time::Instant>>>>,
 }
 
 impl TappedConnector {
@@ -339,11 +342,15 @@ impl TappedConnector {
             server_end,
             self.shutdown.subscribe(),
         ));
-        let tap = Arc::new(Tap::default());
+        let mut tap = Tap::default();
         tap.rate.store(
             self.rate.load(std::sync::atomic::Ordering::Relaxed),
             std::sync::atomic::Ordering::Relaxed,
         );
+        if let Some(shared) = &self.shared {
+            tap.next_free = shared.clone();
+        }
+        let tap = Arc::new(tap);
         let mut taps = self.taps.lock().unwrap();
         if let Some((index, after)) = *self.plan.lock().unwrap() {
             if index == taps.len() {
@@ -393,12 +400,25 @@ impl Server {
         cut: Option<(usize, u64)>,
         rate: u64,
     ) -> (Remote<Tapped>, String, TappedConnector) {
+        self.connect_tapped_with(options, cut, rate, false).await
+    }
+
+    /// [`Self::connect_tapped`]; with `shared`, `rate` is one bottleneck for
+    /// all associations together.
+    pub async fn connect_tapped_with(
+        &self,
+        options: ClientOptions,
+        cut: Option<(usize, u64)>,
+        rate: u64,
+        shared: bool,
+    ) -> (Remote<Tapped>, String, TappedConnector) {
         let connector = TappedConnector {
             ctx: self.ctx.clone(),
             shutdown: self.shutdown.clone(),
             taps: Arc::default(),
             plan: Arc::new(std::sync::Mutex::new(cut)),
             rate: Arc::new(std::sync::atomic::AtomicU64::new(rate)),
+            shared: shared.then(Arc::default),
         };
         let first = connector.pair();
         let credentials = Credentials {
