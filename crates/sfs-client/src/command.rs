@@ -693,10 +693,10 @@ commands! {
     summary: "list what you have shared with others",
     example: "shares", repeats: false, changes_remote_names: false;
 
-    /// The association: paths, streams, TLS and bytes moved.
+    /// The associations: paths, streams, TLS and bytes moved.
     Status => status,
     names: ["status"], usage: "status",
-    summary: "show the association: paths, streams, TLS, bytes moved",
+    summary: "show the associations and their paths, streams, TLS, bytes moved",
     example: "status", repeats: false, changes_remote_names: false;
 
     /// NOOP: ask the server for nothing (checks the session is alive; the shell

@@ -50,6 +50,7 @@
 
 pub mod command;
 pub mod connection;
+pub mod connector;
 pub mod display;
 pub mod local;
 pub mod peers;

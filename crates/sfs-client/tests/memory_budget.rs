@@ -58,6 +58,7 @@ async fn twenty_transfers_in_flight_stay_within_the_memory_budgets() {
     drop(data);
     let options = ClientOptions {
         memory_budget: BUDGET,
+        ..ClientOptions::default()
     };
     let (mut remote, _, task) = server.connect_with(options).await;
     let mut specs = Vec::new();

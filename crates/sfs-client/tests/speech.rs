@@ -113,7 +113,7 @@ async fn a_refused_connection_says_why() {
         let (client_end, server_end) = memory_pair(STREAMS);
         tokio::spawn(sfs_server::connection::refuse(
             server.ctx.clone(),
-            server_end,
+            server_end.into(),
             server.shutdown.subscribe(),
             refusal,
         ));

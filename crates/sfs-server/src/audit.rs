@@ -52,6 +52,12 @@ pub enum EventKind {
     Refuse,
     /// A path of a multi-homed association changed state (failover).
     PathChange,
+    /// ASSOC refused (a limit on extra data associations).
+    Assoc,
+    /// An extra data association was bound to its session, or refused.
+    Bind,
+    /// An extra data association ended: lost (failed) or closed (info).
+    Unbind,
     /// A login attempt.
     Login,
     /// A self-registration.
@@ -97,6 +103,9 @@ impl EventKind {
             Self::Disconnect => "disconnect",
             Self::Refuse => "refuse",
             Self::PathChange => "path-change",
+            Self::Assoc => "assoc",
+            Self::Bind => "bind",
+            Self::Unbind => "unbind",
             Self::Login => "login",
             Self::Register => "register",
             Self::List => "list",
@@ -177,6 +186,9 @@ reason_from_error!(
     io::Error,
     crate::quota::LimitError,
     crate::limits::Refusal,
+    crate::associations::AssociationLimit,
+    sfs_proto::bind::BindError,
+    sfs_net::TransportError,
 );
 
 /// The most characters of an unparsable path kept in a line (a client may send
@@ -198,6 +210,7 @@ pub struct AuditEvent<'a> {
     grantee: Option<&'a Username>,
     rights: Option<Rights>,
     bytes: Option<u64>,
+    association: Option<u8>,
     reason: Option<Reason>,
 }
 
@@ -217,6 +230,7 @@ impl<'a> AuditEvent<'a> {
             grantee: None,
             rights: None,
             bytes: None,
+            association: None,
             reason: None,
         }
     }
@@ -289,6 +303,13 @@ impl<'a> AuditEvent<'a> {
         self
     }
 
+    /// The session's association the event is about (0 is its first; extra
+    /// data associations are 1 to 15).
+    pub fn association(mut self, index: u8) -> Self {
+        self.association = Some(index);
+        self
+    }
+
     /// Why it ended as it did.
     pub fn reason(mut self, reason: impl Into<Reason>) -> Self {
         self.reason = Some(reason.into());
@@ -331,6 +352,9 @@ impl<'a> AuditEvent<'a> {
         }
         if let Some(bytes) = self.bytes {
             field(&mut line, "bytes", &bytes.to_string());
+        }
+        if let Some(index) = self.association {
+            field(&mut line, "association", &index.to_string());
         }
         if let Some(reason) = &self.reason {
             field(&mut line, "reason", &reason.0);

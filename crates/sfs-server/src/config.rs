@@ -34,6 +34,9 @@
 //! memory_budget_bytes = 16777216    # per session: upload window + read-ahead + send queue
 //! transfer_stall_timeout_secs = 60  # a transfer without progress is aborted
 //! partial_upload_keep_secs = 86400  # an interrupted upload is kept this long for `reput`
+//! max_associations_per_session = 8  # the first included: 1 turns extra data associations off (at most 16)
+//! max_associations_per_user = 32   # extra data associations across one user's sessions
+//! max_associations = 256        # extra data associations, server-wide
 //! # Storage limits, off unless set (bytes; files):
 //! # quota_bytes = 10737418240   # per user, counted on the home's owner
 //! # quota_files = 100000
@@ -195,6 +198,15 @@ pub struct Limits {
     pub quota_files: Option<u64>,
     /// The largest file a STOR may announce, in bytes (none if unset).
     pub max_file_size: Option<u64>,
+    /// Associations one session may have, its first one included (announced at
+    /// login): `1` turns extra data associations off; at most 16.
+    pub max_associations_per_session: u8,
+    /// Extra data associations (beyond each session's first) one user may have
+    /// across all of their sessions.
+    pub max_associations_per_user: usize,
+    /// Extra data associations of every session together. They do not count
+    /// against `max_clients` or `max_per_source`, which count sessions.
+    pub max_associations: usize,
 }
 
 impl Default for Limits {
@@ -218,6 +230,9 @@ impl Default for Limits {
             quota_bytes: None,
             quota_files: None,
             max_file_size: None,
+            max_associations_per_session: 8,
+            max_associations_per_user: 32,
+            max_associations: 256,
         }
     }
 }
@@ -505,6 +520,13 @@ impl ServerConfig {
             return invalid(format!(
                 "limits.memory_budget_bytes must be at least {least} with {} transfers per session",
                 limits.max_transfers_per_session
+            ));
+        }
+        if !(1..=sfs_proto::bind::MAX_ASSOCIATIONS).contains(&limits.max_associations_per_session) {
+            return invalid(format!(
+                "limits.max_associations_per_session must be 1 to {} (got {})",
+                sfs_proto::bind::MAX_ASSOCIATIONS,
+                limits.max_associations_per_session
             ));
         }
         if limits.max_message_bytes < 4096 {

@@ -12,6 +12,7 @@ use sfs_proto::session::{SessionConfig, StreamCounts};
 use crate::accounts::{
     Account, Accounts, AccountsError, Hasher, PasswordPolicy, Username, UsersFile,
 };
+use crate::associations::{AssociationLimits, AssociationRegistry};
 use crate::audit::AuditLog;
 use crate::config::ServerConfig;
 use crate::quota::{StorageLimits, Usage};
@@ -70,6 +71,11 @@ pub struct SessionSettings {
     /// How long the part of an interrupted upload is kept for `reput`
     /// (zero: none is kept).
     pub partial_upload_keep: Duration,
+    /// Associations a session may have, its first one included (announced at
+    /// login; 1: no extra data associations).
+    pub max_associations: u8,
+    /// Extra data associations per user and server-wide.
+    pub association_limits: AssociationLimits,
 }
 
 impl Default for SessionSettings {
@@ -87,6 +93,11 @@ impl Default for SessionSettings {
             shutdown_grace: Duration::from_secs(10),
             storage: StorageLimits::default(),
             partial_upload_keep: Duration::from_secs(24 * 60 * 60),
+            max_associations: 8,
+            association_limits: AssociationLimits {
+                per_user: 32,
+                total: 256,
+            },
         }
         .with_memory_budget(DEFAULT_MEMORY_BUDGET)
     }
@@ -105,6 +116,11 @@ impl SessionSettings {
             transfer_stall_timeout: config.limits.transfer_stall_timeout(),
             storage: config.limits.storage(),
             partial_upload_keep: Duration::from_secs(config.limits.partial_upload_keep_secs),
+            max_associations: config.limits.max_associations_per_session.max(1),
+            association_limits: AssociationLimits {
+                per_user: config.limits.max_associations_per_user,
+                total: config.limits.max_associations,
+            },
             ..Self::default()
         }
         .with_memory_budget(config.limits.memory_budget_bytes)
@@ -131,6 +147,7 @@ impl SessionSettings {
             max_transfers: self.max_transfers,
             handshake_timeout: self.login_grace,
             idle_timeout: self.idle_timeout,
+            max_associations: self.max_associations,
             ..SessionConfig::new(streams)
         }
     }
@@ -224,6 +241,9 @@ pub struct ServerContext {
     pub output_high_water: AtomicUsize,
     /// Storage limits and the space uploads in progress reserve.
     pub usage: Usage,
+    /// The tickets of extra data associations waiting for their `BIND`, and
+    /// the counts of extra associations per user and server-wide.
+    pub associations: Arc<AssociationRegistry>,
 }
 
 /// Why a [`ServerContext`] could not be built.
@@ -280,6 +300,7 @@ impl ServerContext {
             config.limits.max_concurrent_hashes.max(1),
         );
         let accounts = Accounts::open(UsersFile::new(&config.users_file), hasher)?;
+        let settings = SessionSettings::from_config(config);
         Ok(Self {
             accounts,
             store: preflight.store,
@@ -289,7 +310,8 @@ impl ServerContext {
             registrations: Mutex::new(LoginThrottle::new(config.login.policy())),
             tls,
             usage: Usage::new(config.limits.storage()),
-            settings: SessionSettings::from_config(config),
+            associations: Arc::new(AssociationRegistry::new(settings.association_limits)),
+            settings,
             output_high_water: AtomicUsize::new(0),
         })
     }
@@ -313,6 +335,7 @@ impl ServerContext {
             registrations: Mutex::new(LoginThrottle::new(policy)),
             tls,
             usage: Usage::new(settings.storage),
+            associations: Arc::new(AssociationRegistry::new(settings.association_limits)),
             settings,
             output_high_water: AtomicUsize::new(0),
         }

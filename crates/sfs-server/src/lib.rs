@@ -171,6 +171,7 @@
 //! ```
 
 pub use sfs_state::accounts;
+pub mod associations;
 pub mod audit;
 mod cmd;
 pub mod config;

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!  bind(config) ─▶ SctpListener ─▶ run(listener, ctx, limits, shutdown)
-//!                                   │ accept ─▶ limits? ─▶ spawn serve(ctx, association, signal)
+//!                                   │ accept ─▶ pre-auth place? ─▶ spawn: first message
+//!                                   │     ├ BIND ─▶ its session (an extra data association)
+//!                                   │     └ else ─▶ client and source limits? ─▶ serve a session
 //!                                   │ accept error ─▶ log, back off (10 ms doubling to 1 s)
 //!                                   └ shutdown fires ─▶ stop accepting, signal every
 //!                                     connection, wait for them (bounded)
@@ -13,6 +15,12 @@
 //! binary passes Ctrl-C/SIGTERM and tests pass whatever they like, through one
 //! code path. It is generic over [`Listener`] so that host tests can feed it
 //! in-memory transports.
+//!
+//! Every new association counts as not logged in (`max_unauthenticated`) until
+//! its first message is read, in its own task, with a timeout: an extra data
+//! association (a `BIND`) then goes to its session and counts against the
+//! association limits instead of `max_clients` and `max_per_source`, which
+//! count sessions.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,7 +38,7 @@ use crate::audit::{AuditEvent, AuditOutcome, EventKind, Reason};
 use crate::config::{Scheduler, ServerConfig};
 use crate::connection;
 use crate::context::ServerContext;
-use crate::limits::{MaxStartups, PreAuth, Refusal, SourceCounts};
+use crate::limits::{MaxStartups, PreAuth, PreAuthSlot, Refusal, SourceCounts};
 
 /// Where connections come from: an [`SctpListener`] in the server, a channel of
 /// in-memory transports in tests.
@@ -218,6 +226,12 @@ pub async fn run<L: Listener>(
     let refusals = Refusals {
         handshakes: Arc::new(Semaphore::new(MAX_REFUSAL_HANDSHAKES)),
     };
+    let gate = Gate {
+        clients,
+        sources,
+        max_per_source: limits.max_per_source,
+        refusals: refusals.clone(),
+    };
     let mut handlers = JoinSet::new();
     let mut backoff = INITIAL_BACKOFF;
     tokio::pin!(shutdown);
@@ -244,33 +258,19 @@ pub async fn run<L: Listener>(
                 continue;
             }
         };
-        let peers = transport.peer_addrs();
-        let Ok(permit) = clients.clone().try_acquire_owned() else {
-            refusals.refuse(&ctx, transport, &peers, &watcher, Refusal::Full);
-            continue;
-        };
-        let Some(slot) = sources.take(&peers, limits.max_per_source) else {
-            let limit = limits.max_per_source;
+        let Some(waiting) = pre_auth.admit() else {
+            let peers = transport.peer_addrs();
             refusals.refuse(
                 &ctx,
-                transport,
+                transport.into(),
                 &peers,
                 &watcher,
-                Refusal::PerSource { limit },
+                Refusal::Unauthenticated,
             );
             continue;
         };
-        let Some(waiting) = pre_auth.admit() else {
-            refusals.refuse(&ctx, transport, &peers, &watcher, Refusal::Unauthenticated);
-            continue;
-        };
-        let ctx = ctx.clone();
-        let watcher = watcher.clone();
-        handlers.spawn(async move {
-            let _permit = permit;
-            let _slot = slot;
-            connection::serve_admitted(ctx, transport, watcher, Some(waiting)).await
-        });
+        let (ctx, watcher, gate) = (ctx.clone(), watcher.clone(), gate.clone());
+        handlers.spawn(async move { gate.serve(ctx, transport, watcher, waiting).await });
     }
     drop(listener);
     let _ = signal.send(true);
@@ -296,7 +296,58 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// are closed without a word, so refusing stays cheap under a flood.
 const MAX_REFUSAL_HANDSHAKES: usize = 4;
 
+/// The limits a new session must pass once its first message showed it is one.
+#[derive(Clone)]
+struct Gate {
+    clients: Arc<Semaphore>,
+    sources: Arc<SourceCounts>,
+    max_per_source: usize,
+    refusals: Refusals,
+}
+
+impl Gate {
+    /// Reads the first message of `transport` (holding `waiting`, its place
+    /// among the unauthenticated, meanwhile): an extra data association goes to
+    /// its session; a new session is served if the client and source limits
+    /// allow, else refused with its reason.
+    async fn serve<T: Transport>(
+        self,
+        ctx: Arc<ServerContext>,
+        transport: T,
+        watcher: watch::Receiver<bool>,
+        waiting: PreAuthSlot,
+    ) -> connection::ConnectionSummary {
+        let new = match connection::open(&ctx, transport, &watcher).await {
+            connection::Opening::Session(new) => new,
+            connection::Opening::Done(summary) => return summary,
+        };
+        let peers = new.peer_addrs();
+        let Ok(permit) = self.clients.clone().try_acquire_owned() else {
+            return self.refuse_now(&ctx, new, &peers, &watcher, Refusal::Full);
+        };
+        let Some(slot) = self.sources.take(&peers, self.max_per_source) else {
+            let limit = self.max_per_source;
+            return self.refuse_now(&ctx, new, &peers, &watcher, Refusal::PerSource { limit });
+        };
+        let _held = (permit, slot);
+        connection::serve_session(ctx, new, watcher, Some(waiting)).await
+    }
+
+    fn refuse_now<T: Transport>(
+        &self,
+        ctx: &Arc<ServerContext>,
+        new: connection::NewSession<T>,
+        peers: &[SocketAddr],
+        watcher: &watch::Receiver<bool>,
+        why: Refusal,
+    ) -> connection::ConnectionSummary {
+        self.refusals.refuse(ctx, new, peers, watcher, why);
+        connection::ConnectionSummary::of_association(sfs_proto::control::ErrorCode::BUSY)
+    }
+}
+
 /// Turns clients away, with their reason when a handshake slot is free.
+#[derive(Clone)]
 struct Refusals {
     handshakes: Arc<Semaphore>,
 }
@@ -308,7 +359,7 @@ impl Refusals {
     fn refuse<T: Transport>(
         &self,
         ctx: &Arc<ServerContext>,
-        transport: T,
+        new: connection::NewSession<T>,
         peers: &[SocketAddr],
         watcher: &watch::Receiver<bool>,
         why: Refusal,
@@ -320,7 +371,7 @@ impl Refusals {
             log::error!("cannot write server.log: {error}");
         }
         let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
-            transport.shutdown();
+            new.shutdown();
             return;
         };
         let ctx = ctx.clone();
@@ -328,7 +379,7 @@ impl Refusals {
         // Detached: bounded by the permit and the session's handshake timeout.
         tokio::spawn(async move {
             let _permit = permit;
-            connection::refuse(ctx, transport, watcher, why).await
+            connection::refuse(ctx, new, watcher, why).await
         });
     }
 }

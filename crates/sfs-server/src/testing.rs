@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use sfs_net::{now, Driver, Input, Transport};
+use sfs_net::{now, Driver, Input, Transport, TransportEvent};
+use sfs_proto::bind::{BindAck, BindRequest};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::digest::Sha256;
 use sfs_proto::record::chunk_buffer;
@@ -67,6 +68,10 @@ pub struct TestClient<T: Transport> {
     pub stor_transfer: HashMap<RequestId, TransferId>,
     /// The streams upload chunks went out on.
     pub streams_used: HashSet<u16>,
+    /// The (association, stream) lanes upload chunks went out on.
+    pub lanes_used: HashSet<(u8, u16)>,
+    /// The extra associations the driver reported lost, by index.
+    pub associations_lost: Vec<u8>,
     /// Why the session closed, once it did.
     pub closed: Option<CloseReason>,
     /// Whether the transport went away.
@@ -107,6 +112,8 @@ impl<T: Transport> TestClient<T> {
             retr_transfer: HashMap::new(),
             stor_transfer: HashMap::new(),
             streams_used: HashSet::new(),
+            lanes_used: HashSet::new(),
+            associations_lost: Vec::new(),
             closed: None,
             transport_closed: false,
             held_stream: None,
@@ -230,6 +237,66 @@ impl<T: Transport> TestClient<T> {
         id
     }
 
+    /// Asks for a ticket for one more association: `ASSOC`, answered with
+    /// `(index, ticket)` or the error reply's code.
+    ///
+    /// # Errors
+    ///
+    /// The code of the error reply (`ASSOCIATION_LIMIT` at a limit).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Self::request).
+    pub async fn request_ticket(&mut self) -> Result<(u8, [u8; 16]), ErrorCode> {
+        match self.request(Command::Assoc).await {
+            Reply::AssocTicket { index, ticket } => Ok((index, ticket)),
+            Reply::Error { code, .. } => Err(code),
+            other => panic!("unexpected reply to ASSOC: {other:?}"),
+        }
+    }
+
+    /// Binds `transport`, a new association to the same server (its server
+    /// side served by `connection::serve`), as an extra data association:
+    /// `ASSOC`, the `BIND` on its stream 0, the `BIND_ACK`, then the driver
+    /// carries it. Returns its index.
+    ///
+    /// # Errors
+    ///
+    /// The code of the error reply to `ASSOC`, or the status of a refusing
+    /// `BIND_ACK` (the transport is dropped then).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`request`](Self::request) until the ticket is in; after that a
+    /// cancelled call drops `transport`, which the server sees as a lost
+    /// association.
+    pub async fn add_association(&mut self, transport: T) -> Result<u8, ErrorCode> {
+        let (index, ticket) = self.request_ticket().await?;
+        let bind = self
+            .session
+            .bind_association(index, ticket, transport.streams())
+            .expect("bind_association");
+        let ack = send_bind(&transport, &bind)
+            .await
+            .expect("a BIND_ACK before the association closed");
+        if !ack.is_bound() {
+            // Refused: the index is free again on both sides.
+            self.session.handle_association_lost(index);
+            return Err(ack.status);
+        }
+        self.driver.add_association(index, Arc::new(transport));
+        Ok(index)
+    }
+
+    /// Shuts down extra association `index` from this side (as if it were
+    /// cut): the driver detaches it and the session fails the transfers that
+    /// use it.
+    pub fn cut_association(&mut self, index: u8) {
+        if let Some(transport) = self.driver.remove_association(&mut self.session, index) {
+            transport.shutdown();
+        }
+    }
+
     /// Queues a RETR of `path` from `offset`.
     pub fn send_retr(&mut self, path: &str, offset: u64) -> RequestId {
         self.send(Command::Retr {
@@ -292,6 +359,7 @@ impl<T: Transport> TestClient<T> {
                 }
             }
             Input::TransportClosed(_) => self.transport_closed = true,
+            Input::AssociationLost { index, .. } => self.associations_lost.push(index),
             _ => {}
         }
     }
@@ -317,6 +385,8 @@ impl<T: Transport> TestClient<T> {
                 buf.extend_from_slice(&data[offset..end]);
                 let transmit = self.session.send_chunk(transfer, buf).expect("send chunk");
                 self.streams_used.insert(transmit.stream);
+                self.lanes_used
+                    .insert((transmit.association, transmit.stream));
                 if Some(transmit.stream) == self.held_stream {
                     self.held.push(transmit);
                     continue;
@@ -565,6 +635,53 @@ impl<T: Transport> TestClient<T> {
         drop(self);
         server.await.expect("the server task")
     }
+}
+
+/// Sends `bind` as the first message of `transport` (stream 0) and reads the
+/// server's `BIND_ACK`: `None` if the association closed first (it was shut
+/// down without one). Waits at most 15 s.
+///
+/// # Panics
+///
+/// On a message other than a `BIND_ACK` before it, or no answer in time.
+pub async fn send_bind<T: Transport>(transport: &T, bind: &BindRequest) -> Option<BindAck> {
+    transport
+        .send(0, &bind.encode())
+        .await
+        .expect("send the BIND");
+    read_bind_ack(transport).await
+}
+
+/// Reads the `BIND_ACK` of a new association: `None` if it closed without one.
+///
+/// # Panics
+///
+/// As [`send_bind`].
+pub async fn read_bind_ack<T: Transport>(transport: &T) -> Option<BindAck> {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(15), transport.recv())
+            .await
+            .expect("an answer to the BIND in time");
+        match event {
+            Ok(TransportEvent::Message { stream: 0, data }) => {
+                return Some(BindAck::decode(&data).expect("a well-formed BIND_ACK"));
+            }
+            Ok(TransportEvent::Message { stream, .. }) => {
+                panic!("a message on stream {stream} before the BIND_ACK")
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Whether the server shut `transport` down: its next `recv` (within 15 s)
+/// finds it closed, with nothing more to read.
+pub async fn is_shut_down<T: Transport>(transport: &T) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(15), transport.recv()).await,
+        Ok(Err(_))
+    )
 }
 
 /// The code of an error reply.

@@ -40,12 +40,17 @@ use zeroize::Zeroizing;
 use crate::display::escape;
 use crate::local::LocalPathError;
 
+mod adaptive;
+mod associations;
 mod queue;
 mod report;
 mod resume;
 mod transfers;
 mod words;
 
+pub use adaptive::{Adaptive, Associations, AssociationsError, Step};
+pub use associations::AssociationStatus;
+use associations::Extras;
 pub use queue::{ClientOptions, ServerLimits, DEFAULT_MEMORY_BUDGET};
 pub use report::Reporter;
 pub use transfers::{check_distinct_targets, TransferDone, TransferSpec};
@@ -249,6 +254,8 @@ pub struct Remote<T: Transport> {
     limits: ServerLimits,
     /// Bytes in the send queue beyond which no more upload data is read.
     send_queue_cap: usize,
+    /// The extra data associations.
+    extras: Extras<T>,
 }
 
 impl<T: Transport> std::fmt::Debug for Remote<T> {
@@ -326,6 +333,7 @@ impl<T: Transport> Remote<T> {
             keepalive: DEFAULT_KEEPALIVE,
             limits: ServerLimits::FALLBACK,
             send_queue_cap: options.send_queue_cap(),
+            extras: Extras::new(options.associations),
         };
         let login = if credentials.register {
             Command::Register {
@@ -342,6 +350,7 @@ impl<T: Transport> Remote<T> {
         let pwd = connection.send(Command::Pwd)?;
         let login = connection.wait_for(login).await?;
         connection.limits = ServerLimits::from_login(&login).within(own_max_requests);
+        connection.set_association_limit(associations::limit_from_login(&login));
         let cwd = match connection.wait_for(pwd).await?.as_slice() {
             [Reply::Path { path }] => path.clone(),
             other => return Err(unexpected(other)),
@@ -390,6 +399,7 @@ impl<T: Transport> Remote<T> {
                 input = self.driver.next_input(&mut self.session), if open => {
                     self.handle_input(input);
                 }
+                opening = self.extras.next_opening(), if open => self.handle_opening(opening),
             }
         }
     }
@@ -533,6 +543,7 @@ impl<T: Transport> Remote<T> {
             self.session.close(ErrorCode::NO_ERROR, "bye");
             let _ = self.driver.flush(&mut self.session).await;
         }
+        self.shut_extras();
         self.driver.transport().shutdown();
     }
 
@@ -565,6 +576,7 @@ impl<T: Transport> Remote<T> {
             self.driver.queue_from(&mut self.session);
             self.handle_events();
             self.send_upload_chunks();
+            self.adapt();
             self.driver.queue_from(&mut self.session);
             self.handle_events();
             if done(self) {
@@ -578,6 +590,10 @@ impl<T: Transport> Remote<T> {
                 biased;
                 () = &mut *interrupt => return Err(ClientError::Interrupted),
                 input = self.driver.next_io(&mut self.session, Receive::On) => input,
+                opening = self.extras.next_opening() => {
+                    self.handle_opening(opening);
+                    continue;
+                }
             };
             self.handle_input(input);
         }
@@ -645,10 +661,8 @@ impl<T: Transport> Remote<T> {
                 self.reporter.notice(line);
             }
             Input::Notice(text) => log::info!("{text}"),
-            Input::AssociationLost { index, error } => {
-                log::info!("association {index} lost: {error:?}");
-            }
             Input::TransportClosed(err) => self.transport_lost(err),
+            Input::AssociationLost { index, error } => self.association_lost(index, error),
         }
     }
 
@@ -673,6 +687,9 @@ impl<T: Transport> Remote<T> {
                     ..
                 } => {
                     if let Some(index) = self.transfer_by_id(transfer) {
+                        if code == ErrorCode::ASSOCIATION_LOST && self.resume_after_loss(index) {
+                            continue;
+                        }
                         self.finish_transfer(
                             index,
                             Err(ClientError::TransferEnded { code, reason }),
@@ -703,6 +720,9 @@ impl<T: Transport> Remote<T> {
     }
 
     fn handle_response(&mut self, id: RequestId, reply: Reply) {
+        if self.handle_association_reply(id, &reply) {
+            return;
+        }
         if let Some(&upload) = self.orphans.get(&id) {
             // A transfer the user gave up on before the server opened it.
             if let Reply::TransferOpen(open) = &reply {
@@ -725,12 +745,28 @@ impl<T: Transport> Remote<T> {
                 Reply::TransferOpen(open) => {
                     let pending = &mut self.transfers[index];
                     pending.transfer = Some(open.transfer);
+                    pending.associations = open.associations;
                     pending.bar.set_length(open.length);
                 }
                 Reply::Partial { size } => self.continue_upload(index, size),
                 Reply::Error { code, message } => {
                     if self.transfers[index].transfer.is_none() && self.retry_resume(index, code) {
                         return;
+                    }
+                    if code == ErrorCode::ASSOCIATION_LOST {
+                        // The final answer of a STOR whose transfer failed
+                        // before this side saw it: resume it.
+                        let old = self.transfers[index].transfer;
+                        if self.resume_after_loss(index) {
+                            if let Some(transfer) = old {
+                                let _ = self.session.abort_transfer(
+                                    transfer,
+                                    ErrorCode::ASSOCIATION_LOST,
+                                    "a data association was lost",
+                                );
+                            }
+                            return;
+                        }
                     }
                     if let Some(transfer) = self.transfers[index].transfer {
                         let _ =

@@ -19,6 +19,7 @@ use sfs_proto::control::{Command, ErrorCode, Reply, RequestId};
 use sfs_proto::session::{SessionConfig, StreamCounts};
 use sfs_proto::transfer::{DEFAULT_WINDOW, MIN_WINDOW};
 
+use super::adaptive::Associations;
 use super::report::TotalProgress;
 use super::transfers::{PendingTransfer, TransferState};
 use super::{ClientError, Remote, TransferDone, TransferSpec};
@@ -37,12 +38,16 @@ pub struct ClientOptions {
     /// At least one chunk of window is always kept. Peak memory is this plus
     /// a fixed overhead.
     pub memory_budget: u64,
+    /// How many associations to use (see [`Associations`]); extras are opened
+    /// only once a connector is set ([`Remote::set_connector`]).
+    pub associations: Associations,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            associations: Associations::default(),
         }
     }
 }
@@ -158,8 +163,12 @@ impl<T: Transport> Remote<T> {
     }
 
     /// Whether one more transfer may start now.
+    /// Not while a fixed number of associations is being opened: a transfer
+    /// uses the associations bound when it opens.
     fn may_start_transfer(&self) -> bool {
-        self.may_send() && self.transfers_in_flight() < self.limits.max_transfers
+        self.may_send()
+            && self.transfers_in_flight() < self.limits.max_transfers
+            && !self.extras.holds_transfers()
     }
 
     /// Lowers the limits after a `BUSY` refusal to what was in flight when it
@@ -451,12 +460,16 @@ mod tests {
         };
         let options = ClientOptions {
             memory_budget: 8 << 20,
+            ..ClientOptions::default()
         };
         let config = options.session_config(streams);
         assert_eq!(config.connection_window, 6 << 20);
         assert_eq!(config.transfer_window, DEFAULT_WINDOW);
         assert_eq!(options.send_queue_cap(), 2 << 20);
-        let tiny = ClientOptions { memory_budget: 0 };
+        let tiny = ClientOptions {
+            memory_budget: 0,
+            ..ClientOptions::default()
+        };
         assert_eq!(tiny.session_config(streams).connection_window, MIN_WINDOW);
     }
 }

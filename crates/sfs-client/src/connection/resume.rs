@@ -270,3 +270,65 @@ impl<T: Transport> Remote<T> {
         }
     }
 }
+
+/// How many times one transfer is resumed after losing an association.
+pub(super) const MAX_LOSS_RESUMES: u8 = 3;
+
+impl<T: Transport> Remote<T> {
+    /// Transfer `index` failed because an extra association it used was lost
+    /// (`ASSOCIATION_LOST`): resumes it over the associations that remain,
+    /// from its last byte received in order (REGET) or from what the server
+    /// kept (PARTIAL, then REPUT), at most [`MAX_LOSS_RESUMES`] times, with
+    /// one line each. Returns false when it may not be resumed again.
+    pub(super) fn resume_after_loss(&mut self, index: usize) -> bool {
+        let pending = &mut self.transfers[index];
+        if pending.result.is_some() || pending.loss_resumes >= MAX_LOSS_RESUMES {
+            return false;
+        }
+        pending.loss_resumes += 1;
+        let attempt = pending.loss_resumes;
+        // The old transfer is over on both sides; the new request opens another.
+        pending.transfer = None;
+        let sent = match &mut pending.kind {
+            TransferState::Download {
+                part: Some(part),
+                remote,
+                received,
+                verified,
+                fallbacks,
+            } => {
+                let offset = *verified;
+                // Bytes that arrived ahead of a gap are fetched again.
+                *received = offset;
+                pending.bar.set_position(offset);
+                fallbacks.clear();
+                let from = match offset {
+                    0 => Ok(None),
+                    _ => prefix_state(part.file(), offset)
+                        .map(|prefix| Some((offset, prefix)))
+                        .map_err(|err| ClientError::io(part.part_path(), err)),
+                };
+                self.reporter.notice(format!(
+                    "sfs: a data association was lost; resuming {} from byte {offset} (attempt {attempt} of {MAX_LOSS_RESUMES})",
+                    escape(remote)
+                ));
+                let remote = remote.clone();
+                from.and_then(|from| self.send_download(&remote, from))
+            }
+            TransferState::Upload { remote, step, .. } => {
+                *step = UploadStep::Partial;
+                let command = Command::Partial {
+                    path: remote.clone(),
+                };
+                self.reporter.notice(format!(
+                    "sfs: a data association was lost; resuming the upload of {} from what the server kept (attempt {attempt} of {MAX_LOSS_RESUMES})",
+                    escape(remote)
+                ));
+                self.send(command)
+            }
+            TransferState::Download { part: None, .. } => return false,
+        };
+        self.answer_retry(index, sent);
+        true
+    }
+}

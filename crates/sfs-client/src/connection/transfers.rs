@@ -104,6 +104,10 @@ pub(super) struct PendingTransfer {
     pub(super) bar: ProgressBar,
     pub(super) kind: TransferState,
     pub(super) result: Option<Result<TransferDone, ClientError>>,
+    /// The associations its chunks go over (bit k: association k), once open.
+    pub(super) associations: u16,
+    /// Times it was resumed after losing an association.
+    pub(super) loss_resumes: u8,
 }
 
 /// What a download or an upload keeps while it runs.
@@ -159,6 +163,8 @@ impl<T: Transport> Remote<T> {
                 fallbacks: Vec::new(),
             },
             result: Some(Err(err)),
+            associations: 0,
+            loss_resumes: 0,
         };
         match spec {
             TransferSpec::Download {
@@ -209,6 +215,8 @@ impl<T: Transport> Remote<T> {
                         fallbacks,
                     },
                     result: None,
+                    associations: 0,
+                    loss_resumes: 0,
                 }
             }
             TransferSpec::Upload {
@@ -263,6 +271,8 @@ impl<T: Transport> Remote<T> {
                         sent: None,
                     },
                     result: None,
+                    associations: 0,
+                    loss_resumes: 0,
                 }
             }
         }

@@ -36,6 +36,7 @@ impl<T: Transport> Shell<T> {
                 ));
             }
         }
+        self.association_lines(&mut text);
         text.push(format!(
             "streams: {} outbound, {} inbound (stream 0 control, {} for data)",
             streams.outbound,
@@ -73,6 +74,38 @@ impl<T: Transport> Shell<T> {
             self.line(line)?;
         }
         Ok(())
+    }
+
+    /// `status`'s lines about the associations: how many, and each one's
+    /// paths and their states (the first one's in detail above).
+    fn association_lines(&self, text: &mut Vec<String>) {
+        let list = self.connection.associations();
+        let (setting, limit) = self.connection.association_setting();
+        text.push(format!(
+            "associations: {} open (setting {setting}, the server allows {limit})",
+            list.len()
+        ));
+        for association in &list {
+            let role = if association.index == 0 {
+                "control and data"
+            } else {
+                "data"
+            };
+            let paths = association
+                .paths
+                .iter()
+                .map(|path| {
+                    let primary = if path.primary { ", primary" } else { "" };
+                    format!("{} {}{primary}", path.addr, path_state_text(path.state))
+                })
+                .collect::<Vec<_>>();
+            let paths = if paths.is_empty() {
+                "no paths reported".to_owned()
+            } else {
+                paths.join("; ")
+            };
+            text.push(format!("  #{} {role}: {paths}", association.index));
+        }
     }
 
     /// `help [COMMAND]`.

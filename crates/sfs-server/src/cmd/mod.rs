@@ -8,7 +8,7 @@
 //! behave as typed), the peer addresses for the log, and the number of open
 //! transfers. File commands run as blocking jobs on tokio's blocking pool;
 //! [`runs_inline`] names those answered from the snapshot alone (PWD, CDUP,
-//! STATUS, NOOP). Errors become `Reply::Error` with a code and a message that never
+//! STATUS, NOOP, ASSOC). Errors become `Reply::Error` with a code and a message that never
 //! holds a real path; `INTERNAL` details go to `server.log` only.
 //!
 //! LOGIN and REGISTER ([`login`], [`register`]) run before there is an account and
@@ -17,6 +17,7 @@
 //! live in [`common`]; multi-part answers (LIST and the share listings) are
 //! streamed a part at a time through [`parts`].
 
+mod assoc;
 mod cdup;
 mod common;
 mod cwd;
@@ -52,6 +53,7 @@ use crate::accounts::Account;
 use crate::context::ServerContext;
 use crate::store::VirtualPath;
 
+pub(crate) use assoc::AssocGrant;
 pub(crate) use common::store_error_reply;
 pub(crate) use parts::PartStream;
 pub(crate) use retr::Download;
@@ -85,6 +87,8 @@ pub(crate) enum CommandResult {
     /// (Boxed: it holds the reservation and the open file, much more than the
     /// other variants.)
     Stor(Box<UploadTarget>),
+    /// ASSOC: a place and a ticket; the connection registers and grants it.
+    Assoc(Box<AssocGrant>),
 }
 
 impl CommandResult {
@@ -102,7 +106,7 @@ impl CommandResult {
 pub(crate) fn runs_inline(command: &Command) -> bool {
     matches!(
         command,
-        Command::Pwd | Command::Cdup | Command::Status | Command::Noop
+        Command::Pwd | Command::Cdup | Command::Status | Command::Noop | Command::Assoc
     )
 }
 
@@ -143,15 +147,13 @@ pub(crate) fn run(cx: &CommandContext, command: Command) -> CommandResult {
             offset,
             prefix,
         } => stor::resume(cx, &path, size, offset, &prefix),
-        // The session hands these over as their own events (or answers QUIT).
-        Command::Login { .. } | Command::Register { .. } | Command::Quit => {
-            Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command"))
-        }
-        // Extra data associations are not offered yet (Limits announces 1).
-        Command::Assoc | Command::Detach { .. } => Err(Reply::error(
-            ErrorCode::ASSOCIATION_LIMIT,
-            "no more associations allowed",
-        )),
+        Command::Assoc => assoc::run(cx),
+        // The session hands these over as their own events (or answers QUIT
+        // and DETACH).
+        Command::Login { .. }
+        | Command::Register { .. }
+        | Command::Quit
+        | Command::Detach { .. } => Err(Reply::error(ErrorCode::BAD_REQUEST, "not a file command")),
     };
     result.unwrap_or_else(CommandResult::reply)
 }

@@ -495,7 +495,10 @@ impl<T: Transport> ConnectionTask<T> {
         reason: &str,
     ) {
         log::debug!("transfer {transfer:?} failed ({by:?}, {code:?}): {reason}");
+        // A lost data association, noticed here or by the client first.
+        let lost = code == ErrorCode::ASSOCIATION_LOST;
         let why: &'static str = match by {
+            _ if lost => "a data association was lost",
             Initiator::Remote => "aborted by the client",
             Initiator::Local if code == ErrorCode::TIMED_OUT => "stalled",
             Initiator::Local => "failed the length or digest check",
@@ -503,13 +506,18 @@ impl<T: Transport> ConnectionTask<T> {
         if !self.end_download(transfer, AuditOutcome::Failed, Reason::from(why))
             && self.uploads.contains_key(&transfer)
         {
-            if by == Initiator::Remote || code == ErrorCode::TIMED_OUT {
+            if by == Initiator::Remote || code == ErrorCode::TIMED_OUT || lost {
                 // Cut short, not refused: what arrived in order is kept for `reput`.
                 if let Some(state) = self.uploads.get(&transfer) {
                     state.keeper.keep();
                 }
             }
             let (code, message) = match by {
+                _ if lost => (
+                    ErrorCode::ASSOCIATION_LOST,
+                    "a data association was lost during the upload; nothing was changed, \
+                     and what arrived is kept for resuming it",
+                ),
                 Initiator::Remote => (ErrorCode::ABORTED, "upload aborted; nothing was changed"),
                 Initiator::Local if code == ErrorCode::TIMED_OUT => (
                     ErrorCode::TIMED_OUT,
@@ -538,7 +546,10 @@ impl<T: Transport> ConnectionTask<T> {
         };
         let held: usize = state.pending.values().map(|c| c.data().len()).sum();
         self.buffered = self.buffered.saturating_sub(held);
-        let outcome = if code == ErrorCode::INTERNAL || code == ErrorCode::NO_SPACE {
+        let outcome = if matches!(
+            code,
+            ErrorCode::INTERNAL | ErrorCode::NO_SPACE | ErrorCode::ASSOCIATION_LOST
+        ) {
             AuditOutcome::Failed
         } else {
             AuditOutcome::Denied

@@ -29,6 +29,13 @@
 //!   commit job checks the digest of what was written, fsyncs, renames over the
 //!   target and fsyncs the folder, and only then is the STOR answered `Ok`.
 //!
+//! - **Extra data associations** (the private `bind` module): [`open`] reads the
+//!   first message of every new association; a `BIND` reaches the session that
+//!   issued its ticket through [`ServerContext::associations`], which checks it,
+//!   answers `BIND_ACK` and attaches it to its `Driver`. Chunks then spread over
+//!   every bound association; a lost one fails only the transfers that used it
+//!   (`ASSOCIATION_LOST`; an upload keeps its partial for `reput`).
+//!
 //! Memory per session is bounded: upload bytes held in memory are capped by
 //! [`SessionSettings::max_buffered_upload`](crate::context::SessionSettings) (the
 //! loop stops reading from the network until writes catch up, while the session's
@@ -47,6 +54,7 @@
 //! is discarded (its temporary file removed), so the old file stays intact.
 
 mod admission;
+mod bind;
 mod data_transfer;
 mod notices;
 
@@ -55,7 +63,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sfs_net::{now, Driver, Input, PathChange, Receive, Transport};
+use sfs_net::{now, Driver, Input, PathChange, Receive, Transport, TransportEvent};
 use sfs_proto::control::{Command, ErrorCode, Reply, RequestId, TransferId};
 use sfs_proto::session::{Event, ServerSession};
 use tokio::sync::watch;
@@ -69,6 +77,8 @@ use crate::context::ServerContext;
 use crate::store::VirtualPath;
 use crate::throttle::ConnectionAttempts;
 
+use bind::ExtraAssociations;
+pub use bind::{open, NewSession, Opening, FIRST_MESSAGE_TIMEOUT};
 use data_transfer::{DownloadState, UploadState};
 
 /// Tells connections that the server is shutting down: the value turns `true`.
@@ -87,6 +97,24 @@ pub struct ConnectionSummary {
     /// The most requests that were in flight at once, as the session counts
     /// them (beyond its bound it answers `BUSY`).
     pub peak_requests: usize,
+    /// Extra data associations bound to the session over its life.
+    pub associations: usize,
+}
+
+impl ConnectionSummary {
+    /// The summary of an association that did not become a served session (a
+    /// `BIND`, one shut down before its first message, one refused by a
+    /// limit): `code` is `NO_ERROR` for a `BIND` handed to its session, else
+    /// why it was refused.
+    pub(crate) fn of_association(code: ErrorCode) -> Self {
+        Self {
+            user: None,
+            code,
+            peak_transfers: 0,
+            peak_requests: 0,
+            associations: 0,
+        }
+    }
 }
 
 /// Something slow that finished, for the connection loop to act on.
@@ -129,10 +157,14 @@ enum Completion {
         transfer: TransferId,
         result: Result<u64, crate::store::StoreError>,
     },
+    /// The `BIND_ACK` of a new extra association went out, or could not.
+    BindAcked { index: u8, sent: bool },
 }
 
 /// Serves one client until its session ends. `transport` is an accepted SCTP
-/// association in the server, or one end of a memory pair in tests.
+/// association in the server, or one end of a memory pair in tests. Its first
+/// message decides ([`open`]): an extra data association (a `BIND`) is handed
+/// to its session, which then serves it, and this returns at once.
 ///
 /// # Cancel safety
 ///
@@ -163,7 +195,25 @@ pub async fn serve_admitted<T: Transport>(
     shutdown: ShutdownSignal,
     pre_auth: Option<crate::limits::PreAuthSlot>,
 ) -> ConnectionSummary {
-    serve_inner(ctx, transport, shutdown, pre_auth, None).await
+    match open(&ctx, transport, &shutdown).await {
+        Opening::Session(new) => serve_inner(ctx, new, shutdown, pre_auth, None).await,
+        Opening::Done(summary) => summary,
+    }
+}
+
+/// Serves a session whose first message [`open`] read, holding `pre_auth`
+/// until the client logs in.
+///
+/// # Cancel safety
+///
+/// As [`serve`].
+pub async fn serve_session<T: Transport>(
+    ctx: Arc<ServerContext>,
+    new: NewSession<T>,
+    shutdown: ShutdownSignal,
+    pre_auth: Option<crate::limits::PreAuthSlot>,
+) -> ConnectionSummary {
+    serve_inner(ctx, new, shutdown, pre_auth, None).await
 }
 
 /// Turns a client away with its reason: completes the TLS handshake (so the
@@ -177,20 +227,21 @@ pub async fn serve_admitted<T: Transport>(
 /// drop only ends the connection without the `BUSY` reason reaching the client.
 pub async fn refuse<T: Transport>(
     ctx: Arc<ServerContext>,
-    transport: T,
+    new: NewSession<T>,
     shutdown: ShutdownSignal,
     refusal: crate::limits::Refusal,
 ) -> ConnectionSummary {
-    serve_inner(ctx, transport, shutdown, None, Some(refusal)).await
+    serve_inner(ctx, new, shutdown, None, Some(refusal)).await
 }
 
 async fn serve_inner<T: Transport>(
     ctx: Arc<ServerContext>,
-    transport: T,
+    new: NewSession<T>,
     shutdown: ShutdownSignal,
     pre_auth: Option<crate::limits::PreAuthSlot>,
     refusal: Option<crate::limits::Refusal>,
 ) -> ConnectionSummary {
+    let NewSession { transport, early } = new;
     let peers: Arc<[SocketAddr]> = transport.peer_addrs().into();
     let source = peers
         .first()
@@ -201,12 +252,7 @@ async fn serve_inner<T: Transport>(
         Ok(session) => session,
         Err(error) => {
             log::error!("cannot start a TLS session: {error}");
-            return ConnectionSummary {
-                user: None,
-                code: ErrorCode::INTERNAL,
-                peak_transfers: 0,
-                peak_requests: 0,
-            };
+            return ConnectionSummary::of_association(ErrorCode::INTERNAL);
         }
     };
     let mut connection = ConnectionTask {
@@ -233,6 +279,8 @@ async fn serve_inner<T: Transport>(
         draining: None,
         close_code: ErrorCode::NO_ERROR,
         peaks: (0, 0),
+        extras: ExtraAssociations::new(ctx.associations.clone()),
+        early,
         ctx,
     };
     connection.run().await;
@@ -241,6 +289,7 @@ async fn serve_inner<T: Transport>(
         code: connection.close_code,
         peak_transfers: connection.peaks.0,
         peak_requests: connection.peaks.1,
+        associations: connection.extras.bound_total,
     }
 }
 
@@ -281,6 +330,11 @@ struct ConnectionTask<T: Transport> {
     close_code: ErrorCode,
     /// The most transfers open and requests in flight at once, for the summary.
     peaks: (usize, usize),
+    /// The session's extra data associations.
+    extras: ExtraAssociations<T>,
+    /// What the association sent before the session started (path events and
+    /// the first message), fed in when it starts.
+    early: Vec<TransportEvent>,
 }
 
 impl<T: Transport> ConnectionTask<T> {
@@ -293,6 +347,7 @@ impl<T: Transport> ConnectionTask<T> {
 
     async fn run(&mut self) {
         self.record(AuditEvent::new(EventKind::Connect, AuditOutcome::Info));
+        self.replay_early();
         if *self.shutdown.borrow() {
             self.begin_drain();
         }
@@ -307,11 +362,13 @@ impl<T: Transport> ConnectionTask<T> {
             self.next_part();
             self.start_next_command();
             self.check_drain();
+            self.sweep_tickets();
             self.driver.queue_from(&mut self.session);
             self.ctx
                 .output_high_water
                 .fetch_max(self.driver.queued_bytes(), Ordering::Relaxed);
             if self.session.is_closed() {
+                self.close_associations();
                 // Deliver the Close and close_notify if the peer still listens.
                 let _ =
                     tokio::time::timeout(CLOSE_FLUSH_TIME, self.driver.flush(&mut self.session))
@@ -349,6 +406,7 @@ impl<T: Transport> ConnectionTask<T> {
                         }
                     }
                 }
+                Some(attempt) = self.extras.attempts.recv() => self.bind_attempt(attempt),
                 changed = self.shutdown.changed(), if draining.is_none() => {
                     if changed.is_err() || *self.shutdown.borrow() {
                         self.begin_drain();
@@ -359,6 +417,8 @@ impl<T: Transport> ConnectionTask<T> {
                 }
             }
         }
+        self.close_associations();
+        self.extras.shutdown_all(&self.driver);
         if let Some(line) = self.notices.finish() {
             log::info!("{line}");
         }
@@ -403,15 +463,28 @@ impl<T: Transport> ConnectionTask<T> {
                 self.write_log(&line);
             }
             Input::Notice(text) => self.notices.note(text),
-            Input::AssociationLost { index, error } => {
-                log::info!("association {index} lost: {error:?}");
-            }
             Input::TransportClosed(error) => {
                 self.notices.association_lost();
                 // The audit log records the disconnection; this is detail.
                 if let Some(error) = error {
                     log::debug!("transport closed: {error}");
                 }
+            }
+            Input::AssociationLost { index, error } => self.association_lost(index, error),
+        }
+    }
+
+    /// Feeds the session what the association sent before it started.
+    fn replay_early(&mut self) {
+        for event in std::mem::take(&mut self.early) {
+            match event {
+                TransportEvent::Message { stream, mut data } => {
+                    // Before the handshake nothing is file data.
+                    let _ = self.session.handle_message(stream, &mut data, now());
+                }
+                TransportEvent::Path(event) => self.handle_input(Input::Path(event)),
+                TransportEvent::Notice(text) => self.handle_input(Input::Notice(text)),
+                _ => {}
             }
         }
     }
@@ -563,6 +636,7 @@ impl<T: Transport> ConnectionTask<T> {
                 result,
             } => self.chunk_written(transfer, upload, bytes, result),
             Completion::Committed { transfer, result } => self.committed(transfer, result),
+            Completion::BindAcked { index, sent } => self.bind_acked(index, sent),
         }
     }
 
@@ -586,6 +660,7 @@ impl<T: Transport> ConnectionTask<T> {
             }
             CommandResult::Retr(download) => self.open_download(id, download),
             CommandResult::Stor(target) => self.open_upload(id, *target),
+            CommandResult::Assoc(grant) => self.grant_association(id, *grant),
         }
         self.note_peaks();
     }

@@ -127,6 +127,24 @@ impl Fixture {
         client
     }
 
+    /// A new association to the server, not yet used: the client end, and
+    /// the server task serving the other end (`connection::serve`, which
+    /// reads its first message: a `BIND` goes to its session).
+    pub fn new_association(
+        &self,
+    ) -> (
+        MemoryTransport,
+        tokio::task::JoinHandle<connection::ConnectionSummary>,
+    ) {
+        let (client_end, server_end) = memory_pair(STREAMS);
+        let server = tokio::spawn(connection::serve(
+            self.ctx.clone(),
+            server_end,
+            self.shutdown.subscribe(),
+        ));
+        (client_end, server)
+    }
+
     /// A client logged in as `user`.
     pub async fn login(&self, user: &str) -> Client {
         let mut client = self.connect().await;
