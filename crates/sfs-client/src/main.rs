@@ -84,11 +84,11 @@ struct Cli {
     #[arg(long, default_value_t = 10)]
     connect_timeout: u64,
     /// SCTP associations per session, the first included: `1` uses one; `N`
-    /// opens N-1 extra data associations after login (as many as the server
-    /// allows); `auto` adds them while each raises throughput by 10% or more.
-    /// Several associations grow several congestion windows, which helps on
-    /// lossy paths.
-    #[arg(long, env = "SFS_ASSOCIATIONS", value_name = "N|auto", default_value_t = Associations::Auto)]
+    /// opens N-1 extra data associations when the first transfer starts (as
+    /// many as the server allows); `auto` adds them while each raises
+    /// throughput by 10% or more. Several associations grow several congestion
+    /// windows, which helps on lossy paths.
+    #[arg(long, env = "SFS_ASSOCIATIONS", value_name = "N|auto", default_value_t = Associations::default())]
     associations: Associations,
     /// A command to run instead of the shell, e.g. `ls /` or `get a.txt`.
     #[arg(

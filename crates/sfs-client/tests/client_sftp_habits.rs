@@ -211,7 +211,7 @@ async fn rm_r_deletes_a_folder_after_asking_in_the_shell() {
     let err = fx.run("rm tree").await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "tree is a folder: use rm -r to delete it with everything in it (or rmdir if it is empty)"
+        "tree: is a folder (use `rm -r` to delete it with everything in it, or `rmdir` if it is empty)"
     );
     assert!(fx.remote("tree/a/b/3").is_some());
 
@@ -283,7 +283,7 @@ async fn rm_r_without_a_question_in_batch_and_with_patterns() {
     let err = fx.run("rm 'tr*'").await.unwrap_err();
     assert!(
         err.to_string()
-            .contains("tree is a folder: use rm -r to delete it"),
+            .contains("tree: is a folder (use `rm -r` to delete it"),
         "{err}"
     );
     assert!(fx.remote("tree/1").is_some());

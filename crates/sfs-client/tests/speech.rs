@@ -42,7 +42,7 @@ async fn refusals_name_the_path_once_and_say_what_to_do() {
         ("get docs", "docs: is a folder (use `get -r` for a folder)"),
         (
             "rm docs",
-            "docs: is a folder (use `rmdir` for an empty folder)",
+            "docs: is a folder (use `rm -r` to delete it with everything in it, or `rmdir` if it is empty)",
         ),
         ("rmdir a.txt", "a.txt: not a folder (use `rm` for a file)"),
         ("cd a.txt", "a.txt: not a folder"),
@@ -62,10 +62,10 @@ async fn refusals_name_the_path_once_and_say_what_to_do() {
         line(&mut shell, &format!("stat {long}")).await,
         "the path is too long: at most 4096 bytes"
     );
-    let local = server.dir.path().join("work/nothere.txt");
+    // Checked before any request, and named as typed.
     assert_eq!(
         line(&mut shell, "put nothere.txt").await,
-        format!("no such local file or folder {}", local.display())
+        "no such local file nothere.txt"
     );
 }
 

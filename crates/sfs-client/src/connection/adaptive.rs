@@ -26,15 +26,28 @@ use std::str::FromStr;
 use sfs_proto::bind::MAX_ASSOCIATIONS;
 
 /// The `--associations` setting: how many associations a session uses, the
-/// first (control) one included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// first (control) one included. The default is
+/// `Fixed(`[`DEFAULT_ASSOCIATIONS`]`)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Associations {
     /// Exactly this many (1 = no extra associations), or as many as the server
     /// allows if that is fewer.
     Fixed(u8),
     /// Start with one and add extras while they raise throughput (module docs).
-    #[default]
+    /// A transfer uses the associations bound when it opens, so this helps the
+    /// transfers that start after it grew, not a batch that starts at once.
     Auto,
+}
+
+/// The default count, the first association included; the benchmark
+/// (docs/BENCHMARKS.md) compares it with one and with eight, on a lossy and a
+/// clean link. Opened when the first transfer starts, not for other commands.
+pub const DEFAULT_ASSOCIATIONS: u8 = 4;
+
+impl Default for Associations {
+    fn default() -> Self {
+        Associations::Fixed(DEFAULT_ASSOCIATIONS)
+    }
 }
 
 impl Associations {
@@ -167,7 +180,7 @@ mod tests {
         }
         assert_eq!(Associations::Fixed(4).to_string(), "4");
         assert_eq!(Associations::Auto.to_string(), "auto");
-        assert_eq!(Associations::default(), Associations::Auto);
+        assert_eq!(Associations::default(), Associations::Fixed(4));
         assert_eq!(Associations::Auto.initial(), 1);
         assert_eq!(Associations::Fixed(3).initial(), 3);
     }

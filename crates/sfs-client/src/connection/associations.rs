@@ -110,6 +110,8 @@ pub(super) struct Extras<T> {
     measure: Option<Measure>,
     /// A failed opening was told already (it is told once).
     told: bool,
+    /// The setting's initial count was asked for (at the first transfer).
+    initial_requested: bool,
 }
 
 impl<T> Extras<T> {
@@ -125,6 +127,7 @@ impl<T> Extras<T> {
             policy: Adaptive::new(),
             measure: None,
             told: false,
+            initial_requested: false,
         }
     }
 
@@ -172,11 +175,21 @@ pub(super) fn limit_from_login(replies: &[Reply]) -> u8 {
 impl<T: Transport> Remote<T> {
     /// Lets the session open extra data associations with `connector` (one to
     /// the same server, set up like the first), as the options'
-    /// [`Associations`] say: a fixed count is requested at once (transfers wait
-    /// until those are bound or have failed), `auto` grows as it measures.
+    /// [`Associations`] say: a fixed count is requested when the first transfer
+    /// starts (transfers wait until those are bound or have failed; a session
+    /// that only lists or renames opens none), `auto` grows as it measures.
     /// Without a connector the session keeps its one association.
     pub fn set_connector<C: Connector<Transport = T>>(&mut self, connector: C) {
         self.extras.connector = Some(Arc::new(connector));
+    }
+
+    /// Asks for the setting's initial count of associations, once per session:
+    /// called when transfers are about to start.
+    pub(super) fn open_initial_associations(&mut self) {
+        if self.extras.initial_requested || self.extras.connector.is_none() {
+            return;
+        }
+        self.extras.initial_requested = true;
         let wanted = self.extras.setting.initial().min(self.extras.limit);
         for _ in 1..wanted {
             self.request_association();

@@ -213,6 +213,9 @@ impl<T: Transport> Remote<T> {
         let mut started: Vec<usize> = Vec::new();
         let total = (specs.len() > 1).then(|| self.reporter.total(specs.len()));
         let mut interrupt = self.new_interrupt();
+        if !specs.is_empty() {
+            self.open_initial_associations();
+        }
         loop {
             while !queue.is_empty() && self.may_start_transfer() {
                 let Some(next) = queue.pop_front() else { break };

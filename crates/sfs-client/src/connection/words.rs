@@ -113,7 +113,9 @@ impl Subject {
         Some(match (self.command, code) {
             ("RETR" | "REGET", ErrorCode::IS_A_DIRECTORY) => "use `get -r` for a folder",
             ("STOR", ErrorCode::IS_A_DIRECTORY) => "name a file inside it, or use `put -r`",
-            ("DELE", ErrorCode::IS_A_DIRECTORY) => "use `rmdir` for an empty folder",
+            ("DELE", ErrorCode::IS_A_DIRECTORY) => {
+                "use `rm -r` to delete it with everything in it, or `rmdir` if it is empty"
+            }
             ("RMD", ErrorCode::NOT_A_DIRECTORY) => "use `rm` for a file",
             ("RMD", ErrorCode::NOT_EMPTY) => "remove what it holds first",
             (_, ErrorCode::QUOTA_EXCEEDED) => "`quota` shows your use and limits",

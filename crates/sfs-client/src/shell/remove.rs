@@ -303,7 +303,7 @@ fn whole_tree_refusal(folder: &str) -> Option<String> {
 /// What `rm` says of a folder it was not asked to delete.
 fn folder_hint(path: &str) -> String {
     format!(
-        "{} is a folder: use rm -r to delete it with everything in it (or rmdir if it is empty)",
+        "{}: is a folder (use `rm -r` to delete it with everything in it, or `rmdir` if it is empty)",
         escape(path)
     )
 }
