@@ -459,8 +459,9 @@ fn detach_is_answered_once_no_transfer_uses_the_association() {
     assert!(pair.client_events[before..]
         .iter()
         .all(|e| !matches!(e, Event::TransferFailed { .. })));
-    // DETACH of association 0 or of an unbound index is a bad request.
-    for index in [0, 5] {
+    // DETACH of association 0, of an unbound index or of one out of range is
+    // a bad request (never a panic on the shift).
+    for index in [0, 5, 16, 255] {
         let id = pair.client.send_command(Command::Detach { index }).unwrap();
         pair.drive();
         assert!(matches!(

@@ -388,8 +388,9 @@ impl Session<Server> {
     /// Starts retiring extra association `index` for `DETACH` request `id`:
     /// no new transfer uses it, and the `Ok` goes out once no open one does.
     pub(super) fn start_detach(&mut self, id: RequestId, index: u8) {
-        let retiring = self.assoc.retiring & (1 << index) != 0;
-        if index == 0 || !self.assoc.is_bound(index) || retiring {
+        // `index` comes from the peer: range-checked (by `is_bound`) before it
+        // is used as a shift.
+        if index == 0 || !self.assoc.is_bound(index) || self.assoc.retiring & (1 << index) != 0 {
             let _ = self.send_message(&Message::Response {
                 id,
                 reply: Reply::error(
