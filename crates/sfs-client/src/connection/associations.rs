@@ -35,6 +35,12 @@ const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long an opened association may take to answer its BIND.
 const BIND_TIMEOUT: Duration = BIND_TICKET_LIFETIME;
 
+/// Data-stream bytes kept from a new association before its BIND_ACK. Until the
+/// ACK nothing on it is authenticated (its records are checked only once fed to
+/// the session), so a peer that floods it is refused rather than buffered: the
+/// server sends records only within credit this client granted, far below this.
+const EARLY_LIMIT: usize = 16 * 1024 * 1024;
+
 type Connecting<T> = Pin<Box<dyn Future<Output = Result<T, TransportError>> + Send>>;
 
 /// [`Connector`] with a boxed future, so a [`Remote`] can keep any connector
@@ -483,6 +489,7 @@ async fn bind_exchange<T: Transport>(
     bind: BindRequest,
 ) -> Opening<T> {
     let mut early = Vec::new();
+    let mut early_bytes = 0usize;
     let exchange = async {
         transport
             .send(0, &bind.encode())
@@ -497,7 +504,16 @@ async fn bind_exchange<T: Transport>(
                     }
                     return Err(format!("the server refused it: {}", ack.status));
                 }
-                TransportEvent::Message { stream, data } => early.push((stream, data)),
+                TransportEvent::Message { stream, data } => {
+                    early_bytes += data.len();
+                    if early_bytes > EARLY_LIMIT {
+                        return Err(format!(
+                            "it sent over {} MiB before answering its BIND",
+                            EARLY_LIMIT >> 20
+                        ));
+                    }
+                    early.push((stream, data));
+                }
                 _ => {}
             }
         }
