@@ -10,11 +10,8 @@
 use std::time::Instant;
 
 use crate::bind::{BindError, BindRequest, BIND_TICKET_LIFETIME, MAX_ASSOCIATIONS};
-use crate::control::{ErrorCode, Expects, Message, Reply, RequestId, TransferAbort};
-use crate::session::{
-    truncate_reason, ApiError, Chunk, Client, Event, Initiator, Server, Session, Side, State,
-    StreamCounts,
-};
+use crate::control::{ErrorCode, Expects, Message, Reply, RequestId};
+use crate::session::{ApiError, Chunk, Client, Event, Server, Session, Side, State, StreamCounts};
 use crate::transfer::Lane;
 
 /// A ticket the server handed out and the client has not redeemed yet.
@@ -138,21 +135,7 @@ impl<S: Side> Session<S> {
         failed.sort_unstable();
         let reason = format!("data association {index} was lost");
         for transfer in failed {
-            self.outgoing.remove(&transfer);
-            self.incoming.remove(&transfer);
-            if self.state == State::Open {
-                let _ = self.send_message(&Message::TransferAbort(TransferAbort {
-                    transfer,
-                    code: ErrorCode::ASSOCIATION_LOST,
-                    reason: truncate_reason(&reason),
-                }));
-            }
-            self.events.push_back(Event::TransferFailed {
-                transfer,
-                by: Initiator::Local,
-                code: ErrorCode::ASSOCIATION_LOST,
-                reason: reason.clone(),
-            });
+            self.fail_transfer(transfer, ErrorCode::ASSOCIATION_LOST, reason.clone());
         }
         self.ends_out.retain(|(lane, _)| lane.association != index);
         self.sealers.retain(|lane, _| lane.association != index);

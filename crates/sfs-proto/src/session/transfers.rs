@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::digest::Sha256;
 
 use crate::control::{ErrorCode, Message, TransferAbort, TransferId, TransferOpen};
-use crate::session::{truncate_reason, ApiError, Event, Initiator, Session, Side};
+use crate::session::{truncate_reason, ApiError, Event, Initiator, Session, Side, State};
 use crate::transfer::{IncomingTransfer, OutgoingTransfer, MIN_WINDOW};
 
 impl<S: Side> Session<S> {
@@ -157,8 +157,7 @@ impl<S: Side> Session<S> {
         }
         stalled.sort_unstable();
         for transfer in stalled {
-            let sending = self.outgoing.remove(&transfer).is_some();
-            self.incoming.remove(&transfer);
+            let sending = self.outgoing.contains_key(&transfer);
             let wait = if sending {
                 timeout.saturating_mul(2)
             } else {
@@ -168,19 +167,31 @@ impl<S: Side> Session<S> {
                 "the transfer made no progress for {} s",
                 wait.as_secs().max(1)
             );
-            let _ = self.send_message(&Message::TransferAbort(TransferAbort {
-                transfer,
-                code: ErrorCode::TIMED_OUT,
-                reason: truncate_reason(&reason),
-            }));
-            self.events.push_back(Event::TransferFailed {
-                transfer,
-                by: Initiator::Local,
-                code: ErrorCode::TIMED_OUT,
-                reason,
-            });
+            self.fail_transfer(transfer, ErrorCode::TIMED_OUT, reason);
         }
         self.grant_credits();
+    }
+
+    /// Ends `transfer` on this side's own verdict (a stall, a lost
+    /// association): forgets it, tells the peer with a `TransferAbort` while the
+    /// session is open, and the application with `Event::TransferFailed` (by
+    /// `Local`). The caller returns the credit (`grant_credits`) once it is done.
+    pub(super) fn fail_transfer(&mut self, transfer: TransferId, code: ErrorCode, reason: String) {
+        self.outgoing.remove(&transfer);
+        self.incoming.remove(&transfer);
+        if self.state == State::Open {
+            let _ = self.send_message(&Message::TransferAbort(TransferAbort {
+                transfer,
+                code,
+                reason: truncate_reason(&reason),
+            }));
+        }
+        self.events.push_back(Event::TransferFailed {
+            transfer,
+            by: Initiator::Local,
+            code,
+            reason,
+        });
     }
 
     /// Once every byte went out (and the receiver knows the transfer), queues the
